@@ -1,0 +1,257 @@
+"""One hart: a unicorn instance over the shared RAM, with software trap entry and wfi sleep.
+
+Unicorn has no trap vectoring (every exception lands in UC_HOOK_INTR with pc already past the
+instruction), reads mhartid as 0 and stops at wfi without telling how far it got. This class
+turns those into architectural behaviour while keeping the retired-instruction count exact:
+
+* Traps are vectored inside the INTR hook (mepc, mcause, mtval, mstatus MPP/MPIE/MIE, pc =
+  mtvec), without emu_stop, so the quantum goes on and its count stays whole.
+* Every wfi in the image is replaced in RAM by an illegal instruction (PATCH_TRAP), so reaching
+  one lands in the INTR hook, which sends the hart into an idle loop in the host ROM
+  (`addi t6, t6, 1; j .-4`) for the rest of its quantum; t6 then says how many idle
+  instructions ran, which are taken off the quantum. The hart sleeps at pc = wfi + 4.
+  (A code hook on the wfi sites would do the same, but any user code hook halves unicorn's
+  speed everywhere once emu_start counts instructions: measured, scripts/bench_machine.py.)
+* CSR writes that can enable an interrupt (mstatus, mie) are replaced the same way and executed
+  here, so a pending interrupt is taken right after the write that enables it, not at the end
+  of the quantum: guests that open a one-instruction interrupt window rely on that.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+from unicorn import (
+    UC_ARCH_RISCV,
+    UC_ERR_FETCH_UNMAPPED,
+    UC_ERR_INSN_INVALID,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_UNMAPPED,
+    UC_MEM_FETCH_UNMAPPED,
+    UC_MEM_WRITE_UNMAPPED,
+    UC_MODE_RISCV64,
+    UC_PROT_ALL,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    Uc,
+    UcError,
+)
+from unicorn import riscv_const as R
+
+from emulator.contract import C
+from emulator.sites import WFI
+
+if TYPE_CHECKING:
+    from emulator.machine import Machine
+
+IDLE_LOOP = C.HOST_ROM_BASE
+IDLE_LOOP_CODE = struct.pack("<II", 0x001F8F93, 0xFFDFF06F)  # addi t6, t6, 1; j .-4
+PATCH_TRAP = 0x00000000  # what a patched site becomes in RAM: defined illegal in 16 and 32 bits
+TCG_BUFFER_BYTES = 32 << 20  # per instance; unicorn's default reserves 1 GiB each
+
+MSTATUS_MIE = 1 << 3
+MSTATUS_MPIE = 1 << 7
+MSTATUS_MPP = 3 << 11
+MIP_MSIP = 1 << C.IRQ_M_SOFT
+MIP_MTIP = 1 << C.IRQ_M_TIMER
+
+# rd of `csrrs rd, time, x0` (rdtime), which unicorn cannot execute: the hart serves it.
+_RDTIME_MASK, _RDTIME_MATCH = 0xFFFFF07F, 0xC0102073
+_X = [getattr(R, f"UC_RISCV_REG_X{i}") for i in range(32)]
+
+
+class HartState(IntEnum):
+    RUNNING = 0
+    SLEEPING = 1
+
+
+class Hart:
+    def __init__(self, machine: Machine, hart_id: int, ram_address: int, ram_size: int):
+        self.machine = machine
+        self.id = hart_id
+        self.state = HartState.RUNNING
+        self.instret = 0  # retired instructions, exact
+        self.clock = 0  # virtual time in instructions: instret + time spent asleep
+        self.timer_at = 1 << 80  # clock at which this hart's timer fires (from mtimecmp)
+        self.sleep_mie = 0  # mie when it went to sleep: which interrupts can wake it
+        self.last_exception: tuple[int, int, int] | None = None  # (cause, epc, tval)
+        self.fault_access: tuple[int, int] | None = None  # (unicorn access type, address)
+
+        uc = self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
+        uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)
+        uc.mem_map_ptr(C.RAM_BASE, ram_size, UC_PROT_ALL, ram_address)
+        uc.mem_map(C.HOST_ROM_BASE, C.HOST_ROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
+        uc.mem_write(IDLE_LOOP, IDLE_LOOP_CODE)
+        for dev in machine.devices:
+            size = (dev.size + 0xFFF) & ~0xFFF
+            uc.mmio_map(dev.base, size, self._mmio_read, dev, self._mmio_write, dev)
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
+        self.pc = machine.image.entry
+        uc.reg_write(R.UC_RISCV_REG_A0, hart_id)
+        uc.reg_write(R.UC_RISCV_REG_A1, machine.fdt_address)
+        self._wfi_pc = -1
+        self._saved_t6 = 0
+
+    # ---- running ----------------------------------------------------------------------------
+
+    def run(self, quantum: int) -> int:
+        """Run up to `quantum` instructions; returns how many retired. Sets state on wfi."""
+        self._wfi_pc = -1
+        uc = self.uc
+        try:
+            uc.emu_start(self.pc, 0, 0, quantum)
+        except UcError as e:
+            self.machine.hart_error(self, e)
+            return quantum
+        pc = uc.reg_read(R.UC_RISCV_REG_PC)
+        if self._wfi_pc < 0:
+            self.pc = pc
+            return quantum
+        idle = 2 * uc.reg_read(R.UC_RISCV_REG_T6) - (pc == IDLE_LOOP + 4)
+        uc.reg_write(R.UC_RISCV_REG_T6, self._saved_t6)
+        self.pc = self._wfi_pc + 4
+        return quantum - idle
+
+    @property
+    def parked(self) -> bool:
+        """Whether the last quantum ended in the idle loop (wfi, or a fault)."""
+        return self._wfi_pc >= 0
+
+    def _park(self, pc: int) -> None:
+        """Send the hart to the idle loop for the rest of the quantum (count stays exact)."""
+        uc = self.uc
+        self._wfi_pc = pc
+        self._saved_t6 = uc.reg_read(R.UC_RISCV_REG_T6)
+        uc.reg_write(R.UC_RISCV_REG_T6, 0)
+        uc.reg_write(R.UC_RISCV_REG_PC, IDLE_LOOP)
+
+    def _enter_wfi(self, address: int) -> None:
+        self._park(address)
+        self.sleep_mie = self.uc.reg_read(R.UC_RISCV_REG_MIE)
+        self.machine.hart_wfi(self, address)
+
+    # ---- traps ------------------------------------------------------------------------------
+
+    def enter_trap(self, cause: int, epc: int, tval: int) -> int | None:
+        """Vector to the guest's mtvec as the hardware would; returns the handler pc, or None
+        when the guest has no handler (mtvec = 0)."""
+        uc = self.uc
+        mtvec = uc.reg_read(R.UC_RISCV_REG_MTVEC)
+        if mtvec == 0:
+            return None
+        mstatus = uc.reg_read(R.UC_RISCV_REG_MSTATUS)
+        priv = uc.reg_read(R.UC_RISCV_REG_PRIV) & 3
+        previous_mie = MSTATUS_MPIE if mstatus & MSTATUS_MIE else 0
+        mstatus &= ~(MSTATUS_MIE | MSTATUS_MPIE | MSTATUS_MPP)
+        mstatus |= previous_mie | (priv << 11)
+        uc.reg_write(R.UC_RISCV_REG_MSTATUS, mstatus)
+        uc.reg_write(R.UC_RISCV_REG_MEPC, epc)
+        uc.reg_write(R.UC_RISCV_REG_MCAUSE, cause)
+        uc.reg_write(R.UC_RISCV_REG_MTVAL, tval)
+        if priv != 3:
+            uc.reg_write(R.UC_RISCV_REG_PRIV, 3)
+        handler = mtvec & ~3
+        if mtvec & 1 and cause & C.CAUSE_INTERRUPT:
+            handler += 4 * (cause & 0xFF)
+        return handler
+
+    def _on_intr(self, uc: Uc, intno: int, _: object) -> None:
+        # Unicorn reports every exception with pc already 4 past the instruction, whatever its
+        # length (unicorn #1990), so the instruction itself is always at pc - 4.
+        epc = uc.reg_read(R.UC_RISCV_REG_PC) - 4
+        m = self.machine
+        if intno == C.CAUSE_USER_ECALL:
+            cause = C.CAUSE_USER_ECALL + (uc.reg_read(R.UC_RISCV_REG_PRIV) & 3)
+            m.hart_ecall(self, epc)
+            tval = 0
+        elif intno == C.CAUSE_ILLEGAL_INSTRUCTION:
+            original = m.patched.get(epc)
+            if original is not None:
+                if original == WFI:
+                    self._enter_wfi(epc)
+                else:
+                    self._emulate_csr_write(original, epc + 4)
+                return
+            cause, tval = intno, m.instruction_at(epc)
+            if tval & _RDTIME_MASK == _RDTIME_MATCH:
+                rd = (tval >> 7) & 31
+                if rd:
+                    uc.reg_write(_X[rd], m.mtime(self.id))
+                return  # pc is already past it
+        else:
+            cause, tval = intno, 0
+        if intno != C.CAUSE_USER_ECALL:
+            self.last_exception = (cause, epc, tval)
+        handler = self.enter_trap(cause, epc, tval)
+        if handler is None:
+            m.hart_unhandled_trap(self, cause, epc, tval)
+            self._park(epc)
+            return
+        if cause not in (C.CAUSE_USER_ECALL, C.CAUSE_MACHINE_ECALL):
+            m.hart_trap(self, cause, epc, tval)
+        uc.reg_write(R.UC_RISCV_REG_PC, handler)
+
+    def _emulate_csr_write(self, word: int, next_pc: int) -> None:
+        """Execute a csrrw/csrrs(i) to mstatus or mie that the loader replaced with a trap, then
+        take any interrupt it enabled before the next instruction, as hardware does."""
+        uc = self.uc
+        funct3, rd, source = (word >> 12) & 7, (word >> 7) & 31, (word >> 15) & 31
+        reg = R.UC_RISCV_REG_MSTATUS if word >> 20 == 0x300 else R.UC_RISCV_REG_MIE
+        old = uc.reg_read(reg)
+        value = source if funct3 >= 5 else uc.reg_read(_X[source])
+        uc.reg_write(reg, value if funct3 in (1, 5) else old | value)
+        if rd:
+            uc.reg_write(_X[rd], old)
+        handler = self.machine.deliver_interrupts(self, next_pc)
+        if handler is not None:
+            uc.reg_write(R.UC_RISCV_REG_PC, handler)
+
+    def take_interrupt(self, irq: int, pc: int) -> int | None:
+        """Trap to the handler for interrupt `irq` (interrupted at `pc`) if mstatus.MIE and mie
+        allow it; returns the handler's address, or None."""
+        uc = self.uc
+        if not uc.reg_read(R.UC_RISCV_REG_MSTATUS) & MSTATUS_MIE:
+            return None
+        if not uc.reg_read(R.UC_RISCV_REG_MIE) & (1 << irq):
+            return None
+        handler = self.enter_trap(C.CAUSE_INTERRUPT | irq, pc, 0)
+        if handler is not None:
+            self.machine.hart_trap(self, C.CAUSE_INTERRUPT | irq, pc, 0)
+        return handler
+
+    # ---- memory -----------------------------------------------------------------------------
+
+    def _mmio_read(self, uc: Uc, offset: int, size: int, dev) -> int:
+        return dev.read(self.id, offset, size)
+
+    def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, dev) -> None:
+        dev.write(self.id, offset, size, value)
+
+    def _on_unmapped(
+        self, uc: Uc, access: int, address: int, size: int, value: int, _: object
+    ) -> bool:
+        self.fault_access = (access, address)
+        return False
+
+    def describe_error(self, error: UcError) -> tuple[str, int]:
+        """(what went wrong, pc) for an emu_start error."""
+        pc = self.uc.reg_read(R.UC_RISCV_REG_PC)
+        if self.fault_access:
+            access, address = self.fault_access
+            if access == UC_MEM_FETCH_UNMAPPED or error.errno == UC_ERR_FETCH_UNMAPPED:
+                return f"instruction fetch from unmapped address {address:#x}", pc
+            kind = "store to" if access == UC_MEM_WRITE_UNMAPPED else "load from"
+            return f"{kind} unmapped address {address:#x}", pc
+        if error.errno == UC_ERR_INSN_INVALID:
+            insn = self.machine.instruction_at(pc)
+            what = "ebreak" if insn in (0x00100073, 0x9002) else f"invalid instruction {insn:#x}"
+            return f"{what} (a breakpoint: the machine has no debugger)", pc
+        return f"unicorn stopped: {error}", pc
+
+
+def ram_pointer(buffer) -> int:
+    return ctypes.addressof(ctypes.c_char.from_buffer(buffer))

@@ -1,0 +1,103 @@
+/*
+ * The guest <-> host contract: the one definition of the memory map, the boot protocol's
+ * constants, the system-call numbers and every exit code. C includes this file; the emulator
+ * (emulator/contract.py) parses it, and tests/test_contract.py proves both read the same values.
+ *
+ * Rules for this file, so the Python side can read it: one `#define NAME VALUE` per line, VALUE an
+ * integer expression of literals (optional U/L suffixes), earlier names, + - * << >> | & ~ and
+ * parentheses. Nothing else goes here.
+ */
+#ifndef CONTRACT_H
+#define CONTRACT_H
+
+/* ---- Memory map: the QEMU `-M virt -bios none` layout, so one image boots on both. ---------- */
+
+/* The host's own read-only page: the emulator keeps its idle loop here (QEMU's mask ROM slot). */
+#define HOST_ROM_BASE 0x1000UL
+#define HOST_ROM_SIZE 0x1000UL
+
+/* sifive,test0: write FINISHER_PASS to exit 0, (code << 16) | FINISHER_FAIL to exit with code. */
+#define FINISHER_BASE 0x100000UL
+#define FINISHER_SIZE 0x1000UL
+#define FINISHER_FAIL 0x3333
+#define FINISHER_PASS 0x5555
+#define FINISHER_RESET 0x7777
+
+/* CLINT: msip[h] (IPI) at +4h, mtimecmp[h] at +0x4000 + 8h, mtime at +0xBFF8. */
+#define CLINT_BASE 0x2000000UL
+#define CLINT_SIZE 0x10000UL
+#define CLINT_MSIP 0x0
+#define CLINT_MTIMECMP 0x4000
+#define CLINT_MTIME 0xBFF8
+
+/* UART 16550: THR at +0, LSR at +5 (bit 5 THRE, bit 6 TEMT: always set, output never blocks). */
+#define UART_BASE 0x10000000UL
+#define UART_SIZE 0x100UL
+#define UART_THR 0
+#define UART_LSR 5
+#define UART_LSR_THRE 0x20
+#define UART_LSR_TEMT 0x40
+
+/* RAM; its size is the machine's (--ram), and the guest learns its top from the FDT address. */
+#define RAM_BASE 0x80000000UL
+#define RAM_DEFAULT_MIB 128
+#define RAM_MIN_MIB 16
+#define RAM_MAX_MIB 2048
+
+/* ---- Boot: every hart starts at the ELF entry (= RAM_BASE) with a0 = hart id, a1 = FDT. ----- */
+
+#define MAX_HARTS 64
+/* The FDT sits where QEMU 7.2 virt puts it: 2 MiB-aligned, just below the end of RAM. */
+#define FDT_ALIGN 0x200000UL
+#define FDT_MAX_SIZE 0x10000UL
+
+/* ---- Time: mtime ticks at 10 MHz; a hart retires 100 instructions per tick (1 ns each). ------ */
+
+#define MTIME_HZ 10000000
+#define INSNS_PER_MTIME_TICK 100
+
+/* ---- Traps (mcause values the runtime and the emulator both use). -------------------------- */
+
+#define CAUSE_MISALIGNED_FETCH 0
+#define CAUSE_FETCH_ACCESS 1
+#define CAUSE_ILLEGAL_INSTRUCTION 2
+#define CAUSE_BREAKPOINT 3
+#define CAUSE_LOAD_ACCESS 5
+#define CAUSE_STORE_ACCESS 7
+#define CAUSE_USER_ECALL 8
+#define CAUSE_MACHINE_ECALL 11
+#define CAUSE_INTERRUPT (1UL << 63)
+#define IRQ_M_SOFT 3
+#define IRQ_M_TIMER 7
+
+/* ---- System calls: `ecall` with Linux RISC-V numbers in a7, handled by the guest's handler. -- */
+
+#define SYS_write 64
+#define SYS_exit 93
+#define SYS_exit_group 94
+#define SYS_munmap 215
+#define SYS_mmap 222
+
+/* Negative errno values a system call returns (Linux numbering). */
+#define ERRNO_EBADF 9
+#define ERRNO_ENOMEM 12
+#define ERRNO_EINVAL 22
+#define ERRNO_ENOSYS 38
+
+/* ---- Exit codes. ----------------------------------------------------------------------------- */
+
+/* Guest exit codes 0..GUEST_EXIT_MAX are the app's own; the runtime uses GUEST_EXIT_PANIC when a
+ * trap nobody handles arrives (on QEMU the process exits with it). */
+#define GUEST_EXIT_MAX 63
+#define GUEST_EXIT_PANIC 63
+
+/* The emulator's own exit statuses, distinct from every guest code. */
+#define EMU_STATUS_BAD_INPUT 64
+#define EMU_STATUS_FAULT 65
+#define EMU_STATUS_BUDGET 66
+#define EMU_STATUS_DEADLOCK 67
+#define EMU_STATUS_VIOLATION 68
+#define EMU_STATUS_GUEST_CODE_RANGE 69
+#define EMU_STATUS_INTERNAL 70
+
+#endif /* CONTRACT_H */

@@ -1,0 +1,74 @@
+"""Shared helpers: build guest apps once per session and run them in-process or via the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emulator.session import RunOptions, RunReport, run
+from toolchain import build
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_app(
+    app: str,
+    harts: int = 1,
+    *,
+    schedule: str = "rr",
+    quantum: int = 1000,
+    seed: int = 0,
+    max_instructions: int = 50_000_000,
+    config: str = "default",
+    ram_mib: int = 64,
+    **defines: object,
+) -> RunReport:
+    """Run a bundled app in-process, nothing written to disk, console not streamed."""
+    opts = RunOptions(
+        app=app,
+        config=config,
+        defines={k: str(v) for k, v in defines.items()},
+        harts=harts,
+        schedule=schedule,
+        quantum=quantum,
+        seed=seed,
+        ram_mib=ram_mib,
+        max_instructions=max_instructions,
+        stream=False,
+        write_files=False,
+    )
+    return run(opts)
+
+
+def run_image(image: Path, harts: int = 1, **kw: object) -> RunReport:
+    opts = RunOptions(
+        image=str(image), harts=harts, stream=False, write_files=False, ram_mib=64, **kw
+    )  # type: ignore[arg-type]
+    return run(opts)
+
+
+def cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """`python -m emulator ARGS` as a user would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "emulator", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def console_lines(report: RunReport) -> list[str]:
+    return report.console.decode(errors="replace").splitlines()
+
+
+@pytest.fixture(scope="session")
+def hello_image() -> Path:
+    return build("hello")

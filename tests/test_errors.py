@@ -1,0 +1,127 @@
+"""Every bad input and every guest failure is one clear line on stderr and a documented status."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+from conftest import cli
+
+from emulator.contract import C
+from toolchain import build
+
+
+def _one_line(proc) -> str:
+    err = proc.stderr.strip()
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _elf_header(elf_class: int, machine: int) -> bytes:
+    ident = b"\x7fELF" + bytes([elf_class, 1, 1, 0]) + bytes(8)
+    if elf_class == 2:
+        rest = struct.pack(
+            "<HHIQQQIHHHHHH", 2, machine, 1, 0x80000000, 0, 0, 0, 64, 56, 0, 64, 0, 0
+        )
+    else:
+        rest = struct.pack(
+            "<HHIIIIIHHHHHH", 2, machine, 1, 0x80000000, 0, 0, 0, 52, 32, 0, 40, 0, 0
+        )
+    return ident + rest
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such file"),
+        (b"#!/bin/sh\necho not an image\n", "not an ELF file"),
+        (_elf_header(2, 62), "an ELF for x86-64, not RISC-V"),
+        (_elf_header(1, 243), "32-bit RISC-V ELF"),
+    ],
+    ids=["missing", "not-elf", "x86-64", "riscv32"],
+)
+def test_bad_images(tmp_path, content, expected):
+    image = tmp_path / "image.elf"
+    if content is not None:
+        image.write_bytes(content)
+    proc = cli("run", str(image), "--out", str(tmp_path / "run"))
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT
+    line = _one_line(proc)
+    assert expected in line and str(image) in line
+
+
+def test_segment_outside_ram(tmp_path):
+    from elftools.elf.elffile import ELFFile
+
+    raw = bytearray(build("hello").read_bytes())
+    with build("hello").open("rb") as f:
+        elf = ELFFile(f)
+        phoff, phentsize = elf.header["e_phoff"], elf.header["e_phentsize"]
+        index = next(i for i, s in enumerate(elf.iter_segments()) if s["p_type"] == "PT_LOAD")
+    entry = phoff + index * phentsize
+    struct.pack_into("<QQ", raw, entry + 16, 0x40000000, 0x40000000)  # p_vaddr, p_paddr
+    image = tmp_path / "moved.elf"
+    image.write_bytes(raw)
+    proc = cli("run", str(image))
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT
+    line = _one_line(proc)
+    assert "0x40000000" in line and "outside guest RAM" in line
+
+
+@pytest.mark.parametrize("harts", ["0", "65", "many"])
+def test_bad_hart_count(harts, tmp_path):
+    proc = cli("run", "--harts", harts, "--out", str(tmp_path))
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT
+    assert "--harts" in _one_line(proc)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--schedule", "fifo"], "--schedule 'fifo' is not a policy"),
+        (["--quantum", "0"], "--quantum must be at least 1"),
+        (["--ram", "4"], "--ram must be between"),
+        (["--app", "no-such-app"], "no app named 'no-such-app'"),
+        (["--config", "no-such-config"], "no configuration named 'no-such-config'"),
+    ],
+)
+def test_bad_options(args, fragment, tmp_path):
+    proc = cli("run", *args, "--out", str(tmp_path))
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT
+    assert fragment in _one_line(proc)
+
+
+@pytest.mark.parametrize(
+    ("define", "fragments"),
+    [
+        ("TRAPS_NO_MTVEC=1", ["illegal instruction 0xc0001073", "no trap handler", "main.c:"]),
+        ("TRAPS_UNHANDLED=1", ["illegal instruction 0xc0001073", "did not handle", "main.c:"]),
+        ("TRAPS_BAD_ACCESS=1", ["load from unmapped address 0x40000000", "(app_main+", "mmio.h:"]),
+        ("TRAPS_EBREAK=1", ["ebreak", "main.c:"]),
+    ],
+)
+def test_guest_faults(define, fragments, tmp_path):
+    proc = cli("run", "--app", "traps", "-D", define, "--out", str(tmp_path))
+    assert proc.returncode == C.EMU_STATUS_FAULT, proc.stderr
+    line = _one_line(proc)
+    assert line.startswith("emulator: fault: hart 0:")
+    for fragment in fragments:
+        assert fragment in line
+
+
+def test_runaway_guest_hits_the_budget(tmp_path):
+    proc = cli("run", "--app", "runaway", "--max-instructions", "200000", "--out", str(tmp_path))
+    assert proc.returncode == C.EMU_STATUS_BUDGET
+    line = _one_line(proc)
+    assert "budget (200000)" in line and "--max-instructions" in line
+
+
+def test_missing_compiler(tmp_path):
+    env = {**os.environ, "RISCV_CC": "/nonexistent/riscv64-gcc", "EMU_BUILD_DIR": str(tmp_path)}
+    proc = cli("run", "--app", "hello", "--out", str(tmp_path / "run"), env=env)
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT
+    line = _one_line(proc)
+    assert "RISCV_CC" in line and "pip install ziglang" in line

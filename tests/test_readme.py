@@ -1,0 +1,55 @@
+"""README examples are commands that run as written: every one of them runs here."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from emulator.contract import C
+
+README = (ROOT / "README.md").read_text()
+
+
+def _commands() -> list[str]:
+    found = []
+    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+        for line in block.splitlines():
+            line = line.split("  #")[0].strip()
+            if line.startswith("python ") and "pip install" not in line:
+                found.append(line)
+    for row in re.findall(r"^\|[^\n]*\| `(python -m emulator[^`]*)` \|$", README, re.M):
+        found.append(row)
+    return found
+
+
+COMMANDS = _commands()
+EXPECTED_STATUS = {"--app runaway": C.EMU_STATUS_BUDGET}
+
+
+def test_readme_has_examples():
+    assert len(COMMANDS) >= 12
+    assert "python -m emulator run --harts 4" in COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_runs(command, tmp_path):
+    (tmp_path / "scripts").symlink_to(ROOT / "scripts")
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        command.replace("python ", f"{sys.executable} ", 1),
+        shell=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    expected = next((s for k, s in EXPECTED_STATUS.items() if k in command), 0)
+    assert proc.returncode == expected, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,65 @@
+"""python -m toolchain build [APP...] | list"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from toolchain import catalog
+from toolchain.build import BuildError, build
+from toolchain.compiler import CompilerMissing
+
+BAD_INPUT = 64  # EMU_STATUS_BAD_INPUT in guest/include/contract.h
+
+
+def parse_define(text: str) -> tuple[str, str]:
+    name, _, value = text.partition("=")
+    if not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"-D wants NAME=VALUE, got {text!r}")
+    return name, value or "1"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m toolchain", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build apps (all when none named); prints each image's path")
+    b.add_argument("apps", nargs="*", metavar="APP")
+    b.add_argument("--config", default="default", help="build configuration (see `list`)")
+    b.add_argument(
+        "-D",
+        dest="defines",
+        action="append",
+        type=parse_define,
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra macro for this build",
+    )
+    b.add_argument("--cc", help="compiler command (default: $RISCV_CC, else ziglang)")
+    b.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    sub.add_parser("list", help="list apps and configurations")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            print("apps:")
+            for a in catalog.apps().values():
+                print(f"  {a.name:16} {a.description}")
+            print("configurations:")
+            for c in catalog.configs().values():
+                print(f"  {c.name:16} {c.description}")
+            return 0
+        from toolchain.compiler import find_compiler
+
+        cc = find_compiler(args.cc)
+        for name in args.apps or list(catalog.apps()):
+            print(build(name, args.config, dict(args.defines), cc=cc, force=args.force))
+        return 0
+    except (catalog.CatalogError, CompilerMissing) as e:
+        print(f"toolchain: {e}", file=sys.stderr)
+        return BAD_INPUT
+    except BuildError as e:
+        print(f"toolchain: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Builds one guest image: runtime + app + configuration sources, linked with guest/link.ld.
+
+Outputs go to an ignored build directory ($EMU_BUILD_DIR, default build/guest under the
+checkout), one file per (sources, configuration, macros, compiler) key, so an unchanged
+request costs one hash of the sources and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from toolchain import catalog
+from toolchain.compiler import Compiler, find_compiler
+
+_SOURCE_SUFFIXES = {".c", ".S", ".s", ".h", ".ld", ".inc"}
+
+
+class BuildError(Exception):
+    """The compiler rejected the sources; the message carries its diagnostics."""
+
+
+def build_dir() -> Path:
+    env = os.environ.get("EMU_BUILD_DIR")
+    return Path(env) if env else catalog.guest_root().parent / "build" / "guest"
+
+
+def _files_under(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _SOURCE_SUFFIXES)
+
+
+def _inputs(app: catalog.App, config: catalog.Config) -> tuple[list[Path], list[Path]]:
+    """(everything that can change the image, the files handed to the compiler)."""
+    root = catalog.guest_root()
+    tracked = [root / "link.ld", *_files_under(root / "include"), *_files_under(root / "runtime")]
+    extra = [root / s for s in config.sources]
+    for path in extra:
+        if not path.exists():
+            raise catalog.CatalogError(
+                f"configuration {config.name!r} names {path}, which is missing"
+            )
+        tracked += _files_under(path)
+    tracked += _files_under(app.directory)
+    compiled = [
+        p
+        for p in [
+            *_files_under(root / "runtime"),
+            *(q for e in extra for q in _files_under(e)),
+            *_files_under(app.directory),
+        ]
+        if p.suffix in {".c", ".S", ".s"}
+    ]
+    return tracked, compiled
+
+
+def _command(cc: Compiler, defines: dict[str, str], sources: list[Path], out: Path) -> list[str]:
+    root = catalog.guest_root()
+    macros = [f"-D{k}={v}" for k, v in sorted(defines.items())]
+    return [
+        *cc.command,
+        *cc.flags(),
+        f"-I{root / 'include'}",
+        *macros,
+        "-T",
+        str(root / "link.ld"),
+        *map(str, sources),
+        "-o",
+        str(out),
+    ]
+
+
+def image_key(
+    app: str,
+    config: str = "default",
+    defines: dict[str, str] | None = None,
+    cc: Compiler | None = None,
+) -> str:
+    """The cache key of an image: changes whenever anything that goes into it changes."""
+    a, c = catalog.app(app), catalog.config(config)
+    cc = cc or find_compiler()
+    merged = {**c.defines, **(defines or {})}
+    tracked, _ = _inputs(a, c)
+    h = hashlib.sha256()
+    root = catalog.guest_root()
+    for path in tracked:
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(
+        json.dumps(
+            [cc.command[-2:], cc.kind, cc.version, cc.flags(), sorted(merged.items())]
+        ).encode()
+    )
+    return h.hexdigest()[:16]
+
+
+def build(
+    app: str,
+    config: str = "default",
+    defines: dict[str, str] | None = None,
+    *,
+    cc: Compiler | None = None,
+    force: bool = False,
+) -> Path:
+    """Path of the ELF image for `app` built with `config` (+ extra macros); builds if needed."""
+    a, c = catalog.app(app), catalog.config(config)
+    cc = cc or find_compiler()
+    merged = {**c.defines, **(defines or {})}
+    key = image_key(app, config, defines, cc)
+    suffix = "".join(f"-{k}={v}" for k, v in sorted((defines or {}).items()))
+    out = build_dir() / f"{app}.{config}{suffix}.{key}.elf"
+    if out.exists() and not force:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _, compiled = _inputs(a, c)
+    # Build under a temporary name and rename: parallel runs never see half an image.
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
+    os.close(fd)
+    cmd = _command(cc, merged, compiled, Path(tmp))
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        Path(tmp).unlink(missing_ok=True)
+        raise BuildError(
+            f"building app {app!r} with configuration {config!r} failed:\n{proc.stderr.strip()}"
+        )
+    os.replace(tmp, out)
+    return out
