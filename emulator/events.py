@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 class Event:
     name: ClassVar[str] = "event"
     hart: int
-    instret: int  # the hart's retired instructions when the quantum that raised it began
+    instret: int  # instructions the hart had retired before the one that raised it (exact)
 
 
 @dataclass(slots=True)

@@ -12,6 +12,8 @@ turns those into architectural behaviour while keeping the retired-instruction c
   instructions ran, which are taken off the quantum. The hart sleeps at pc = wfi + 4.
   (A code hook on the wfi sites would do the same, but any user code hook halves unicorn's
   speed everywhere once emu_start counts instructions: measured, scripts/bench_machine.py.)
+* lr/sc are replaced the same way and executed here against a reservation (atomics.py),
+  because unicorn's own SC is value-based and succeeds after ABA.
 * CSR writes that can enable an interrupt (mstatus, mie) are replaced the same way and executed
   here, so a pending interrupt is taken right after the write that enables it, not at the end
   of the quantum: guests that open a one-instruction interrupt window rely on that.
@@ -41,7 +43,9 @@ from unicorn import (
 )
 from unicorn import riscv_const as R
 
+from emulator.atomics import decode as decode_lrsc
 from emulator.contract import C
+from emulator.icount import counter
 from emulator.sites import WFI
 
 if TYPE_CHECKING:
@@ -79,6 +83,9 @@ class Hart:
         self.sleep_mie = 0  # mie when it went to sleep: which interrupts can wake it
         self.last_exception: tuple[int, int, int] | None = None  # (cause, epc, tval)
         self.fault_access: tuple[int, int] | None = None  # (unicorn access type, address)
+        self.reservation: int | None = None  # address reserved by the last LR (atomics.py)
+        self.loads_reserved = self.sc_successes = self.sc_failures = 0
+        self.reservations_dropped = 0  # held at the end of a turn past LRSC_BOUND
 
         uc = self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)
@@ -91,6 +98,8 @@ class Hart:
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
         self.pc = machine.image.entry
+        self._counter = counter(uc)
+        self._running = False
         uc.reg_write(R.UC_RISCV_REG_A0, hart_id)
         uc.reg_write(R.UC_RISCV_REG_A1, machine.fdt_address)
         self._wfi_pc = -1
@@ -99,22 +108,34 @@ class Hart:
     # ---- running ----------------------------------------------------------------------------
 
     def run(self, quantum: int) -> int:
-        """Run up to `quantum` instructions; returns how many retired. Sets state on wfi."""
+        """Run up to `quantum` instructions; returns how many retired (also added to instret
+        and clock). Sets state on wfi."""
         self._wfi_pc = -1
         uc = self.uc
+        self._running = True
         try:
             uc.emu_start(self.pc, 0, 0, quantum)
         except UcError as e:
             self.machine.hart_error(self, e)
-            return quantum
-        pc = uc.reg_read(R.UC_RISCV_REG_PC)
-        if self._wfi_pc < 0:
-            self.pc = pc
-            return quantum
-        idle = 2 * uc.reg_read(R.UC_RISCV_REG_T6) - (pc == IDLE_LOOP + 4)
-        uc.reg_write(R.UC_RISCV_REG_T6, self._saved_t6)
-        self.pc = self._wfi_pc + 4
-        return quantum - idle
+            retired = self._counter.value
+        else:
+            pc = uc.reg_read(R.UC_RISCV_REG_PC)
+            if self._wfi_pc < 0:
+                self.pc = pc
+                retired = quantum
+            else:
+                idle = 2 * uc.reg_read(R.UC_RISCV_REG_T6) - (pc == IDLE_LOOP + 4)
+                uc.reg_write(R.UC_RISCV_REG_T6, self._saved_t6)
+                self.pc = self._wfi_pc + 4
+                retired = quantum - idle
+        self._running = False
+        self.instret += retired
+        self.clock += retired
+        return retired
+
+    def now(self) -> int:
+        """Instructions this hart retired before the current one: exact inside a hook too."""
+        return self.instret + self._counter.value - 1 if self._running else self.instret
 
     @property
     def parked(self) -> bool:
@@ -140,6 +161,7 @@ class Hart:
         """Vector to the guest's mtvec as the hardware would; returns the handler pc, or None
         when the guest has no handler (mtvec = 0)."""
         uc = self.uc
+        self.reservation = None  # a trap ends any LR reservation
         mtvec = uc.reg_read(R.UC_RISCV_REG_MTVEC)
         if mtvec == 0:
             return None
@@ -173,6 +195,8 @@ class Hart:
             if original is not None:
                 if original == WFI:
                     self._enter_wfi(epc)
+                elif original & 0x7F == 0x2F:
+                    self._execute_lrsc(original, epc)
                 else:
                     self._emulate_csr_write(original, epc + 4)
                 return
@@ -209,6 +233,40 @@ class Hart:
         handler = self.machine.deliver_interrupts(self, next_pc)
         if handler is not None:
             uc.reg_write(R.UC_RISCV_REG_PC, handler)
+
+    def _execute_lrsc(self, word: int, epc: int) -> None:
+        """lr.w/lr.d/sc.w/sc.d against this hart's reservation (atomics.py); pc is past it."""
+        uc, m = self.uc, self.machine
+        is_sc, width, rd, rs1, rs2 = decode_lrsc(word)
+        address = uc.reg_read(_X[rs1]) if rs1 else 0
+        offset = address - C.RAM_BASE
+        if address % width or not 0 <= offset <= m.ram_size - width:
+            what = "misaligned" if address % width else "outside RAM"
+            m.hart_fault(self, epc, f"{'sc' if is_sc else 'lr'} at {what} address {address:#x}")
+            self._park(epc)
+            return
+        ram = m.ram
+        if is_sc:
+            ok = self.reservation == address
+            self.reservation = None
+            if ok:
+                value = uc.reg_read(_X[rs2]) if rs2 else 0
+                ram[offset : offset + width] = (value & ((1 << 8 * width) - 1)).to_bytes(
+                    width, "little"
+                )
+                self.sc_successes += 1
+            else:
+                self.sc_failures += 1
+            if rd:
+                uc.reg_write(_X[rd], 0 if ok else 1)
+        else:
+            value = int.from_bytes(ram[offset : offset + width], "little")
+            if width == 4 and value & 0x8000_0000:
+                value |= 0xFFFF_FFFF_0000_0000  # lr.w sign-extends
+            if rd:
+                uc.reg_write(_X[rd], value)
+            self.reservation = address
+            self.loads_reserved += 1
 
     def take_interrupt(self, irq: int, pc: int) -> int | None:
         """Trap to the handler for interrupt `irq` (interrupted at `pc`) if mstatus.MIE and mie

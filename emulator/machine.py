@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from unicorn import UcError
 
 from emulator import events as ev
+from emulator.atomics import LRSC_BOUND
 from emulator.contract import C
 from emulator.devices import Clint, Device, TestFinisher, Uart
 from emulator.elf import Image
@@ -111,7 +112,7 @@ class Machine:
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
         sites = scan(image)
         # Sites the harts must act on become traps (see hart.py): address -> original word.
-        self.patched = {a: WFI for a in sites.wfi} | sites.irq_enables
+        self.patched = {a: WFI for a in sites.wfi} | sites.irq_enables | sites.lrsc
         for site in self.patched:
             offset = site - C.RAM_BASE
             self.ram[offset : offset + 4] = PATCH_TRAP.to_bytes(4, "little")
@@ -214,7 +215,7 @@ class Machine:
         if hart.sleep_mie & MIP_MTIP and hart.timer_at < self._timer_wake_at:
             self._timer_wake_at = hart.timer_at
         if self.bus.wants(ev.Sleep):
-            self.bus.emit(ev.Sleep(hart.id, hart.instret, pc))
+            self.bus.emit(ev.Sleep(hart.id, hart.now(), pc))
 
     def hart_ecall(self, hart: Hart, pc: int) -> None:
         if self.bus.wants(ev.Syscall):
@@ -222,13 +223,14 @@ class Machine:
 
             uc = hart.uc
             args = tuple(uc.reg_read(getattr(R, f"UC_RISCV_REG_A{i}")) for i in range(6))
-            self.bus.emit(
-                ev.Syscall(hart.id, hart.instret, pc, uc.reg_read(R.UC_RISCV_REG_A7), args)
-            )
+            self.bus.emit(ev.Syscall(hart.id, hart.now(), pc, uc.reg_read(R.UC_RISCV_REG_A7), args))
 
     def hart_trap(self, hart: Hart, cause: int, pc: int, tval: int) -> None:
         if self.bus.wants(ev.Trap):
-            self.bus.emit(ev.Trap(hart.id, hart.instret, pc, cause, tval))
+            self.bus.emit(ev.Trap(hart.id, hart.now(), pc, cause, tval))
+
+    def hart_fault(self, hart: Hart, pc: int, what: str) -> None:
+        self._fault(hart, pc, what)
 
     def hart_unhandled_trap(self, hart: Hart, cause: int, pc: int, tval: int) -> None:
         what = CAUSE_NAMES.get(cause, f"exception {cause}")
@@ -278,12 +280,12 @@ class Machine:
             return
         self.stop = Stop("exited", exit_code=code, hart=hart_id)
         if self.bus.wants(ev.Exit):
-            self.bus.emit(ev.Exit(hart_id, hart.instret, code))
+            self.bus.emit(ev.Exit(hart_id, hart.now(), code))
 
     def _console_output(self, hart: int, byte: int) -> None:
         self.console.append(byte)
         if self.bus.wants(ev.Console):
-            self.bus.emit(ev.Console(hart, self.harts[hart].instret, byte))
+            self.bus.emit(ev.Console(hart, self.harts[hart].now(), byte))
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -322,10 +324,10 @@ class Machine:
                     hart.pc = handler
             self.current = hart
             retired = hart.run(quantum)
+            if hart.reservation is not None:
+                retired += self._finish_lrsc(hart)
             if self.stop is not None and self.stop.outcome == "exited" and not hart.parked:
                 retired += self._finish_exit(hart)
-            hart.instret += retired
-            hart.clock += retired
             total += retired
             quanta += 1
             digest = (digest * 1000003 + (hart.id << 32 | quantum)) & _MASK64
@@ -345,6 +347,23 @@ class Machine:
             stop.hart,
             stop.pc,
         )
+
+    def _finish_lrsc(self, hart: Hart) -> int:
+        """The turn ended between an LR and its SC: run the hart on to the SC, at most
+        LRSC_BOUND instructions, so no other hart can come between (atomics.py)."""
+        retired = 0
+        while (
+            hart.reservation is not None
+            and retired < LRSC_BOUND
+            and self.stop is None
+            and hart.state is HartState.RUNNING
+            and not hart.parked
+        ):
+            retired += hart.run(1)
+        if hart.reservation is not None:
+            hart.reservation = None
+            hart.reservations_dropped += 1
+        return retired
 
     def _finish_exit(self, hart: Hart) -> int:
         """Run the stopping hart on to the wfi that follows its finisher store, so its count

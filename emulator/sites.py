@@ -23,6 +23,12 @@ class Sites:
     wfi: list[int] = field(default_factory=list)
     # CSR writes that can enable an interrupt (set mstatus.MIE or a mie bit): address -> word.
     irq_enables: dict[int, int] = field(default_factory=dict)
+    # lr.w/lr.d/sc.w/sc.d: address -> word (the machine executes these itself, see atomics.py).
+    lrsc: dict[int, int] = field(default_factory=dict)
+
+
+def is_lrsc(word: int) -> bool:
+    return word & 0x7F == 0x2F and (word >> 27) in (2, 3) and (word >> 12) & 7 in (2, 3)
 
 
 def can_enable_interrupts(word: int) -> bool:
@@ -54,6 +60,8 @@ def scan(image: Image) -> Sites:
                     sites.wfi.append(address)
                 elif can_enable_interrupts(word):
                     sites.irq_enables[address] = word
+                elif is_lrsc(word):
+                    sites.lrsc[address] = word
             if offset < len(data):
                 offset += 2  # not an instruction: step over it
     return sites

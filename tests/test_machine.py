@@ -111,3 +111,24 @@ def test_interrupt_is_taken_right_after_the_csr_write_that_enables_it(monkeypatc
     monkeypatch.setattr(machine, "scan", without_csr_sites)
     broken = run_app("wfi-ipi", 2, quantum=1000, max_instructions=1_000_000)
     assert broken.result.outcome == "budget"
+
+
+def test_event_times_are_exact_inside_a_quantum():
+    """Events raised mid-quantum carry the hart's exact instruction position: on one hart the
+    times of every syscall and exception are the same whatever the quantum, up to the traps
+    app's self-IPI. (That one differs: an interrupt that becomes pending while its own hart
+    runs is taken at the next turn boundary or interrupt-enabling CSR write, so its time
+    depends on the quantum; see README.)"""
+
+    def times(quantum: int) -> list[tuple[str, int]]:
+        _, seen = _events("traps", 1, [ev.Syscall, ev.Trap], quantum=quantum)
+        out = []
+        for e in seen:
+            if isinstance(e, ev.Trap) and e.cause & C.CAUSE_INTERRUPT:
+                break  # from here on, times depend on where the interrupt was taken
+            out.append((e.name, e.instret))
+        return out
+
+    reference = times(1)
+    assert len(reference) > 5
+    assert times(7) == reference and times(1000) == reference and times(100_000) == reference
