@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from emulator.contention import format_report
 from emulator.contract import C
 from emulator.errors import EmulatorError
 from emulator.session import DEFAULT_APP, DEFAULT_BUDGET, RunOptions, exit_status, run
@@ -79,6 +80,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", metavar="DIR", help="run directory (default: new one under ./runs/)")
     p.add_argument("--quiet", action="store_true", help="do not copy guest console to stdout")
+    p.add_argument(
+        "--atomics",
+        action="store_true",
+        help="count atomics and lock waits per hart, site and lock (atomics.json)",
+    )
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:
@@ -95,6 +101,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         max_instructions=args.max_instructions,
         out=args.out,
         stream=not args.quiet,
+        atomics=args.atomics,
     )
 
 
@@ -107,6 +114,8 @@ def run_and_report(opts: RunOptions) -> int:
         return e.status
     result = report.result
     status = exit_status(result)
+    if report.atomics:
+        print(format_report(report.atomics))
     where = f" [{report.run_dir}]" if report.run_dir else ""
     if result.outcome == "exited":
         note = ""

@@ -59,12 +59,29 @@ class Wake(Event):
 
 
 @dataclass(slots=True)
+class Atomic(Event):
+    """lr, sc, an AMO or a fence (AMOs and fences only while the contention monitor runs).
+
+    For a fence followed by a store (a release store), address and value are the store's."""
+
+    name: ClassVar[str] = "atomic"
+    pc: int = 0
+    kind: str = ""  # lr | sc | amo | fence
+    op: str = ""  # AMO name (swap, add, ...); lr/sc/fence: the mnemonic
+    width: int = 0
+    address: int = -1
+    old: int = 0  # value in memory before (lr: the value read)
+    value: int = 0  # value written (sc: only if ok), or the AMO's operand
+    ok: bool = True  # sc: whether it succeeded
+
+
+@dataclass(slots=True)
 class Exit(Event):
     name: ClassVar[str] = "exit"
     code: int = 0
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (Console, Syscall, Trap, Sleep, Wake, Exit)
+EVENT_TYPES: tuple[type[Event], ...] = (Console, Syscall, Trap, Sleep, Wake, Atomic, Exit)
 
 
 @dataclass

@@ -42,7 +42,10 @@ from unicorn import (
     UcError,
 )
 from unicorn import riscv_const as R
+from unicorn.unicorn_py3.unicorn import uclib
 
+from emulator import events as ev
+from emulator.atomics import AMO_OPS, amo_result, store_after_fence
 from emulator.atomics import decode as decode_lrsc
 from emulator.contract import C
 from emulator.icount import counter
@@ -50,6 +53,8 @@ from emulator.sites import WFI
 
 if TYPE_CHECKING:
     from emulator.machine import Machine
+
+_uc_reg_read, _uc_reg_write = uclib.uc_reg_read, uclib.uc_reg_write
 
 IDLE_LOOP = C.HOST_ROM_BASE
 IDLE_LOOP_CODE = struct.pack("<II", 0x001F8F93, 0xFFDFF06F)  # addi t6, t6, 1; j .-4
@@ -99,11 +104,24 @@ class Hart:
         uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
         self.pc = machine.image.entry
         self._counter = counter(uc)
+        # Register access straight through ctypes: half the cost of the binding's wrappers,
+        # and these run on every trap the machine emulates.
+        self._handle = uc._uch
+        self._value = ctypes.c_uint64()
+        self._value_ref = ctypes.byref(self._value)
         self._running = False
-        uc.reg_write(R.UC_RISCV_REG_A0, hart_id)
-        uc.reg_write(R.UC_RISCV_REG_A1, machine.fdt_address)
+        self._wr(R.UC_RISCV_REG_A0, hart_id)
+        self._wr(R.UC_RISCV_REG_A1, machine.fdt_address)
         self._wfi_pc = -1
         self._saved_t6 = 0
+
+    def _rd(self, reg: int) -> int:
+        _uc_reg_read(self._handle, reg, self._value_ref)
+        return self._value.value
+
+    def _wr(self, reg: int, value: int) -> None:
+        self._value.value = value & 0xFFFF_FFFF_FFFF_FFFF
+        _uc_reg_write(self._handle, reg, self._value_ref)
 
     # ---- running ----------------------------------------------------------------------------
 
@@ -119,13 +137,13 @@ class Hart:
             self.machine.hart_error(self, e)
             retired = self._counter.value
         else:
-            pc = uc.reg_read(R.UC_RISCV_REG_PC)
+            pc = self._rd(R.UC_RISCV_REG_PC)
             if self._wfi_pc < 0:
                 self.pc = pc
                 retired = quantum
             else:
-                idle = 2 * uc.reg_read(R.UC_RISCV_REG_T6) - (pc == IDLE_LOOP + 4)
-                uc.reg_write(R.UC_RISCV_REG_T6, self._saved_t6)
+                idle = 2 * self._rd(R.UC_RISCV_REG_T6) - (pc == IDLE_LOOP + 4)
+                self._wr(R.UC_RISCV_REG_T6, self._saved_t6)
                 self.pc = self._wfi_pc + 4
                 retired = quantum - idle
         self._running = False
@@ -144,15 +162,14 @@ class Hart:
 
     def _park(self, pc: int) -> None:
         """Send the hart to the idle loop for the rest of the quantum (count stays exact)."""
-        uc = self.uc
         self._wfi_pc = pc
-        self._saved_t6 = uc.reg_read(R.UC_RISCV_REG_T6)
-        uc.reg_write(R.UC_RISCV_REG_T6, 0)
-        uc.reg_write(R.UC_RISCV_REG_PC, IDLE_LOOP)
+        self._saved_t6 = self._rd(R.UC_RISCV_REG_T6)
+        self._wr(R.UC_RISCV_REG_T6, 0)
+        self._wr(R.UC_RISCV_REG_PC, IDLE_LOOP)
 
     def _enter_wfi(self, address: int) -> None:
         self._park(address)
-        self.sleep_mie = self.uc.reg_read(R.UC_RISCV_REG_MIE)
+        self.sleep_mie = self._rd(R.UC_RISCV_REG_MIE)
         self.machine.hart_wfi(self, address)
 
     # ---- traps ------------------------------------------------------------------------------
@@ -160,22 +177,21 @@ class Hart:
     def enter_trap(self, cause: int, epc: int, tval: int) -> int | None:
         """Vector to the guest's mtvec as the hardware would; returns the handler pc, or None
         when the guest has no handler (mtvec = 0)."""
-        uc = self.uc
         self.reservation = None  # a trap ends any LR reservation
-        mtvec = uc.reg_read(R.UC_RISCV_REG_MTVEC)
+        mtvec = self._rd(R.UC_RISCV_REG_MTVEC)
         if mtvec == 0:
             return None
-        mstatus = uc.reg_read(R.UC_RISCV_REG_MSTATUS)
-        priv = uc.reg_read(R.UC_RISCV_REG_PRIV) & 3
+        mstatus = self._rd(R.UC_RISCV_REG_MSTATUS)
+        priv = self._rd(R.UC_RISCV_REG_PRIV) & 3
         previous_mie = MSTATUS_MPIE if mstatus & MSTATUS_MIE else 0
         mstatus &= ~(MSTATUS_MIE | MSTATUS_MPIE | MSTATUS_MPP)
         mstatus |= previous_mie | (priv << 11)
-        uc.reg_write(R.UC_RISCV_REG_MSTATUS, mstatus)
-        uc.reg_write(R.UC_RISCV_REG_MEPC, epc)
-        uc.reg_write(R.UC_RISCV_REG_MCAUSE, cause)
-        uc.reg_write(R.UC_RISCV_REG_MTVAL, tval)
+        self._wr(R.UC_RISCV_REG_MSTATUS, mstatus)
+        self._wr(R.UC_RISCV_REG_MEPC, epc)
+        self._wr(R.UC_RISCV_REG_MCAUSE, cause)
+        self._wr(R.UC_RISCV_REG_MTVAL, tval)
         if priv != 3:
-            uc.reg_write(R.UC_RISCV_REG_PRIV, 3)
+            self._wr(R.UC_RISCV_REG_PRIV, 3)
         handler = mtvec & ~3
         if mtvec & 1 and cause & C.CAUSE_INTERRUPT:
             handler += 4 * (cause & 0xFF)
@@ -184,10 +200,10 @@ class Hart:
     def _on_intr(self, uc: Uc, intno: int, _: object) -> None:
         # Unicorn reports every exception with pc already 4 past the instruction, whatever its
         # length (unicorn #1990), so the instruction itself is always at pc - 4.
-        epc = uc.reg_read(R.UC_RISCV_REG_PC) - 4
+        epc = self._rd(R.UC_RISCV_REG_PC) - 4
         m = self.machine
         if intno == C.CAUSE_USER_ECALL:
-            cause = C.CAUSE_USER_ECALL + (uc.reg_read(R.UC_RISCV_REG_PRIV) & 3)
+            cause = C.CAUSE_USER_ECALL + (self._rd(R.UC_RISCV_REG_PRIV) & 3)
             m.hart_ecall(self, epc)
             tval = 0
         elif intno == C.CAUSE_ILLEGAL_INSTRUCTION:
@@ -196,7 +212,12 @@ class Hart:
                 if original == WFI:
                     self._enter_wfi(epc)
                 elif original & 0x7F == 0x2F:
-                    self._execute_lrsc(original, epc)
+                    if (original >> 27) in (2, 3):
+                        self._execute_lrsc(original, epc)
+                    else:
+                        self._execute_amo(original, epc)
+                elif original & 0x7F == 0x0F:
+                    self._execute_fence(original, epc)
                 else:
                     self._emulate_csr_write(original, epc + 4)
                 return
@@ -204,7 +225,7 @@ class Hart:
             if tval & _RDTIME_MASK == _RDTIME_MATCH:
                 rd = (tval >> 7) & 31
                 if rd:
-                    uc.reg_write(_X[rd], m.mtime(self.id))
+                    self._wr(_X[rd], m.mtime(self.id))
                 return  # pc is already past it
         else:
             cause, tval = intno, 0
@@ -217,64 +238,123 @@ class Hart:
             return
         if cause not in (C.CAUSE_USER_ECALL, C.CAUSE_MACHINE_ECALL):
             m.hart_trap(self, cause, epc, tval)
-        uc.reg_write(R.UC_RISCV_REG_PC, handler)
+        self._wr(R.UC_RISCV_REG_PC, handler)
 
     def _emulate_csr_write(self, word: int, next_pc: int) -> None:
         """Execute a csrrw/csrrs(i) to mstatus or mie that the loader replaced with a trap, then
         take any interrupt it enabled before the next instruction, as hardware does."""
-        uc = self.uc
         funct3, rd, source = (word >> 12) & 7, (word >> 7) & 31, (word >> 15) & 31
         reg = R.UC_RISCV_REG_MSTATUS if word >> 20 == 0x300 else R.UC_RISCV_REG_MIE
-        old = uc.reg_read(reg)
-        value = source if funct3 >= 5 else uc.reg_read(_X[source])
-        uc.reg_write(reg, value if funct3 in (1, 5) else old | value)
+        old = self._rd(reg)
+        value = source if funct3 >= 5 else self._rd(_X[source])
+        self._wr(reg, value if funct3 in (1, 5) else old | value)
         if rd:
-            uc.reg_write(_X[rd], old)
+            self._wr(_X[rd], old)
         handler = self.machine.deliver_interrupts(self, next_pc)
         if handler is not None:
-            uc.reg_write(R.UC_RISCV_REG_PC, handler)
+            self._wr(R.UC_RISCV_REG_PC, handler)
+
+    def _memory(self, epc: int, what: str, address: int, width: int) -> int | None:
+        """RAM offset of an atomic access, or None after reporting a fault."""
+        offset = address - C.RAM_BASE
+        if address % width == 0 and 0 <= offset <= self.machine.ram_size - width:
+            return offset
+        where = "misaligned" if address % width else "outside RAM"
+        self.machine.hart_fault(self, epc, f"{what} at {where} address {address:#x}")
+        self._park(epc)
+        return None
 
     def _execute_lrsc(self, word: int, epc: int) -> None:
         """lr.w/lr.d/sc.w/sc.d against this hart's reservation (atomics.py); pc is past it."""
-        uc, m = self.uc, self.machine
+        _uc, m = self.uc, self.machine
         is_sc, width, rd, rs1, rs2 = decode_lrsc(word)
-        address = uc.reg_read(_X[rs1]) if rs1 else 0
-        offset = address - C.RAM_BASE
-        if address % width or not 0 <= offset <= m.ram_size - width:
-            what = "misaligned" if address % width else "outside RAM"
-            m.hart_fault(self, epc, f"{'sc' if is_sc else 'lr'} at {what} address {address:#x}")
-            self._park(epc)
+        address = self._rd(_X[rs1]) if rs1 else 0
+        offset = self._memory(epc, "sc" if is_sc else "lr", address, width)
+        if offset is None:
             return
         ram = m.ram
+        old = int.from_bytes(ram[offset : offset + width], "little")
         if is_sc:
             ok = self.reservation == address
             self.reservation = None
+            value = self._rd(_X[rs2]) & ((1 << 8 * width) - 1) if rs2 else 0
             if ok:
-                value = uc.reg_read(_X[rs2]) if rs2 else 0
-                ram[offset : offset + width] = (value & ((1 << 8 * width) - 1)).to_bytes(
-                    width, "little"
-                )
+                ram[offset : offset + width] = value.to_bytes(width, "little")
                 self.sc_successes += 1
             else:
                 self.sc_failures += 1
             if rd:
-                uc.reg_write(_X[rd], 0 if ok else 1)
+                self._wr(_X[rd], 0 if ok else 1)
         else:
-            value = int.from_bytes(ram[offset : offset + width], "little")
-            if width == 4 and value & 0x8000_0000:
-                value |= 0xFFFF_FFFF_0000_0000  # lr.w sign-extends
+            ok, value = True, 0
             if rd:
-                uc.reg_write(_X[rd], value)
+                self._wr(_X[rd], _sign_extend(old, width))
             self.reservation = address
             self.loads_reserved += 1
+        if m.bus.wants(ev.Atomic):
+            m.bus.emit(
+                ev.Atomic(
+                    self.id,
+                    self.now(),
+                    epc,
+                    "sc" if is_sc else "lr",
+                    f"{'sc' if is_sc else 'lr'}.{'d' if width == 8 else 'w'}",
+                    width,
+                    address,
+                    old,
+                    value,
+                    ok,
+                )
+            )
+
+    def _execute_amo(self, word: int, epc: int) -> None:
+        """An AMO, executed here only while the contention monitor runs."""
+        _uc, m = self.uc, self.machine
+        _, width, rd, rs1, rs2 = decode_lrsc(word)
+        op = AMO_OPS[word >> 27]
+        address = self._rd(_X[rs1]) if rs1 else 0
+        offset = self._memory(epc, f"amo{op}", address, width)
+        if offset is None:
+            return
+        old = int.from_bytes(m.ram[offset : offset + width], "little")
+        operand = self._rd(_X[rs2]) if rs2 else 0
+        m.ram[offset : offset + width] = amo_result(op, old, operand, width).to_bytes(
+            width, "little"
+        )
+        if rd:
+            self._wr(_X[rd], _sign_extend(old, width))
+        m.bus.emit(
+            ev.Atomic(
+                self.id,
+                self.now(),
+                epc,
+                "amo",
+                op,
+                width,
+                address,
+                old,
+                operand & ((1 << 8 * width) - 1),
+            )
+        )
+
+    def _execute_fence(self, word: int, epc: int) -> None:
+        """A fence (a no-op here: the machine is sequentially consistent), reported with the
+        store that follows it, if any: `fence rw,w; sw` is how C11 writes a release store."""
+        m = self.machine
+        address, value = -1, 0
+        store = store_after_fence(m.instruction_at(epc + 4))
+        if store is not None:
+            rs1, imm, rs2 = store
+            address = ((self._rd(_X[rs1]) if rs1 else 0) + imm) & ((1 << 64) - 1)
+            value = self._rd(_X[rs2]) if rs2 else 0
+        m.bus.emit(ev.Atomic(self.id, self.now(), epc, "fence", "fence", 0, address, 0, value))
 
     def take_interrupt(self, irq: int, pc: int) -> int | None:
         """Trap to the handler for interrupt `irq` (interrupted at `pc`) if mstatus.MIE and mie
         allow it; returns the handler's address, or None."""
-        uc = self.uc
-        if not uc.reg_read(R.UC_RISCV_REG_MSTATUS) & MSTATUS_MIE:
+        if not self._rd(R.UC_RISCV_REG_MSTATUS) & MSTATUS_MIE:
             return None
-        if not uc.reg_read(R.UC_RISCV_REG_MIE) & (1 << irq):
+        if not self._rd(R.UC_RISCV_REG_MIE) & (1 << irq):
             return None
         handler = self.enter_trap(C.CAUSE_INTERRUPT | irq, pc, 0)
         if handler is not None:
@@ -297,7 +377,7 @@ class Hart:
 
     def describe_error(self, error: UcError) -> tuple[str, int]:
         """(what went wrong, pc) for an emu_start error."""
-        pc = self.uc.reg_read(R.UC_RISCV_REG_PC)
+        pc = self._rd(R.UC_RISCV_REG_PC)
         if self.fault_access:
             access, address = self.fault_access
             if access == UC_MEM_FETCH_UNMAPPED or error.errno == UC_ERR_FETCH_UNMAPPED:
@@ -309,6 +389,13 @@ class Hart:
             what = "ebreak" if insn in (0x00100073, 0x9002) else f"invalid instruction {insn:#x}"
             return f"{what} (a breakpoint: the machine has no debugger)", pc
         return f"unicorn stopped: {error}", pc
+
+
+def _sign_extend(value: int, width: int) -> int:
+    """A loaded word as the 64-bit register value (.w results are sign-extended)."""
+    if width == 4 and value & 0x8000_0000:
+        return value | 0xFFFF_FFFF_0000_0000
+    return value
 
 
 def ram_pointer(buffer) -> int:

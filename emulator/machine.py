@@ -83,6 +83,7 @@ class Machine:
         harts: int = 1,
         ram_mib: int = C.RAM_DEFAULT_MIB,
         bus: ev.Bus | None = None,
+        trap_atomics: bool = False,
     ):
         if not 1 <= harts <= C.MAX_HARTS:
             raise BadInput(f"--harts must be between 1 and {C.MAX_HARTS} (got {harts})")
@@ -113,6 +114,9 @@ class Machine:
         sites = scan(image)
         # Sites the harts must act on become traps (see hart.py): address -> original word.
         self.patched = {a: WFI for a in sites.wfi} | sites.irq_enables | sites.lrsc
+        if trap_atomics:  # for the contention monitor: every AMO and fence reports itself
+            self.patched |= sites.amo | sites.fence
+        self.sites = sites
         for site in self.patched:
             offset = site - C.RAM_BASE
             self.ram[offset : offset + 4] = PATCH_TRAP.to_bytes(4, "little")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from emulator import __version__
 from emulator import events as ev
+from emulator.contention import ContentionMonitor
 from emulator.contract import C
 from emulator.elf import Image
 from emulator.errors import BadInput
@@ -37,6 +38,7 @@ class RunOptions:
     max_instructions: int = DEFAULT_BUDGET
     out: str | None = None
     stream: bool = True  # copy console output to stdout as it arrives
+    atomics: bool = False  # run the contention monitor (atomics.json)
     write_files: bool = True
 
 
@@ -46,6 +48,7 @@ class RunReport:
     summary: dict
     console: bytes
     run_dir: Path | None
+    atomics: dict | None = None  # the contention monitor's report, when it ran
 
 
 def resolve_image(opts: RunOptions) -> tuple[Path, str]:
@@ -96,7 +99,12 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     stream = _ConsoleStream() if opts.stream else None
     if stream:
         bus.subscribe(ev.Console, stream)
-    machine = Machine(image, opts.harts, opts.ram_mib, bus)
+    monitor = ContentionMonitor(image, opts.harts) if opts.atomics else None
+    if monitor:
+        monitor.attach(bus)
+    machine = Machine(image, opts.harts, opts.ram_mib, bus, trap_atomics=opts.atomics)
+    if monitor:
+        monitor.add_sites(machine.sites)
     try:
         result = machine.run(policy, opts.max_instructions)
     finally:
@@ -124,12 +132,16 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
         "wall_seconds": round(result.wall_seconds, 6),
         "mips": round(result.mips, 3),
     }
+    atomics = monitor.report() if monitor else None
+    summary["atomics"] = opts.atomics
     run_dir = None
     if opts.write_files:
         run_dir = make_run_dir(opts.out, f"{label}-{opts.harts}h")
         write_json(run_dir / "summary.json", summary)
         (run_dir / "console.log").write_bytes(bytes(machine.console))
-    return RunReport(result, summary, bytes(machine.console), run_dir)
+        if atomics:
+            write_json(run_dir / "atomics.json", atomics)
+    return RunReport(result, summary, bytes(machine.console), run_dir, atomics)
 
 
 def exit_status(result: RunResult) -> int:

@@ -25,10 +25,22 @@ class Sites:
     irq_enables: dict[int, int] = field(default_factory=dict)
     # lr.w/lr.d/sc.w/sc.d: address -> word (the machine executes these itself, see atomics.py).
     lrsc: dict[int, int] = field(default_factory=dict)
+    # AMOs, and fences ordering earlier writes (pred has w: a release store's `fence rw,w`;
+    # acquire fences are left alone): address -> word. Trapped only while monitoring.
+    amo: dict[int, int] = field(default_factory=dict)
+    fence: dict[int, int] = field(default_factory=dict)
 
 
 def is_lrsc(word: int) -> bool:
     return word & 0x7F == 0x2F and (word >> 27) in (2, 3) and (word >> 12) & 7 in (2, 3)
+
+
+def is_amo(word: int) -> bool:
+    return word & 0x7F == 0x2F and (word >> 27) not in (2, 3) and (word >> 12) & 7 in (2, 3)
+
+
+def is_fence(word: int) -> bool:
+    return word & 0x707F == 0x000F  # FENCE (not FENCE.I, funct3 1)
 
 
 def can_enable_interrupts(word: int) -> bool:
@@ -62,6 +74,10 @@ def scan(image: Image) -> Sites:
                     sites.irq_enables[address] = word
                 elif is_lrsc(word):
                     sites.lrsc[address] = word
+                elif is_amo(word):
+                    sites.amo[address] = word
+                elif is_fence(word) and word & (1 << 24):
+                    sites.fence[address] = word
             if offset < len(data):
                 offset += 2  # not an instruction: step over it
     return sites
