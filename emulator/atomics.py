@@ -14,7 +14,9 @@ load time and executed by the hart in Python (`execute`), against a per-hart res
   completes under every schedule, quantum 1 included: no livelock. Like Spike, a reservation
   held across a switch fails its SC, whether or not anyone wrote; the ISA allows that.
 
-Cost: each LR or SC is a trap into Python (about 3 µs) instead of a translated instruction.
+Cost: each LR or SC is a trap into Python instead of a translated instruction; measured here
+(litmus-lrsc's LR/SC counter, 2 harts, 80 000 lr/sc) about 4 µs each, so 276 669 instructions
+took 0.35 s against 0.008 s with unicorn's own (wrong) SC.
 AMOs stay with unicorn: one hart runs at a time and a quantum never splits an instruction, so
 they are atomic as they are.
 """

@@ -13,6 +13,7 @@ from emulator.contention import format_report
 from emulator.contract import C
 from emulator.errors import EmulatorError
 from emulator.session import DEFAULT_APP, DEFAULT_BUDGET, RunOptions, exit_status, run
+from toolchain.catalog import parse_define
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,13 +21,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(C.EMU_STATUS_BAD_INPUT, f"emulator: {message} (see `{self.prog} --help`)\n")
-
-
-def _define(text: str) -> tuple[str, str]:
-    name, _, value = text.partition("=")
-    if not name.isidentifier():
-        raise argparse.ArgumentTypeError(f"-D wants NAME=VALUE, got {text!r}")
-    return name, value or "1"
 
 
 def _count(text: str) -> int:
@@ -45,7 +39,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "-D",
         dest="defines",
         action="append",
-        type=_define,
+        type=parse_define,
         default=[],
         metavar="NAME=VALUE",
         help="extra macro when building --app",

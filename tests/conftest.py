@@ -72,3 +72,24 @@ def console_lines(report: RunReport) -> list[str]:
 @pytest.fixture(scope="session")
 def hello_image() -> Path:
     return build("hello")
+
+
+@pytest.fixture
+def drop_sites(monkeypatch):
+    """Make the machine leave some site kinds to unicorn (e.g. "lrsc": value-based SC), to show
+    what the emulator's handling of them is for."""
+
+    def drop(*kinds: str) -> None:
+        import emulator.machine as machine
+
+        real_scan = machine.scan
+
+        def scan(image):
+            sites = real_scan(image)
+            for kind in kinds:
+                setattr(sites, kind, {})
+            return sites
+
+        monkeypatch.setattr(machine, "scan", scan)
+
+    return drop

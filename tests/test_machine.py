@@ -91,7 +91,7 @@ def test_deadlock_is_reported():
     assert "no interrupt can wake" in report.result.message
 
 
-def test_interrupt_is_taken_right_after_the_csr_write_that_enables_it(monkeypatch):
+def test_interrupt_is_taken_right_after_the_csr_write_that_enables_it(drop_sites):
     """wfi-ipi's timer-interrupt check opens interrupts for one instruction (csrs; csrc).
     With the enabling CSR writes emulated, the pending interrupt is taken in that window; with
     them left to unicorn (interrupts only at turn boundaries) the window is always missed and the
@@ -99,16 +99,7 @@ def test_interrupt_is_taken_right_after_the_csr_write_that_enables_it(monkeypatc
     ok = run_app("wfi-ipi", 2, quantum=1000, max_instructions=5_000_000)
     assert ok.result.exit_code == 0 and "hart 0: timer interrupt ok" in console_lines(ok)
 
-    import emulator.machine as machine
-
-    real_scan = machine.scan
-
-    def without_csr_sites(image):
-        sites = real_scan(image)
-        sites.irq_enables = {}
-        return sites
-
-    monkeypatch.setattr(machine, "scan", without_csr_sites)
+    drop_sites("irq_enables")
     broken = run_app("wfi-ipi", 2, quantum=1000, max_instructions=1_000_000)
     assert broken.result.outcome == "budget"
 

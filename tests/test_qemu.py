@@ -4,15 +4,13 @@ Skipped when qemu-system-riscv64 is absent (.ci/run installs it)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 from conftest import console_lines, run_image
 
+from emulator.qemu import qemu_binary, run_on_qemu
 from toolchain import build
 
-QEMU = shutil.which("qemu-system-riscv64")
+QEMU = qemu_binary()
 pytestmark = [
     pytest.mark.qemu,
     pytest.mark.skipif(QEMU is None, reason="qemu-system-riscv64 is not installed"),
@@ -20,28 +18,8 @@ pytestmark = [
 
 
 def qemu(image, harts: int) -> tuple[int, list[str]]:
-    proc = subprocess.run(
-        [
-            QEMU,
-            "-M",
-            "virt",
-            "-bios",
-            "none",
-            "-smp",
-            str(harts),
-            "-m",
-            "64M",
-            "-nographic",
-            "-kernel",
-            str(image),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    text = proc.stdout.decode(errors="replace").replace("\r", "")
-    return proc.returncode, text.splitlines()
+    result = run_on_qemu(image, harts)
+    return result.status, result.lines
 
 
 @pytest.mark.parametrize("app", ["hello", "locks"])

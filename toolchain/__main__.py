@@ -5,18 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from emulator.contract import C
 from toolchain import catalog
 from toolchain.build import BuildError, build
+from toolchain.catalog import parse_define
 from toolchain.compiler import CompilerMissing
-
-BAD_INPUT = 64  # EMU_STATUS_BAD_INPUT in guest/include/contract.h
-
-
-def parse_define(text: str) -> tuple[str, str]:
-    name, _, value = text.partition("=")
-    if not name.isidentifier():
-        raise argparse.ArgumentTypeError(f"-D wants NAME=VALUE, got {text!r}")
-    return name, value or "1"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (catalog.CatalogError, CompilerMissing) as e:
         print(f"toolchain: {e}", file=sys.stderr)
-        return BAD_INPUT
+        return C.EMU_STATUS_BAD_INPUT
     except BuildError as e:
         print(f"toolchain: {e}", file=sys.stderr)
         return 1

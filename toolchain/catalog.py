@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -82,3 +83,11 @@ def config(name: str) -> Config:
     except KeyError:
         known = ", ".join(configs())
         raise CatalogError(f"no configuration named {name!r}; known: {known}") from None
+
+
+def parse_define(text: str) -> tuple[str, str]:
+    """`NAME=VALUE` (or `NAME`, meaning 1) from a -D option."""
+    name, _, value = text.partition("=")
+    if not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"-D wants NAME=VALUE, got {text!r}")
+    return name, value or "1"
