@@ -21,7 +21,7 @@
  * instructions a scheduler may grant to finish a constrained loop), and gives up on hart 1 after
  * SPIN_LIMIT iterations. */
 #define ABA_MIN_SPINS 200
-#define SPIN_LIMIT 50000000UL
+#define SPIN_LIMIT 500000000UL
 
 enum failure {
     FAIL_ABA = 1,

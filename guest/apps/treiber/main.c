@@ -113,7 +113,8 @@ static int push(struct node *n) {
 }
 
 #if POP_KIND == POP_KIND_lrsc
-/* One try: the popped node, or 0 when the stack is empty. */
+/* One try (retried while the SC fails): the popped node, or 0 when the stack is empty. The
+ * reservation on top covers the load of next, so any push or pop in between fails the SC. */
 static struct node *pop_once(void) {
     struct node *n, *next;
     unsigned long fail;
@@ -130,12 +131,15 @@ static struct node *pop_once(void) {
     return n;
 }
 #else
+/* One try, retried while the compare-exchange fails: plain (volatile) loads of top and
+ * top->next, then a compare-exchange that only compares values, so A -> B -> A goes unseen. The
+ * load of next depends on the address loaded from top, which orders the two. */
 static struct node *pop_once(void) {
-    struct node *old = __atomic_load_n(&top, __ATOMIC_ACQUIRE);
+    struct node *old = *(struct node *volatile *)&top;
     for (;;) {
         if (!old)
             return 0;
-        struct node *next = __atomic_load_n(&old->next, __ATOMIC_RELAXED);
+        struct node *next = *(struct node *volatile *)&old->next;
         if (TREIBER_WINDOW > 0) {
             /* Exactly 2 * TREIBER_WINDOW instructions, which the compiler cannot fold away. */
             unsigned long w = TREIBER_WINDOW;

@@ -1,0 +1,148 @@
+/*
+ * The allocator interface: one table of operations that every allocator fills in (after
+ * Unikraft's struct uk_alloc), and the entry points apps call. This header is the map of the
+ * allocator stack; the files under guest/alloc/ each implement one concern:
+ *
+ *   alloc.c        entry points (out of line, so the host sees each call at its symbol),
+ *                  SMP-safe statistics, the default allocator, alloc_init
+ *   ifpages.c      objects on a page allocator: a header in front of each object
+ *   bbuddy.c       binary buddy page allocator (per-order free lists, one bit per page)
+ *   lock_policy.h  how bbuddy is locked, chosen at build time by ALLOC_LOCK
+ *   region.c       bump allocator: an atomic bump pointer, frees do nothing
+ *
+ * Exactly one backend (bbuddy.c or region.c) is linked into an image; the build configuration
+ * (guest/configs.toml) chooses it and defines ALLOC_BACKEND (and ALLOC_LOCK for bbuddy).
+ */
+#ifndef ALLOC_ALLOC_H
+#define ALLOC_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 4 KiB pages: the page size of RISC-V Sv39/Sv48 and of Unikraft's allocators. */
+#define ALLOC_PAGE_SHIFT 12
+#define ALLOC_PAGE_SIZE (1UL << ALLOC_PAGE_SHIFT)
+
+/* errno values, as Linux numbers them; there is no errno variable in this runtime. */
+#define ALLOC_ENOMEM 12
+#define ALLOC_EINVAL 22
+
+/* Backend and lock names as tokens (-DALLOC_BACKEND=bbuddy) turned into numbers for #if. */
+#define ALLOC_BACKEND_ID_bbuddy 1
+#define ALLOC_BACKEND_ID_region 2
+#define ALLOC_CAT_(a, b) a##b
+#define ALLOC_CAT(a, b) ALLOC_CAT_(a, b)
+#define ALLOC_BACKEND_ID ALLOC_CAT(ALLOC_BACKEND_ID_, ALLOC_BACKEND)
+#define ALLOC_STR_(x) #x
+#define ALLOC_STR(x) ALLOC_STR_(x)
+
+/*
+ * Counters kept for every allocator by the entry points, with __atomic operations so that harts
+ * may update them concurrently (Unikraft's are not SMP-safe). Sizes are in bytes; a palloc of n
+ * pages counts as n * ALLOC_PAGE_SIZE bytes, an object as its usable size (getsize).
+ */
+struct uk_alloc_stats {
+    size_t last_alloc_size;
+    size_t max_alloc_size;
+    size_t min_alloc_size; /* 0 until the first allocation */
+    unsigned long tot_nb_allocs;
+    unsigned long tot_nb_frees;
+    unsigned long cur_nb_allocs;
+    unsigned long max_nb_allocs;
+    size_t cur_mem_use;
+    size_t max_mem_use;
+    unsigned long nb_enomem;
+};
+
+/*
+ * One allocator. Operations a backend cannot do are left NULL; the entry points then fail
+ * (NULL, -ALLOC_EINVAL or -1). Sizes and counts returned as long are negative when unknown.
+ */
+struct uk_alloc {
+    /* Objects. malloc(0) returns a distinct pointer that free accepts; free(NULL) is a no-op. */
+    void *(*malloc)(struct uk_alloc *a, size_t size);
+    void *(*calloc)(struct uk_alloc *a, size_t nmemb, size_t size);
+    void *(*realloc)(struct uk_alloc *a, void *ptr, size_t size);
+    /* 0, ALLOC_EINVAL (align not a power of two multiple of sizeof(void *)) or ALLOC_ENOMEM. */
+    int (*posix_memalign)(struct uk_alloc *a, void **memptr, size_t align, size_t size);
+    void *(*memalign)(struct uk_alloc *a, size_t align, size_t size);
+    void (*free)(struct uk_alloc *a, void *ptr);
+    size_t (*getsize)(struct uk_alloc *a, const void *ptr); /* usable bytes at ptr */
+
+    /* Pages: page-aligned runs of num_pages pages; pfree must get the same num_pages. */
+    void *(*palloc)(struct uk_alloc *a, unsigned long num_pages);
+    void (*pfree)(struct uk_alloc *a, void *ptr, unsigned long num_pages);
+
+    /* Sizes: free bytes/pages in total, and the largest single allocation possible now. */
+    long (*availmem)(struct uk_alloc *a);
+    long (*pavailmem)(struct uk_alloc *a);
+    long (*maxalloc)(struct uk_alloc *a);
+    long (*pmaxalloc)(struct uk_alloc *a);
+
+    /* Hand the allocator more memory: 0, or -ALLOC_EINVAL if it cannot use [base, base+len). */
+    int (*addmem)(struct uk_alloc *a, void *base, size_t len);
+
+    /* Copy of the counters below (alloc_stats_snapshot does it for every backend here). */
+    void (*stats)(struct uk_alloc *a, struct uk_alloc_stats *dst);
+
+    struct uk_alloc_stats counters; /* written only by alloc.c, atomically */
+};
+
+/* Set up the configured allocator over [heap_start(), heap_end()) (call once, on hart 0). */
+int alloc_init(void);
+/* The same over [base, base + len), for callers that keep part of the heap for later. */
+int alloc_init_range(void *base, size_t len);
+/* The allocator alloc_init set up; NULL before that. */
+struct uk_alloc *uk_alloc_default(void);
+
+/* Entry points over the default allocator; out of line so the host sees them at symbols. */
+#define ALLOC_API __attribute__((noinline))
+ALLOC_API void *uk_malloc(size_t size);
+ALLOC_API void *uk_calloc(size_t nmemb, size_t size); /* NULL when nmemb * size overflows */
+ALLOC_API void *uk_realloc(void *ptr, size_t size);   /* (NULL, n) = malloc; (p, 0) frees */
+ALLOC_API int uk_posix_memalign(void **memptr, size_t align, size_t size);
+ALLOC_API void *uk_memalign(size_t align, size_t size);
+ALLOC_API void uk_free(void *ptr);
+ALLOC_API void *uk_palloc(unsigned long num_pages);
+ALLOC_API void uk_pfree(void *ptr, unsigned long num_pages);
+ALLOC_API long uk_availmem(void);
+ALLOC_API long uk_pavailmem(void);
+ALLOC_API long uk_maxalloc(void);
+ALLOC_API long uk_pmaxalloc(void);
+ALLOC_API int uk_addmem(void *base, size_t len);
+ALLOC_API void uk_alloc_stats(struct uk_alloc_stats *dst);
+
+/* ---- For backends ---- */
+
+/* Each backend defines these: build its allocator over [base, base + len), or return NULL. */
+struct uk_alloc *alloc_backend_init(void *base, size_t len);
+extern const char alloc_backend_name[];
+
+/* stats operation shared by all backends: an atomic read of each counter. */
+void alloc_stats_snapshot(struct uk_alloc *a, struct uk_alloc_stats *dst);
+
+/*
+ * ifpages.c: fill in the object operations (malloc .. getsize, availmem, maxalloc) of a page
+ * allocator from its palloc/pfree/pavailmem/pmaxalloc. Each object sits behind a 32-byte
+ * header (size, pages, base of the run); any power-of-two alignment is met by allocating
+ * `align` bytes more than needed. So every object takes at least one page.
+ */
+#define IFPAGES_HEADER_SIZE 32
+void ifpages_install(struct uk_alloc *a);
+
+/* Cheap invariant checks, always on: a broken allocator stops the run with a panic. */
+#define ALLOC_ASSERT(cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            alloc_assert_failed(__FILE__, __LINE__, #cond);                                        \
+    } while (0)
+__attribute__((noreturn)) void alloc_assert_failed(const char *file, int line, const char *expr);
+
+static inline int alloc_is_pow2(size_t x) {
+    return x && !(x & (x - 1));
+}
+static inline uintptr_t alloc_align_up(uintptr_t x, uintptr_t align) {
+    return (x + align - 1) & ~(align - 1);
+}
+
+#endif /* ALLOC_ALLOC_H */

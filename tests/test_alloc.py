@@ -1,0 +1,80 @@
+"""The backend allocators under SMP: alloc-tests for every configuration, hart count and many
+seeded schedules; and proof the suite can fail: unlocked bbuddy breaks with two harts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import console_lines, run_app
+
+CONFIGS = ["bbuddy-spin", "bbuddy-ticket", "bbuddy-perorder", "region"]
+SEEDS = range(20)
+ITERS = 20  # stress iterations per hart: small, so 20 seeds x 4 hart counts stay quick
+
+
+def _verdict(report) -> tuple[int, int] | None:
+    for line in console_lines(report):
+        m = re.fullmatch(r"(\d+) passed, (\d+) failed", line)
+        if m:
+            return int(m.group(1)), int(m.group(2))
+    return None
+
+
+@pytest.mark.parametrize("harts", [1, 2, 4, 8])
+@pytest.mark.parametrize("config", CONFIGS)
+def test_alloc_tests_pass_under_random_schedules(config, harts):
+    for seed in SEEDS:
+        report = run_app(
+            "alloc-tests",
+            harts,
+            config=config,
+            schedule="random",
+            quantum=5,
+            seed=seed,
+            ram_mib=128,
+            max_instructions=200_000_000,
+            ALLOC_STRESS_ITERS=ITERS,
+        )
+        verdict = _verdict(report)
+        assert report.result.outcome == "exited" and report.result.exit_code == 0, (
+            seed,
+            report.result.message,
+            console_lines(report)[-8:],
+        )
+        assert verdict is not None and verdict[1] == 0 and verdict[0] >= 10, verdict
+
+
+def test_unlocked_bbuddy_passes_alone():
+    report = run_app(
+        "alloc-tests", 1, config="bbuddy-unlocked", ram_mib=128, ALLOC_STRESS_ITERS=ITERS
+    )
+    assert report.result.exit_code == 0 and _verdict(report) == (14, 0)
+
+
+@pytest.mark.parametrize("harts", [2, 4])
+def test_unlocked_bbuddy_breaks_under_smp(harts):
+    """Today's Unikraft allocator is not SMP-safe: some schedule corrupts it."""
+    for seed in SEEDS:
+        report = run_app(
+            "alloc-tests",
+            harts,
+            config="bbuddy-unlocked",
+            schedule="random",
+            quantum=5,
+            seed=seed,
+            ram_mib=128,
+            max_instructions=200_000_000,
+            ALLOC_STRESS_ITERS=ITERS,
+        )
+        if report.result.outcome != "exited" or report.result.exit_code != 0:
+            break
+    else:
+        pytest.fail(f"bbuddy-unlocked survived {len(SEEDS)} seeds on {harts} harts")
+
+
+def test_the_issue_example_runs():
+    report = run_app(
+        "alloc-tests", 4, config="bbuddy-perorder", schedule="random", seed=3, ram_mib=128
+    )
+    assert report.result.exit_code == 0 and _verdict(report)[1] == 0
