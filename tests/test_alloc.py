@@ -78,3 +78,38 @@ def test_the_issue_example_runs():
         "alloc-tests", 4, config="bbuddy-perorder", schedule="random", seed=3, ram_mib=128
     )
     assert report.result.exit_code == 0 and _verdict(report)[1] == 0
+
+
+def test_alloc_costs_script_writes_its_table(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "costs.md"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "alloc_costs.py"),
+            "--configs",
+            "region",
+            "bbuddy-unlocked",
+            "--pairs",
+            "20",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in out.read_text().splitlines()
+        if line.startswith("| ") and "configuration" not in line
+    }
+    region = [cell.strip() for cell in rows["region"].split("|")[2:6]]
+    assert all(cell.split()[0].isdigit() for cell in region)  # a number in every cell
+    assert "fails" in rows["bbuddy-unlocked"]  # 8 harts break it
