@@ -85,3 +85,24 @@ def test_treiber_cas_pop_shows_aba_under_a_searched_schedule():
         report = _treiber("lrsc", s, quantum=3)
         assert report.result.exit_code == 0, (s, console_lines(report))
         assert "treiber: PASS (lrsc)" in console_lines(report)
+
+
+def test_value_based_sc_lets_the_lrsc_treiber_pop_corrupt(drop_sites):
+    """With unicorn's own SC the LR/SC pop is no safer than compare-exchange: the machine's
+    reservations are what keep it correct above."""
+    drop_sites("lrsc")
+    for seed in range(10):
+        report = run_app(
+            "treiber",
+            4,
+            schedule="random",
+            quantum=3,
+            seed=seed,
+            TREIBER_POP="lrsc",
+            TREIBER_ITERS=300,
+            max_instructions=30_000_000,
+        )
+        if report.result.exit_code != 0:
+            assert any("CORRUPTED" in line for line in console_lines(report))
+            return
+    pytest.fail("value-based SC never corrupted the LR/SC pop in seeds 0..9")
