@@ -8,7 +8,7 @@ import re
 import pytest
 from conftest import console_lines, run_app
 
-CONFIGS = ["bbuddy-spin", "bbuddy-ticket", "bbuddy-perorder", "region"]
+CONFIGS = ["bbuddy-spin", "bbuddy-ticket", "bbuddy-perorder", "bbuddy-lockfree", "region"]
 SEEDS = range(20)
 ITERS = 20  # stress iterations per hart: small, so 20 seeds x 4 hart counts stay quick
 

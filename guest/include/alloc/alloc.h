@@ -30,6 +30,7 @@
 /* Backend and lock names as tokens (-DALLOC_BACKEND=bbuddy) turned into numbers for #if. */
 #define ALLOC_BACKEND_ID_bbuddy 1
 #define ALLOC_BACKEND_ID_region 2
+#define ALLOC_BACKEND_ID_nbbs 3
 #define ALLOC_CAT_(a, b) a##b
 #define ALLOC_CAT(a, b) ALLOC_CAT_(a, b)
 #define ALLOC_BACKEND_ID ALLOC_CAT(ALLOC_BACKEND_ID_, ALLOC_BACKEND)
