@@ -21,21 +21,26 @@ def _verdict(report) -> tuple[int, int] | None:
     return None
 
 
+def _stress(config: str, harts: int, seed: int):
+    """alloc-tests under a fine-grained random schedule."""
+    return run_app(
+        "alloc-tests",
+        harts,
+        config=config,
+        schedule="random",
+        quantum=5,
+        seed=seed,
+        ram_mib=128,
+        max_instructions=200_000_000,
+        ALLOC_STRESS_ITERS=ITERS,
+    )
+
+
 @pytest.mark.parametrize("harts", [1, 2, 4, 8])
 @pytest.mark.parametrize("config", CONFIGS)
 def test_alloc_tests_pass_under_random_schedules(config, harts):
     for seed in SEEDS:
-        report = run_app(
-            "alloc-tests",
-            harts,
-            config=config,
-            schedule="random",
-            quantum=5,
-            seed=seed,
-            ram_mib=128,
-            max_instructions=200_000_000,
-            ALLOC_STRESS_ITERS=ITERS,
-        )
+        report = _stress(config, harts, seed)
         verdict = _verdict(report)
         assert report.result.outcome == "exited" and report.result.exit_code == 0, (
             seed,
@@ -56,17 +61,7 @@ def test_unlocked_bbuddy_passes_alone():
 def test_unlocked_bbuddy_breaks_under_smp(harts):
     """Today's Unikraft allocator is not SMP-safe: some schedule corrupts it."""
     for seed in SEEDS:
-        report = run_app(
-            "alloc-tests",
-            harts,
-            config="bbuddy-unlocked",
-            schedule="random",
-            quantum=5,
-            seed=seed,
-            ram_mib=128,
-            max_instructions=200_000_000,
-            ALLOC_STRESS_ITERS=ITERS,
-        )
+        report = _stress("bbuddy-unlocked", harts, seed)
         if report.result.outcome != "exited" or report.result.exit_code != 0:
             break
     else:
