@@ -39,6 +39,14 @@ CAUSE_NAMES = {
     9: "ecall from S-mode",
     C.CAUSE_MACHINE_ECALL: "ecall from M-mode",
 }
+
+
+def _exception_text(cause: int, tval: int) -> str:
+    """`illegal instruction 0xc0001073`, `load access fault`, ...: an exception in words."""
+    what = CAUSE_NAMES.get(cause, f"exception {cause}")
+    return f"{what} {tval:#x}" if cause == C.CAUSE_ILLEGAL_INSTRUCTION else what
+
+
 NEVER = 1 << 80
 EXIT_DRAIN = 16  # instructions a hart may run after writing the finisher, to its wfi
 _MASK64 = (1 << 64) - 1
@@ -233,27 +241,26 @@ class Machine:
         if self.bus.wants(ev.Trap):
             self.bus.emit(ev.Trap(hart.id, hart.now(), pc, cause, tval))
 
-    def hart_fault(self, hart: Hart, pc: int, what: str) -> None:
-        self._fault(hart, pc, what)
-
     def hart_unhandled_trap(self, hart: Hart, cause: int, pc: int, tval: int) -> None:
-        what = CAUSE_NAMES.get(cause, f"exception {cause}")
-        if cause == C.CAUSE_ILLEGAL_INSTRUCTION:
-            what += f" {tval:#x}"
-        self._fault(
+        self.hart_fault(
             hart,
             pc,
-            f"{what} and no trap handler (mtvec = 0): set mtvec, or fix the code that got here",
+            f"{_exception_text(cause, tval)} and no trap handler (mtvec = 0): set mtvec, "
+            "or fix the code that got here",
         )
 
     def hart_error(self, hart: Hart, error: UcError) -> None:
         what, pc = hart.describe_error(error)
-        self._fault(hart, pc, what)
+        self.hart_fault(hart, pc, what)
 
-    def _fault(self, hart: Hart, pc: int, what: str) -> None:
+    def hart_fault(self, hart: Hart, pc: int, what: str, suffix: str = "") -> None:
+        """Stop the run with a fault at `pc` (the first fault wins)."""
         if self.stop is None:
             self.stop = Stop(
-                "fault", f"hart {hart.id}: {what} at {self.image.where(pc)}", hart=hart.id, pc=pc
+                "fault",
+                f"hart {hart.id}: {what} at {self.image.where(pc)}{suffix}",
+                hart=hart.id,
+                pc=pc,
             )
 
     def _finish(self, hart_id: int, code: int | None) -> None:
@@ -261,7 +268,7 @@ class Machine:
             return
         hart = self.harts[hart_id]
         if code is None:
-            self._fault(
+            self.hart_fault(
                 hart,
                 hart.pc,
                 "the guest asked for a reset, which this machine does "
@@ -270,17 +277,13 @@ class Machine:
             return
         if code == C.GUEST_EXIT_PANIC and hart.last_exception:
             cause, epc, tval = hart.last_exception
-            what = CAUSE_NAMES.get(cause, f"exception {cause}")
-            if cause == C.CAUSE_ILLEGAL_INSTRUCTION:
-                what += f" {tval:#x}"
-            self.stop = Stop(
-                "fault",
-                f"hart {hart_id}: {what} at {self.image.where(epc)}, "
-                "which the guest did not handle (it panicked)",
-                exit_code=code,
-                hart=hart_id,
-                pc=epc,
+            self.hart_fault(
+                hart,
+                epc,
+                _exception_text(cause, tval),
+                ", which the guest did not handle (it panicked)",
             )
+            self.stop.exit_code = code
             return
         self.stop = Stop("exited", exit_code=code, hart=hart_id)
         if self.bus.wants(ev.Exit):
