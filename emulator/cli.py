@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from emulator.alloctrace import format_table
 from emulator.contention import format_report
 from emulator.contract import C
 from emulator.errors import EmulatorError
@@ -79,6 +80,23 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="count atomics and lock waits per hart, site and lock (atomics.json)",
     )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="trace every allocator call per hart (allocs.jsonl, allocs.trace.json for Perfetto)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check every allocator call against a shadow heap; stop at the first violation",
+    )
+    p.add_argument(
+        "--check-every",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="with --check: also walk the allocator's structures every N instructions",
+    )
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:
@@ -96,6 +114,9 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         out=args.out,
         stream=not args.quiet,
         atomics=args.atomics,
+        trace=args.trace,
+        check=args.check or args.check_every > 0,
+        check_every=args.check_every,
     )
 
 
@@ -110,6 +131,14 @@ def run_and_report(opts: RunOptions) -> int:
     status = exit_status(result)
     if report.atomics:
         print(format_report(report.atomics))
+    if report.allocs:
+        print(format_table(report.allocs, report.allocs["missing"]))
+    if report.run_dir and opts.trace:
+        print(
+            f"emulator: allocation trace in {report.run_dir / 'allocs.jsonl'} and "
+            f"{report.run_dir / 'allocs.trace.json'} (open it at https://ui.perfetto.dev)",
+            file=sys.stderr,
+        )
     where = f" [{report.run_dir}]" if report.run_dir else ""
     if result.outcome == "exited":
         note = ""

@@ -109,6 +109,26 @@ class Image:
 
     # ---- lookups -------------------------------------------------------------------------
 
+    def read(self, address: int, size: int) -> bytes | None:
+        """`size` bytes the image loads at `address`, or None if no segment holds them all."""
+        for seg in self.segments:
+            offset = address - seg.address
+            if offset >= 0 and offset + size <= len(seg.data):
+                return seg.data[offset : offset + size]
+        return None
+
+    def section(self, name: str) -> tuple[int, bytes] | None:
+        """(address, contents) of a section, or None when the image has none of that name."""
+        sec = self._elf.get_section_by_name(name)
+        if sec is None or sec["sh_type"] == "SHT_NOBITS":
+            return None
+        return sec["sh_addr"], sec.data()
+
+    @cached_property
+    def dwarf(self):
+        """pyelftools' DWARFInfo, or None for an image built without -g."""
+        return self._elf.get_dwarf_info() if self._elf.has_dwarf_info() else None
+
     def symbol(self, name: str) -> Symbol | None:
         return self._by_name.get(name)
 

@@ -49,6 +49,7 @@ from emulator.atomics import AMO_OPS, amo_result, store_after_fence
 from emulator.atomics import decode as decode_lrsc
 from emulator.contract import C
 from emulator.icount import counter
+from emulator.probes import Frame, on_probe_entry, on_rom_trap
 from emulator.sites import WFI
 
 if TYPE_CHECKING:
@@ -91,12 +92,16 @@ class Hart:
         self.reservation: int | None = None  # address reserved by the last LR (atomics.py)
         self.loads_reserved = self.sc_successes = self.sc_failures = 0
         self.reservations_dropped = 0  # held at the end of a turn past LRSC_BOUND
+        self.shadow: list[Frame] = []  # probed calls in progress (probes.py)
+        self.phantom = 0  # probe traps unicorn counted in the current emu_start (probes.py)
 
         uc = self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)
         uc.mem_map_ptr(C.RAM_BASE, ram_size, UC_PROT_ALL, ram_address)
         uc.mem_map(C.HOST_ROM_BASE, C.HOST_ROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
         uc.mem_write(IDLE_LOOP, IDLE_LOOP_CODE)
+        for address, code in machine.probes.rom_image():
+            uc.mem_write(address, code)
         for dev in machine.devices:
             size = (dev.size + 0xFFF) & ~0xFFF
             uc.mmio_map(dev.base, size, self._mmio_read, dev, self._mmio_write, dev)
@@ -123,12 +128,32 @@ class Hart:
         self._value.value = value & 0xFFFF_FFFF_FFFF_FFFF
         _uc_reg_write(self._handle, reg, self._value_ref)
 
+    read_reg, write_reg = _rd, _wr  # for observers (probes, tracer): unicorn_const numbering
+
     # ---- running ----------------------------------------------------------------------------
 
     def run(self, quantum: int) -> int:
-        """Run up to `quantum` instructions; returns how many retired (also added to instret
-        and clock). Sets state on wfi."""
+        """Run `quantum` guest instructions (fewer if it sleeps or stops); returns how many
+        retired (also added to instret and clock). Sets state on wfi.
+
+        Probe traps (probes.py) count in unicorn's limit but are not guest instructions: the
+        hart runs on until the quantum holds `quantum` guest instructions all the same."""
+        total = 0
+        while True:
+            retired = self._run_once(quantum - total)
+            total += retired
+            if (
+                not self.phantom
+                or total >= quantum
+                or self._wfi_pc >= 0
+                or self.state is not HartState.RUNNING
+                or self.machine.stop is not None
+            ):
+                return total
+
+    def _run_once(self, quantum: int) -> int:
         self._wfi_pc = -1
+        self.phantom = 0
         uc = self.uc
         self._running = True
         try:
@@ -147,13 +172,20 @@ class Hart:
                 self.pc = self._wfi_pc + 4
                 retired = quantum - idle
         self._running = False
+        retired -= self.phantom
         self.instret += retired
         self.clock += retired
         return retired
 
     def now(self) -> int:
         """Instructions this hart retired before the current one: exact inside a hook too."""
-        return self.instret + self._counter.value - 1 if self._running else self.instret
+        if self._running:
+            return self.instret + self._counter.value - 1 - self.phantom
+        return self.instret
+
+    def clock_now(self) -> int:
+        """The hart's virtual clock (instructions + time asleep) before the current instruction."""
+        return self.clock + self.now() - self.instret
 
     @property
     def parked(self) -> bool:
@@ -207,6 +239,12 @@ class Hart:
             m.hart_ecall(self, epc)
             tval = 0
         elif intno == C.CAUSE_ILLEGAL_INSTRUCTION:
+            probe = m.probes.by_entry.get(epc)
+            if probe is not None:
+                on_probe_entry(self, probe)
+                return
+            if IDLE_LOOP <= epc < IDLE_LOOP + C.HOST_ROM_SIZE and on_rom_trap(self, epc):
+                return
             original = m.patched.get(epc)
             if original is not None:
                 if original == WFI:

@@ -23,6 +23,7 @@ from emulator.elf import Image
 from emulator.errors import BadInput
 from emulator.fdt import build_fdt, fdt_address
 from emulator.hart import MIP_MSIP, MIP_MTIP, PATCH_TRAP, Hart, HartState, ram_pointer
+from emulator.probes import Probes
 from emulator.scheduler import Policy
 from emulator.sites import WFI, scan
 
@@ -54,11 +55,12 @@ _MASK64 = (1 << 64) - 1
 
 @dataclass
 class Stop:
-    outcome: str  # exited | fault | budget | deadlock
+    outcome: str  # exited | fault | budget | deadlock | violation
     message: str = ""
     exit_code: int | None = None
     hart: int | None = None
     pc: int | None = None
+    details: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Machine:
         ram_mib: int = C.RAM_DEFAULT_MIB,
         bus: ev.Bus | None = None,
         trap_atomics: bool = False,
+        probes: Probes | None = None,
     ):
         if not 1 <= harts <= C.MAX_HARTS:
             raise BadInput(f"--harts must be between 1 and {C.MAX_HARTS} (got {harts})")
@@ -118,6 +121,7 @@ class Machine:
             Uart(self._console_output),
         ]
         self.current: Hart | None = None
+        self.turn_hooks: list = []  # fn(total instructions) after every turn (oracle walks)
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
         sites = scan(image)
         # Sites the harts must act on become traps (see hart.py): address -> original word.
@@ -128,6 +132,12 @@ class Machine:
         for site in self.patched:
             offset = site - C.RAM_BASE
             self.ram[offset : offset + 4] = PATCH_TRAP.to_bytes(4, "little")
+        self.probes = probes or Probes()
+        for probe in self.probes.by_entry.values():
+            offset = probe.address - C.RAM_BASE
+            if probe.address in self.patched or not 0 <= offset < self.ram_size - 4:
+                raise BadInput(f"cannot probe {probe.name} at {probe.address:#x}")
+            self.ram[offset : offset + probe.length] = bytes(probe.length)
         address = ram_pointer(self.ram)
         self.harts = [Hart(self, h, address, self.ram_size) for h in range(harts)]
 
@@ -263,6 +273,13 @@ class Machine:
                 pc=pc,
             )
 
+    def hart_violation(self, hart: Hart, pc: int, message: str, details: dict) -> None:
+        """Stop the run at once: an observer (the oracle) found a broken rule at `pc`."""
+        if self.stop is None:
+            self.stop = Stop("violation", message, hart=hart.id, pc=pc)
+            self.stop.details = details
+        hart._park(pc)
+
     def _finish(self, hart_id: int, code: int | None) -> None:
         if self.stop is not None:
             return
@@ -337,6 +354,8 @@ class Machine:
                 retired += self._finish_exit(hart)
             total += retired
             quanta += 1
+            for hook in self.turn_hooks:
+                hook(total)
             digest = (digest * 1000003 + (hart.id << 32 | quantum)) & _MASK64
             if hart.clock >= self._timer_wake_at:
                 self._wake_timers(self._running_floor(hart.clock))
@@ -353,6 +372,7 @@ class Machine:
             wall,
             stop.hart,
             stop.pc,
+            stop.details,
         )
 
     def _finish_lrsc(self, hart: Hart) -> int:

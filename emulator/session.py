@@ -12,11 +12,13 @@ from pathlib import Path
 
 from emulator import __version__
 from emulator import events as ev
+from emulator.alloctrace import Tracer, TraceWriter, open_outputs
 from emulator.contention import ContentionMonitor
 from emulator.contract import C
 from emulator.elf import Image
 from emulator.errors import BadInput
 from emulator.machine import Machine, RunResult
+from emulator.oracle import Oracle
 from emulator.rundir import make_run_dir, write_json
 from emulator.scheduler import make_policy
 
@@ -39,6 +41,9 @@ class RunOptions:
     out: str | None = None
     stream: bool = True  # copy console output to stdout as it arrives
     atomics: bool = False  # run the contention monitor (atomics.json)
+    trace: bool = False  # trace allocator calls (allocs.jsonl, allocs.trace.json)
+    check: bool = False  # run the allocation oracle (stops the run at a violation)
+    check_every: int = 0  # also walk the allocator's structures every N instructions
     write_files: bool = True
 
 
@@ -49,6 +54,8 @@ class RunReport:
     console: bytes
     run_dir: Path | None
     atomics: dict | None = None  # the contention monitor's report, when it ran
+    allocs: dict | None = None  # the tracer's per-hart table, when it ran
+    oracle: dict | None = None  # the oracle's verdict, when it ran
 
 
 def resolve_image(opts: RunOptions) -> tuple[Path, str]:
@@ -102,14 +109,36 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     monitor = ContentionMonitor(image, opts.harts) if opts.atomics else None
     if monitor:
         monitor.attach(bus)
-    machine = Machine(image, opts.harts, opts.ram_mib, bus, trap_atomics=opts.atomics)
+    run_dir = make_run_dir(opts.out, f"{label}-{opts.harts}h") if opts.write_files else None
+    tracer = writer = oracle = None
+    if opts.trace or opts.check:
+        tracer = Tracer(image)
+    if opts.trace:
+        files = open_outputs(run_dir) if run_dir else (None, None)
+        writer = TraceWriter(image, opts.harts, *files)
+        tracer.listeners.append(writer)
+    machine = Machine(
+        image,
+        opts.harts,
+        opts.ram_mib,
+        bus,
+        trap_atomics=opts.atomics,
+        probes=tracer.probes if tracer else None,
+    )
+    if opts.check:
+        oracle = Oracle(image, machine, check_every=opts.check_every)
+        tracer.listeners.insert(0, oracle)
     if monitor:
         monitor.add_sites(machine.sites)
     try:
         result = machine.run(policy, opts.max_instructions)
+        if tracer:
+            tracer.finish(machine, result)
     finally:
         if stream:
             stream.flush()
+        if writer:
+            writer.close()
     summary = {
         "outcome": result.outcome,
         "exit_code": result.exit_code,
@@ -134,14 +163,22 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     }
     atomics = monitor.report() if monitor else None
     summary["atomics"] = opts.atomics
-    run_dir = None
-    if opts.write_files:
-        run_dir = make_run_dir(opts.out, f"{label}-{opts.harts}h")
+    summary["trace"] = opts.trace
+    summary["check"] = opts.check
+    allocs = writer.table() | {"missing": tracer.missing} if writer and tracer else None
+    verdict = oracle.report() if oracle else None
+    if verdict:
+        summary["oracle"] = verdict
+    if result.outcome == "violation":
+        summary["violation"] = result.extra
+    if run_dir:
         write_json(run_dir / "summary.json", summary)
         (run_dir / "console.log").write_bytes(bytes(machine.console))
         if atomics:
             write_json(run_dir / "atomics.json", atomics)
-    return RunReport(result, summary, bytes(machine.console), run_dir, atomics)
+        if allocs:
+            write_json(run_dir / "allocs.json", allocs)
+    return RunReport(result, summary, bytes(machine.console), run_dir, atomics, allocs, verdict)
 
 
 def exit_status(result: RunResult) -> int:
@@ -153,4 +190,5 @@ def exit_status(result: RunResult) -> int:
         "fault": C.EMU_STATUS_FAULT,
         "budget": C.EMU_STATUS_BUDGET,
         "deadlock": C.EMU_STATUS_DEADLOCK,
+        "violation": C.EMU_STATUS_VIOLATION,
     }[result.outcome]

@@ -1,0 +1,246 @@
+"""Heap walkers: read an allocator's own structures out of guest memory and check them.
+
+Struct layouts come from the image's DWARF (pyelftools), so a field moved in C moves here
+too; only what the type information cannot say (a tag value, how lists are linked) is
+written down below, next to the C file it mirrors. A walker's `check()` returns the broken
+invariants it found (empty when the heap is sound); `free_pages()` the allocator's free page
+count, for the oracle's page conservation. Walks are only meaningful when no hart is inside an
+allocator call: the oracle walks at such points only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Protocol
+
+from emulator.contract import C
+
+if TYPE_CHECKING:
+    from emulator.elf import Image
+    from emulator.machine import Machine
+
+PAGE_SHIFT = 12
+
+
+@dataclass(frozen=True)
+class Field:
+    offset: int
+    size: int  # bytes of one element
+    count: int = 1  # array length (1: not an array)
+
+
+_QUALIFIERS = {
+    "DW_TAG_typedef",
+    "DW_TAG_const_type",
+    "DW_TAG_volatile_type",
+    "DW_TAG_atomic_type",
+    "DW_TAG_restrict_type",
+}
+
+
+def _type_size(die) -> tuple[int, int]:
+    """(element size, count) of a member's type."""
+    while die.tag in _QUALIFIERS:
+        die = die.get_DIE_from_attribute("DW_AT_type")
+    if die.tag == "DW_TAG_array_type":
+        elem, _ = _type_size(die.get_DIE_from_attribute("DW_AT_type"))
+        count = 1
+        for sub in die.iter_children():
+            if sub.tag != "DW_TAG_subrange_type":
+                continue
+            if "DW_AT_count" in sub.attributes:
+                count *= sub.attributes["DW_AT_count"].value
+            elif "DW_AT_upper_bound" in sub.attributes:
+                count *= sub.attributes["DW_AT_upper_bound"].value + 1
+        return elem, count
+    if die.tag == "DW_TAG_pointer_type":
+        return 8, 1
+    return die.attributes["DW_AT_byte_size"].value, 1
+
+
+@cache
+def _layouts(image: Image) -> dict[str, dict[str, Field]]:
+    """Every complete struct type in the image by name: field name -> Field."""
+    found: dict[str, dict[str, Field]] = {}
+    dwarf = image.dwarf
+    if dwarf is None:
+        return found
+    for cu in dwarf.iter_CUs():
+        for die in cu.iter_DIEs():
+            if die.tag != "DW_TAG_structure_type":
+                continue
+            attrs = die.attributes
+            if "DW_AT_name" not in attrs or "DW_AT_byte_size" not in attrs:
+                continue
+            name = attrs["DW_AT_name"].value.decode()
+            if name in found:
+                continue
+            fields = {}
+            for child in die.iter_children():
+                if child.tag != "DW_TAG_member" or "DW_AT_name" not in child.attributes:
+                    continue
+                size, count = _type_size(child.get_DIE_from_attribute("DW_AT_type"))
+                offset = child.attributes["DW_AT_data_member_location"].value
+                fields[child.attributes["DW_AT_name"].value.decode()] = Field(offset, size, count)
+            fields["__size__"] = Field(0, attrs["DW_AT_byte_size"].value)
+            found[name] = fields
+    return found
+
+
+def layout(image: Image, name: str) -> dict[str, Field] | None:
+    return _layouts(image).get(name)
+
+
+class Memory:
+    """Reads guest RAM (u64 and C strings) by guest address."""
+
+    def __init__(self, machine: Machine):
+        self.ram = machine.ram
+        self.size = machine.ram_size
+
+    def valid(self, address: int, size: int = 8) -> bool:
+        return 0 <= address - C.RAM_BASE <= self.size - size
+
+    def u64(self, address: int) -> int:
+        return struct.unpack_from("<Q", self.ram, address - C.RAM_BASE)[0]
+
+    def write_u64(self, address: int, value: int) -> None:
+        struct.pack_into("<Q", self.ram, address - C.RAM_BASE, value & ((1 << 64) - 1))
+
+    def cstring(self, address: int, limit: int = 64) -> str:
+        offset = address - C.RAM_BASE
+        raw = bytes(self.ram[offset : offset + limit])
+        return raw.split(b"\0", 1)[0].decode(errors="replace")
+
+
+class Walker(Protocol):
+    name: str
+
+    def check(self) -> list[str]: ...
+
+    def free_pages(self) -> int | None: ...
+
+
+# ---- bbuddy (guest/alloc/bbuddy.c) -----------------------------------------------------------
+
+BB_LISTED_TAG = 0xB0DD1E5EED000000  # bbuddy.c: BB_LISTED(order) = tag | order
+
+
+class BbuddyWalker:
+    """guest/alloc/bbuddy.c: per-order doubly linked free lists (node in the block's first
+    page: next, pprev, state), regions with one bit per page (set = allocated or not listed)
+    and nr_free_pages."""
+
+    def __init__(self, image: Image, mem: Memory, pointer: int, name: str):
+        self.name = name
+        self.mem = mem
+        self.pointer = pointer  # address of the variable holding the struct bbuddy pointer
+        self.bb = layout(image, "bbuddy")
+        self.node = layout(image, "bb_node")
+        self.region = layout(image, "bb_region")
+
+    def _base(self) -> int:
+        return self.mem.u64(self.pointer)
+
+    def free_pages(self) -> int | None:
+        base = self._base()
+        if not base:
+            return None
+        return self.mem.u64(base + self.bb["nr_free_pages"].offset)
+
+    def _regions(self, base: int, errors: list[str]) -> list[tuple[int, int, int]]:
+        """(first_page, nr_pages, bitmap) of each region."""
+        out: list[tuple[int, int, int]] = []
+        r = self.mem.u64(base + self.bb["regions"].offset)
+        f = self.region
+        while r:
+            if len(out) > 1024 or not self.mem.valid(r, f["__size__"].size):
+                errors.append(f"region list broken at {r:#x}")
+                break
+            out.append(
+                (
+                    self.mem.u64(r + f["first_page"].offset),
+                    self.mem.u64(r + f["nr_pages"].offset),
+                    self.mem.u64(r + f["bitmap"].offset),
+                )
+            )
+            r = self.mem.u64(r + f["next"].offset)
+        return out
+
+    def _bit(self, region: tuple[int, int, int], page: int) -> int:
+        first, _, bitmap = region
+        index = (page - first) >> PAGE_SHIFT
+        return self.mem.u64(bitmap + 8 * (index // 64)) >> (index % 64) & 1
+
+    def check(self) -> list[str]:
+        errors: list[str] = []
+        base = self._base()
+        if not base:
+            return errors  # not set up yet
+        mem, bb, node = self.mem, self.bb, self.node
+        regions = self._regions(base, errors)
+        total_pages = sum(n for _, n, _ in regions)
+        heads = bb["free_head"]
+        listed = 0
+        blocks: list[tuple[int, int, int]] = []  # (start, end, order)
+        for order in range(heads.count):
+            link = base + heads.offset + 8 * order  # the pointer that points at the next node
+            n = mem.u64(link)
+            seen: set[int] = set()
+            while n:
+                where = f"order-{order} free list, block {n:#x}"
+                if n in seen:
+                    errors.append(f"{where}: the list has a cycle")
+                    break
+                if len(seen) > total_pages or not mem.valid(n, node["__size__"].size):
+                    errors.append(f"{where}: not a block in RAM")
+                    break
+                seen.add(n)
+                size = 1 << (order + PAGE_SHIFT)
+                if mem.u64(n + node["pprev"].offset) != link:
+                    errors.append(f"{where}: its pprev does not point at the link to it")
+                state = mem.u64(n + node["state"].offset)
+                if state != BB_LISTED_TAG | order:
+                    errors.append(f"{where}: its state is {state:#x}, not listed at this order")
+                if n % size:
+                    errors.append(f"{where}: not aligned to its order ({size} bytes)")
+                region = next(
+                    (r for r in regions if r[0] <= n and n + size <= r[0] + (r[1] << PAGE_SHIFT)),
+                    None,
+                )
+                if region is None:
+                    errors.append(f"{where}: outside every region")
+                else:
+                    pages = range(n, n + size, 1 << PAGE_SHIFT)
+                    marked = [p for p in pages if self._bit(region, p)]
+                    if marked:
+                        errors.append(
+                            f"{where}: {len(marked)} of its pages are marked allocated in the "
+                            f"bitmap (first {marked[0]:#x})"
+                        )
+                listed += 1 << order
+                blocks.append((n, n + size, order))
+                link = n + node["next"].offset
+                n = mem.u64(link)
+        blocks.sort()
+        for (s1, e1, o1), (s2, _, o2) in itertools.pairwise(blocks):
+            if s2 < e1:
+                errors.append(f"free blocks overlap: {s1:#x} (order {o1}), {s2:#x} (order {o2})")
+        counted = mem.u64(base + bb["nr_free_pages"].offset)
+        if counted != listed:
+            errors.append(f"nr_free_pages is {counted} but the free lists hold {listed} pages")
+        return errors
+
+
+def walker_for(image: Image, machine: Machine) -> Walker | None:
+    """The walker for the allocator linked into the image, or None when there is none."""
+    mem = Memory(machine)
+    pointer = image.symbol("default_alloc")
+    if pointer is None:
+        return None
+    if layout(image, "bbuddy") and layout(image, "bb_node") and layout(image, "bb_region"):
+        return BbuddyWalker(image, mem, pointer.address, "bbuddy")
+    return None
