@@ -368,6 +368,9 @@ class TraceWriter(Listener):
     def close(self) -> None:
         if self.chrome is not None:
             self.chrome.write("\n]}\n")
+            self.chrome.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
 
     def table(self) -> dict:
         rows = []

@@ -135,9 +135,15 @@ def run_and_report(opts: RunOptions) -> int:
         print(format_table(report.allocs, report.allocs["missing"]))
     if report.run_dir and opts.trace:
         print(
-            f"emulator: allocation trace in {report.run_dir / 'allocs.jsonl'} and "
-            f"{report.run_dir / 'allocs.trace.json'} (open it at https://ui.perfetto.dev)",
-            file=sys.stderr,
+            f"allocation trace: {report.run_dir / 'allocs.jsonl'}\n"
+            f"Perfetto trace:   {report.run_dir / 'allocs.trace.json'} "
+            "(open it at https://ui.perfetto.dev)"
+        )
+    if report.oracle:
+        o = report.oracle
+        print(
+            f"oracle: {o['checked_calls']} calls checked, heap walker {o['walker'] or 'none'} "
+            f"({o['walks']} walks), page conservation {o['conservation']}"
         )
     where = f" [{report.run_dir}]" if report.run_dir else ""
     if result.outcome == "exited":

@@ -237,10 +237,10 @@ class BbuddyWalker:
 
 def walker_for(image: Image, machine: Machine) -> Walker | None:
     """The walker for the allocator linked into the image, or None when there is none."""
-    mem = Memory(machine)
     pointer = image.symbol("default_alloc")
     if pointer is None:
         return None
+    mem = Memory(machine)
     if layout(image, "bbuddy") and layout(image, "bb_node") and layout(image, "bb_region"):
         return BbuddyWalker(image, mem, pointer.address, "bbuddy")
     return None

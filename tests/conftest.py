@@ -24,9 +24,14 @@ def run_app(
     max_instructions: int = 50_000_000,
     config: str = "default",
     ram_mib: int = 64,
+    trace: bool = False,
+    check: bool = False,
+    check_every: int = 0,
+    out: Path | None = None,
     **defines: object,
 ) -> RunReport:
-    """Run a bundled app in-process, nothing written to disk, console not streamed."""
+    """Run a bundled app in-process, console not streamed; nothing is written to disk unless
+    `out` names a run directory."""
     opts = RunOptions(
         app=app,
         config=config,
@@ -38,7 +43,11 @@ def run_app(
         ram_mib=ram_mib,
         max_instructions=max_instructions,
         stream=False,
-        write_files=False,
+        write_files=out is not None,
+        out=str(out) if out else None,
+        trace=trace,
+        check=check,
+        check_every=check_every,
     )
     return run(opts)
 

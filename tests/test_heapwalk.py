@@ -1,0 +1,98 @@
+"""The heap walker reads bbuddy's structures through DWARF and finds each broken invariant
+when the structure is corrupted on purpose; a sound heap gives no finding."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator.elf import Image
+from emulator.heapwalk import BB_LISTED_TAG, BbuddyWalker, Memory, layout, walker_for
+from emulator.machine import Machine
+from emulator.scheduler import RoundRobin
+from toolchain import build
+
+
+@pytest.fixture
+def heap():
+    """A bbuddy heap after alloc-cost ran on 2 harts: (walker, memory, layouts)."""
+    image = Image(build("alloc-cost", "bbuddy-spin", {"COST_PAIRS": "5"}))
+    machine = Machine(image, 2, 64)
+    result = machine.run(RoundRobin(1000), 50_000_000)
+    assert result.outcome == "exited" and result.exit_code == 0
+    walker = walker_for(image, machine)
+    assert isinstance(walker, BbuddyWalker)
+    return walker, Memory(machine), image
+
+
+def _listed(walker: BbuddyWalker, mem: Memory, min_order: int = 0) -> tuple[int, int, int]:
+    """(order, address of its head pointer, first node) of the first non-empty list."""
+    base = mem.u64(walker.pointer)
+    heads = walker.bb["free_head"]
+    for order in range(min_order, heads.count):
+        link = base + heads.offset + 8 * order
+        if mem.u64(link):
+            return order, link, mem.u64(link)
+    raise AssertionError("no free block at all")
+
+
+def test_sound_heap_has_no_finding(heap):
+    walker, _, _ = heap
+    assert walker.check() == []
+    assert walker.free_pages() > 1000
+
+
+def test_layouts_come_from_dwarf(heap):
+    _, _, image = heap
+    node = layout(image, "bb_node")
+    assert [node[f].offset for f in ("next", "pprev", "state")] == [0, 8, 16]
+    assert layout(image, "bbuddy")["free_head"].count == 32
+
+
+def test_cycle_is_found(heap):
+    walker, mem, _ = heap
+    _, _, node = _listed(walker, mem)
+    mem.write_u64(node + walker.node["next"].offset, node)
+    assert any("cycle" in e for e in walker.check())
+
+
+def test_broken_back_link_is_found(heap):
+    walker, mem, _ = heap
+    _, _, node = _listed(walker, mem)
+    mem.write_u64(node + walker.node["pprev"].offset, 0x1234)
+    assert any("pprev" in e for e in walker.check())
+
+
+def test_wrong_state_is_found(heap):
+    walker, mem, _ = heap
+    order, _, node = _listed(walker, mem)
+    mem.write_u64(node + walker.node["state"].offset, BB_LISTED_TAG | (order + 1))
+    assert any("not listed at this order" in e for e in walker.check())
+
+
+def test_misaligned_block_is_found(heap):
+    walker, mem, _ = heap
+    _, link, node = _listed(walker, mem, min_order=1)
+    fake = node + 4096  # same order, one page off its alignment
+    for name in ("next", "pprev", "state"):
+        mem.write_u64(fake + walker.node[name].offset, mem.u64(node + walker.node[name].offset))
+    mem.write_u64(link, fake)
+    assert any("not aligned to its order" in e for e in walker.check())
+
+
+def test_allocated_bit_on_a_free_block_is_found(heap):
+    walker, mem, _ = heap
+    _, _, node = _listed(walker, mem)
+    base = mem.u64(walker.pointer)
+    (first, _, bitmap), *_ = walker._regions(base, [])
+    index = (node - first) >> 12
+    word = bitmap + 8 * (index // 64)
+    mem.write_u64(word, mem.u64(word) | 1 << (index % 64))
+    assert any("marked allocated in the bitmap" in e for e in walker.check())
+
+
+def test_count_mismatch_is_found(heap):
+    walker, mem, _ = heap
+    base = mem.u64(walker.pointer)
+    field = base + walker.bb["nr_free_pages"].offset
+    mem.write_u64(field, mem.u64(field) + 3)
+    assert any("nr_free_pages" in e for e in walker.check())
