@@ -31,6 +31,27 @@
 
 #define BITS_PER_WORD (8 * sizeof(unsigned long))
 
+/*
+ * Planted bugs for showing the host's allocation oracle at work (README.md, "Planted bugs").
+ * ALLOC_BUG is undefined by default, and then nothing below changes the allocator.
+ *   overlap     the 3rd palloc that finds a block hands it out but leaves it listed and free,
+ *               so the next palloc of that size returns the same pages again;
+ *   lost_pages  pfree of a block of 2 or more pages (order >= 1) never lists it again.
+ * (ALLOC_BUG=misalign is ifpages.c's.)
+ */
+#ifdef ALLOC_BUG
+#define ALLOC_BUG_ID_overlap 1
+#define ALLOC_BUG_ID_misalign 2
+#define ALLOC_BUG_ID_lost_pages 3
+#define ALLOC_BUG_ID ALLOC_CAT(ALLOC_BUG_ID_, ALLOC_BUG)
+#if ALLOC_BUG_ID < 1 || ALLOC_BUG_ID > 3
+#error "ALLOC_BUG must be overlap, misalign or lost_pages"
+#endif
+#define BB_BUG(name) (ALLOC_BUG_ID == ALLOC_BUG_ID_##name)
+#else
+#define BB_BUG(name) 0
+#endif
+
 /* A node word that user data is unlikely to contain by accident; the low byte is the order. */
 #define BB_LISTED_TAG 0xb0dd1e5eed000000UL
 #define BB_LISTED(order) (BB_LISTED_TAG | (unsigned long)(order))
@@ -160,6 +181,16 @@ static void *bbuddy_palloc(struct uk_alloc *a, unsigned long num_pages) {
         list_push(b, addr + (ALLOC_PAGE_SIZE << (k - 1)), k - 1);
         lp_order_unlock(&b->lock, k - 1);
     }
+#if BB_BUG(overlap)
+    static unsigned long planted_pallocs;
+    if (__atomic_add_fetch(&planted_pallocs, 1, __ATOMIC_RELAXED) == 3) {
+        lp_order_lock(&b->lock, order); /* listed, bits clear, still counted free */
+        list_push(b, addr, order);
+        lp_order_unlock(&b->lock, order);
+        lp_whole_unlock(&b->lock);
+        return (void *)addr;
+    }
+#endif
     struct bb_region *r = region_of(b, addr);
     ALLOC_ASSERT(r && region_holds(r, addr, order));
     ALLOC_ASSERT(!page_allocated(r, addr));
@@ -203,6 +234,12 @@ static void bbuddy_pfree(struct uk_alloc *a, void *ptr, unsigned long num_pages)
     ALLOC_ASSERT(r && region_holds(r, addr, order));
     lp_whole_lock(&b->lock);
     ALLOC_ASSERT(page_allocated(r, addr)); /* double free, or a foreign pointer */
+#if BB_BUG(lost_pages)
+    if (order >= 1) { /* never listed, bits left set, not counted free: the pages are lost */
+        lp_whole_unlock(&b->lock);
+        return;
+    }
+#endif
     free_block(b, r, addr, order);
     lp_whole_unlock(&b->lock);
 }

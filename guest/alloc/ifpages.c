@@ -95,10 +95,42 @@ static void *ifpages_realloc(struct uk_alloc *a, void *ptr, size_t size) {
     return moved;
 }
 
+/*
+ * Planted bug (ALLOC_BUG=misalign; undefined by default, and then this is ifpages_alloc itself):
+ * memalign and posix_memalign honour an alignment only up to 16. Above it the object is put 16
+ * bytes past the aligned address, with its header moved along, so it is aligned to 16 and never
+ * to `align`: memalign(64, n) returns the run's base + 80. See README.md, "Planted bugs".
+ */
+#ifdef ALLOC_BUG
+#define ALLOC_BUG_ID_overlap 1
+#define ALLOC_BUG_ID_misalign 2
+#define ALLOC_BUG_ID_lost_pages 3
+#define ALLOC_BUG_ID ALLOC_CAT(ALLOC_BUG_ID_, ALLOC_BUG)
+#if ALLOC_BUG_ID < 1 || ALLOC_BUG_ID > 3
+#error "ALLOC_BUG must be overlap, misalign or lost_pages"
+#endif
+#endif
+#if defined(ALLOC_BUG) && ALLOC_BUG_ID == ALLOC_BUG_ID_misalign
+static void *ifpages_alloc_aligned(struct uk_alloc *a, size_t align, size_t size) {
+    size_t padded;
+    if (align <= 16 || __builtin_add_overflow(size, 16, &padded))
+        return ifpages_alloc(a, align, size);
+    char *p = ifpages_alloc(a, align, padded);
+    if (!p)
+        return NULL;
+    struct ifpages_header h = *header_of(p);
+    h.size = size;
+    *(struct ifpages_header *)(p + 16 - IFPAGES_HEADER_SIZE) = h;
+    return p + 16;
+}
+#else
+#define ifpages_alloc_aligned ifpages_alloc
+#endif
+
 static int ifpages_posix_memalign(struct uk_alloc *a, void **memptr, size_t align, size_t size) {
     if (!alloc_is_pow2(align) || align < sizeof(void *))
         return ALLOC_EINVAL;
-    void *p = ifpages_alloc(a, align, size);
+    void *p = ifpages_alloc_aligned(a, align, size);
     if (!p)
         return ALLOC_ENOMEM;
     *memptr = p;
@@ -108,7 +140,7 @@ static int ifpages_posix_memalign(struct uk_alloc *a, void **memptr, size_t alig
 static void *ifpages_memalign(struct uk_alloc *a, size_t align, size_t size) {
     if (!alloc_is_pow2(align))
         return NULL;
-    return ifpages_alloc(a, align, size);
+    return ifpages_alloc_aligned(a, align, size);
 }
 
 static long ifpages_availmem(struct uk_alloc *a) {
