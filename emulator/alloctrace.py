@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 from unicorn import riscv_const as R
 
 from emulator.contract import C
-from emulator.probes import TRAMPOLINE, Frame, Probe, Probes
+from emulator.probes import SKIP, TRAMPOLINE, Frame, Probe, Probes
 
 if TYPE_CHECKING:
     from emulator.elf import Image
@@ -61,6 +61,9 @@ API: tuple[ApiFunction, ...] = (
     ),
     ApiFunction("SYS_munmap", "mmap", "munmap", ("addr", "length"), True),
 )
+# Calls --fail can make fail, and the failure each returns (ENOMEM: 12).
+FAILURES = {"malloc": 0, "calloc": 0, "realloc": 0, "memalign": 0, "posix_memalign": 12,
+            "palloc": 0, "mmap": -12}  # fmt: skip
 POINTER_ARGS = frozenset({"ptr", "memptr", "addr", "base"})
 
 
@@ -79,6 +82,7 @@ class Call:
     result: int | None = None  # a0 at return (None while in progress)
     exit: int = 0
     out: int = 0  # posix_memalign: the pointer it stored (0 when it failed)
+    injected: bool = False  # made to fail by --fail (inject.py): the function did not run
 
     @property
     def insns(self) -> int:
@@ -121,6 +125,8 @@ class Call:
         }
         if fn.call == "posix_memalign":
             row["ptr"] = f"{self.out:#x}"
+        if self.injected:
+            row["injected"] = True
         return row
 
 
@@ -167,6 +173,9 @@ class Tracer:
     listeners: list[Listener] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # API symbols this image lacks
     calls: int = 0
+    fail: dict[str, int] = field(default_factory=dict)  # call name -> N (--fail CALL:N)
+    injected: list[int] = field(default_factory=list)  # seq of each call made to fail
+    _counts: dict[str, int] = field(default_factory=dict)
     _probes: Probes = field(default_factory=Probes)
 
     def __post_init__(self) -> None:
@@ -224,11 +233,28 @@ class Tracer:
             now = hart.now()
             call = Call(self.calls, hart.id, fn, args, now, hart.clock_now(), caller, depth)
             self.calls += 1
+            if fn.call in self.fail:
+                count = self._counts[fn.call] = self._counts.get(fn.call, 0) + 1
+                if count == self.fail[fn.call]:
+                    return self._inject(hart, call)
             for listener in listeners:
                 listener.on_entry(hart, call)
             return call
 
         return on_entry
+
+    def _inject(self, hart: Hart, call: Call) -> object:
+        """Return at once with the call's failure value, the function unrun."""
+        value = FAILURES[call.fn.call]
+        hart.write_reg(_A[0], value)
+        hart.write_reg(R.UC_RISCV_REG_PC, hart.read_reg(_RA))
+        call.result, call.exit, call.injected = value & _MASK, call.entry, True
+        self.injected.append(call.seq)
+        for listener in self.listeners:
+            listener.on_entry(hart, call)
+        for listener in self.listeners:
+            listener.on_return(hart, call)
+        return SKIP
 
     def _on_return(self, hart: Hart, frame: Frame) -> None:
         call: Call = frame.data  # type: ignore[assignment]

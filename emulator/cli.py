@@ -7,6 +7,7 @@ traceback means a bug in the emulator itself.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from emulator.alloctrace import format_table
@@ -49,8 +50,47 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--schedule",
         default="rr",
-        help="rr (fixed quantum, hart order) or random "
-        "(seeded hart order and quanta in [1, 2Q]); default rr",
+        help="rr (fixed quantum, hart order), random (seeded hart order and quanta in [1, 2Q]), "
+        "pct (random priorities, d-1 change points) or preempt-atomics (a switch before each "
+        "atomic with probability p); default rr",
+    )
+    p.add_argument("--pct-depth", type=_count, default=0, metavar="D", help="pct: d (default 3)")
+    p.add_argument(
+        "--pct-steps",
+        type=_count,
+        default=0,
+        metavar="K",
+        help="pct: k steps (default: counted in a round-robin run)",
+    )
+    p.add_argument(
+        "--pct-unit",
+        default="atomics",
+        choices=("atomics", "instructions"),
+        help="pct: a step is an atomic (default; switches happen in front of one) or an "
+        "instruction",
+    )
+    p.add_argument(
+        "--preempt-p",
+        type=float,
+        default=None,
+        metavar="P",
+        help="preempt-atomics: switch probability at each atomic (default 0.1)",
+    )
+    p.add_argument("--replay", metavar="FILE", help="replay a schedule file (turns)")
+    p.add_argument("--save-schedule", metavar="FILE", help="write this run's turns to FILE")
+    p.add_argument(
+        "--stall",
+        action="append",
+        default=[],
+        metavar="SYMBOL:K[:N]",
+        help="the Nth entry into SYMBOL stalls that hart for K instructions of the others",
+    )
+    p.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="CALL:N",
+        help="make the Nth CALL (palloc, mmap, malloc, ...) fail without running",
     )
     p.add_argument(
         "--quantum",
@@ -117,6 +157,14 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         trace=args.trace,
         check=args.check or args.check_every > 0,
         check_every=args.check_every,
+        pct_depth=args.pct_depth,
+        pct_steps=args.pct_steps,
+        pct_unit=args.pct_unit,
+        preempt_p=args.preempt_p,
+        replay=args.replay,
+        save_schedule=args.save_schedule,
+        stall=args.stall,
+        fail=args.fail,
     )
 
 
@@ -174,6 +222,82 @@ def cmd_apps() -> int:
     return 0
 
 
+def _seeds(text: str) -> list[int]:
+    """`N` (seeds 0..N-1) or `A:B` (A..B-1)."""
+    try:
+        if ":" in text:
+            a, b = (int(x, 0) for x in text.split(":"))
+            seeds = list(range(a, b))
+        else:
+            seeds = list(range(int(text, 0)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds wants N or A:B, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r} names no seed")
+    return seeds
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from emulator.explore import explore, explore_run_dir, minimize, write_results
+
+    opts = options_from(args)
+    opts.check = True
+    opts.stream = False
+    try:
+        label = f"explore-{opts.app or 'image'}-{opts.schedule}-{opts.harts}h"
+        if args.minimize is not None:
+            run_dir = explore_run_dir(opts, label + f"-min{args.minimize}")
+            found = minimize(opts, args.minimize, run_dir, budget=args.minimize_runs)
+            if found is None:
+                print(f"emulator: seed {args.minimize} does not fail; nothing to minimize")
+                return 1
+            out, _, _ = found
+            print(f"replay: python -m emulator run {_replay_args(args)} --replay {out} --check")
+            return 0
+        run_dir = explore_run_dir(opts, label)
+        results, work = explore(opts, args.seeds, args.jobs, stop_at_first=not args.all)
+    except EmulatorError as e:
+        print(f"emulator: {e}", file=sys.stderr)
+        return e.status
+    write_results(run_dir, results, work)
+    failed = [r for r in results if r.failed]
+    for r in failed:
+        print(f"seed {r.seed}: {r.outcome}: {r.message}")
+    mips = sum(r.instructions for r in results) / max(sum(r.wall_seconds for r in results), 1e-9)
+    print(
+        f"explored {len(results)} of {len(args.seeds)} seeds ({opts.schedule}, quantum "
+        f"{opts.quantum}, {opts.harts} harts): {len(failed)} failed, {mips / 1e6:.2f} MIPS per "
+        f"process; results in {run_dir / 'results.csv'}"
+    )
+    if failed:
+        s = failed[0].seed
+        print(f"reproduce: python -m emulator run {_replay_args(args)} --seed {s} --check")
+    return 1 if failed else 0
+
+
+def _replay_args(args: argparse.Namespace) -> str:
+    parts = [args.image] if args.image else ["--app", args.app or DEFAULT_APP]
+    if args.config != "default":
+        parts += ["--config", args.config]
+    for name, value in args.defines:
+        parts += ["-D", f"{name}={value}"]
+    parts += ["--harts", str(args.harts), "--schedule", args.schedule]
+    parts += ["--quantum", str(args.quantum)]
+    if args.pct_depth:
+        parts += ["--pct-depth", str(args.pct_depth)]
+    if args.pct_steps:
+        parts += ["--pct-steps", str(args.pct_steps)]
+    if args.pct_unit != "atomics":
+        parts += ["--pct-unit", args.pct_unit]
+    if args.preempt_p is not None:
+        parts += ["--preempt-p", str(args.preempt_p)]
+    for text in args.stall:
+        parts += ["--stall", text]
+    for text in args.fail:
+        parts += ["--fail", text]
+    return " ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(
         prog="python -m emulator",
@@ -182,7 +306,20 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_run_options(sub.add_parser("run", help="boot an image or a bundled app"))
     sub.add_parser("apps", help="list bundled apps and build configurations")
+    ex = sub.add_parser("explore", help="run many seeded schedules with the oracle on")
+    add_run_options(ex)
+    ex.add_argument("--seeds", type=_seeds, default=list(range(100)), metavar="N|A:B",
+                    help="seeds 0..N-1 or A..B-1 (default 100)")  # fmt: skip
+    ex.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, metavar="J",
+                    help="worker processes (default: the core count)")  # fmt: skip
+    ex.add_argument("--all", action="store_true", help="run every seed, not stop at a failure")
+    ex.add_argument("--minimize", type=_count, metavar="SEED",
+                    help="shrink the failing schedule of SEED to a schedule file")  # fmt: skip
+    ex.add_argument("--minimize-runs", type=_count, default=64, metavar="N",
+                    help="runs the minimizer may spend (default 64)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "apps":
         return cmd_apps()
+    if args.command == "explore":
+        return cmd_explore(args)
     return run_and_report(options_from(args))

@@ -76,6 +76,7 @@ _X = [getattr(R, f"UC_RISCV_REG_X{i}") for i in range(32)]
 class HartState(IntEnum):
     RUNNING = 0
     SLEEPING = 1
+    STALLED = 2  # taken off the CPU by fault injection (inject.py) for a while
 
 
 class Hart:
@@ -94,6 +95,9 @@ class Hart:
         self.reservations_dropped = 0  # held at the end of a turn past LRSC_BOUND
         self.shadow: list[Frame] = []  # probed calls in progress (probes.py)
         self.phantom = 0  # probe traps unicorn counted in the current emu_start (probes.py)
+        self._switch = False  # the current turn was ended early (request_switch)
+        self.resume_at = -1  # an atomic the hart was switched away in front of (no 2nd switch)
+        self.stall_left = 0  # STALLED: instructions the other harts must run first
 
         uc = self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)
@@ -144,6 +148,7 @@ class Hart:
             total += retired
             if (
                 not self.phantom
+                or self._switch
                 or total >= quantum
                 or self._wfi_pc >= 0
                 or self.state is not HartState.RUNNING
@@ -154,6 +159,7 @@ class Hart:
     def _run_once(self, quantum: int) -> int:
         self._wfi_pc = -1
         self.phantom = 0
+        self._switch = False
         uc = self.uc
         self._running = True
         try:
@@ -165,7 +171,7 @@ class Hart:
             pc = self._rd(R.UC_RISCV_REG_PC)
             if self._wfi_pc < 0:
                 self.pc = pc
-                retired = quantum
+                retired = self._counter.value if self._switch else quantum
             else:
                 idle = 2 * self._rd(R.UC_RISCV_REG_T6) - (pc == IDLE_LOOP + 4)
                 self._wr(R.UC_RISCV_REG_T6, self._saved_t6)
@@ -176,6 +182,16 @@ class Hart:
         self.instret += retired
         self.clock += retired
         return retired
+
+    def request_switch(self) -> None:
+        """End the current turn after this instruction (from a hook; pc already set)."""
+        self._switch = True
+        self.uc.emu_stop()
+
+    @property
+    def switched(self) -> bool:
+        """Whether the last turn was ended early by request_switch."""
+        return self._switch
 
     def now(self) -> int:
         """Instructions this hart retired before the current one: exact inside a hook too."""
@@ -250,6 +266,8 @@ class Hart:
                 if original == WFI:
                     self._enter_wfi(epc)
                 elif original & 0x7F == 0x2F:
+                    if m.switch_at_atomic is not None and self._switch_before(epc):
+                        return
                     if (original >> 27) in (2, 3):
                         self._execute_lrsc(original, epc)
                     else:
@@ -277,6 +295,20 @@ class Hart:
         if cause not in (C.CAUSE_USER_ECALL, C.CAUSE_MACHINE_ECALL):
             m.hart_trap(self, cause, epc, tval)
         self._wr(R.UC_RISCV_REG_PC, handler)
+
+    def _switch_before(self, epc: int) -> bool:
+        """Preempt in front of the atomic at epc if the schedule says so: it has not run (its
+        trap is not counted) and runs first when the hart resumes."""
+        if self.resume_at == epc:
+            self.resume_at = -1
+            return False
+        if self.reservation is not None or not self.machine.switch_at_atomic(self, epc):
+            return False
+        self.resume_at = epc
+        self.phantom += 1
+        self._wr(R.UC_RISCV_REG_PC, epc)
+        self.request_switch()
+        return True
 
     def _emulate_csr_write(self, word: int, next_pc: int) -> None:
         """Execute a csrrw/csrrs(i) to mstatus or mie that the loader replaced with a trap, then
@@ -361,6 +393,8 @@ class Hart:
         )
         if rd:
             self._wr(_X[rd], _sign_extend(old, width))
+        if not m.bus.wants(ev.Atomic):
+            return
         m.bus.emit(
             ev.Atomic(
                 self.id,

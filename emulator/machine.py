@@ -122,6 +122,11 @@ class Machine:
         ]
         self.current: Hart | None = None
         self.turn_hooks: list = []  # fn(total instructions) after every turn (oracle walks)
+        # fn(hart, pc) -> whether to preempt the hart in front of the atomic at pc (needs
+        # trap_atomics for AMOs; the preempt-atomics schedule sets it).
+        self.switch_at_atomic = None
+        self.recorded: list[tuple[int, int]] | None = None  # (hart, instret after) per turn
+        self._stalled: list[Hart] = []
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
         sites = scan(image)
         # Sites the harts must act on become traps (see hart.py): address -> original word.
@@ -273,6 +278,26 @@ class Machine:
                 pc=pc,
             )
 
+    def stall(self, hart: Hart, instructions: int) -> None:
+        """Take the hart off the CPU (from inside its turn) until the others have run
+        `instructions` instructions, or nobody else can run."""
+        hart.state = HartState.STALLED
+        hart.stall_left = instructions
+        self._stalled.append(hart)
+        hart.request_switch()
+
+    def _count_stalls(self, ran: Hart, retired: int) -> None:
+        for h in list(self._stalled):
+            if h is not ran:
+                h.stall_left -= retired
+            if h.stall_left <= 0:
+                self._unstall(h)
+
+    def _unstall(self, hart: Hart) -> None:
+        hart.state = HartState.RUNNING
+        hart.stall_left = 0
+        self._stalled.remove(hart)
+
     def hart_violation(self, hart: Hart, pc: int, message: str, details: dict) -> None:
         """Stop the run at once: an observer (the oracle) found a broken rule at `pc`."""
         if self.stop is None:
@@ -322,6 +347,10 @@ class Machine:
         started = time.perf_counter()
         while self.stop is None:
             pick = policy.next(harts)
+            if pick is None and self._stalled:  # only stalled harts could run: end the stalls
+                for h in list(self._stalled):
+                    self._unstall(h)
+                continue
             if pick is None:
                 if not self._skip_idle_time():
                     self.stop = Stop(
@@ -354,6 +383,10 @@ class Machine:
                 retired += self._finish_exit(hart)
             total += retired
             quanta += 1
+            if self.recorded is not None:
+                self.recorded.append((hart.id, hart.instret))
+            if self._stalled:
+                self._count_stalls(hart, retired)
             for hook in self.turn_hooks:
                 hook(total)
             digest = (digest * 1000003 + (hart.id << 32 | quantum)) & _MASK64

@@ -73,8 +73,19 @@ class Probes:
     slot_exits: dict[int, Probe] = field(default_factory=dict)  # ROM address -> probe
 
     def add(self, probe: Probe, word: int) -> None:
-        if probe.address in self.by_entry:
-            raise BadInput(f"two probes on {probe.name} at {probe.address:#x}")
+        old = self.by_entry.get(probe.address)
+        if old is not None:  # two users of one function: both entry callbacks run
+            if old.on_return is not None and probe.on_return is not None:
+                raise BadInput(f"two return probes on {probe.name} at {probe.address:#x}")
+            first, second = old.on_entry, probe.on_entry
+
+            def both(hart: Hart, first=first, second=second) -> object:
+                data = second(hart)
+                return first(hart) if data is None else data
+
+            old.on_entry = both
+            old.on_return = old.on_return or probe.on_return
+            return
         probe.word = word
         probe.length = 4 if word & 3 == 3 else 2
         if not _is_control_flow(word, probe.length):
@@ -207,8 +218,13 @@ def step_displaced(hart: Hart, probe: Probe) -> None:
     hart.write_reg(_PC, emulate_control_flow(probe.word, probe.length, probe.address, read, write))
 
 
+SKIP = object()  # an entry callback's answer: it has set pc itself (the call was skipped)
+
+
 def on_probe_entry(hart: Hart, probe: Probe) -> None:
     data = probe.on_entry(hart)
+    if data is SKIP:
+        return
     if data is not None and probe.on_return is not None:
         hart.shadow.append(Frame(probe, hart.read_reg(_RA), data))
         hart.write_reg(_RA, TRAMPOLINE)

@@ -6,19 +6,22 @@ checks are the same code path.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator import __version__
 from emulator import events as ev
-from emulator.alloctrace import Tracer, TraceWriter, open_outputs
+from emulator.alloctrace import FAILURES, Tracer, TraceWriter, open_outputs
 from emulator.contention import ContentionMonitor
 from emulator.contract import C
 from emulator.elf import Image
 from emulator.errors import BadInput
+from emulator.inject import Stalls, parse_fail, parse_stall
 from emulator.machine import Machine, RunResult
 from emulator.oracle import Oracle
+from emulator.probes import Probes
 from emulator.rundir import make_run_dir, write_json
 from emulator.scheduler import make_policy
 
@@ -44,6 +47,14 @@ class RunOptions:
     trace: bool = False  # trace allocator calls (allocs.jsonl, allocs.trace.json)
     check: bool = False  # run the allocation oracle (stops the run at a violation)
     check_every: int = 0  # also walk the allocator's structures every N instructions
+    pct_depth: int = 0  # pct: d (0: the default)
+    pct_steps: int = 0  # pct: k steps (0: counted in a round-robin run)
+    pct_unit: str = "atomics"  # pct: what a step is: atomics | instructions
+    preempt_p: float | None = None  # preempt-atomics: switch probability at each atomic
+    replay: str | None = None  # a schedule file to replay (schedule "replay")
+    save_schedule: str | None = None  # write this run's turns as a schedule file
+    stall: list[str] = field(default_factory=list)  # SYMBOL:K[:N] (inject.py)
+    fail: list[str] = field(default_factory=list)  # CALL:N (inject.py)
     write_files: bool = True
 
 
@@ -96,11 +107,72 @@ class _ConsoleStream:
             self._line.clear()
 
 
+def load_schedule(path: str, harts: int) -> list:
+    try:
+        data = json.loads(Path(path).read_text())
+        turns = data["turns"]
+        recorded_harts = int(data["harts"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise BadInput(f"--replay {path}: not a schedule file ({e})") from None
+    if recorded_harts != harts:
+        raise BadInput(f"--replay {path}: recorded with --harts {recorded_harts}, not {harts}")
+    return turns
+
+
+def save_schedule(path: Path, harts: int, turns: list[tuple[int, int]], describe: dict) -> None:
+    """A schedule file: the turns (hart, retired count at the turn's end), runs of one hart
+    merged, and what made them."""
+    merged: list[list[int]] = []
+    for h, x in turns:
+        if merged and merged[-1][0] == h:
+            merged[-1][1] = x
+        else:
+            merged.append([h, x])
+    write_json(path, {"schema": 1, "harts": harts, "made_by": describe, "turns": merged})
+
+
+def estimate_steps(opts: RunOptions, path: Path) -> int:
+    """PCT's k when not given: the steps (atomics or instructions) of a round-robin run of the
+    same image at the same quantum."""
+    atomics = opts.pct_unit == "atomics"
+    machine = Machine(Image(path), opts.harts, opts.ram_mib, trap_atomics=atomics)
+    seen = [0]
+
+    def count(hart, pc) -> bool:
+        seen[0] += 1
+        return False
+
+    if atomics:
+        machine.switch_at_atomic = count
+    result = machine.run(make_policy("rr", opts.quantum, 0), opts.max_instructions)
+    return max(seen[0] if atomics else result.total_instructions, 1)
+
+
+def make_run_policy(opts: RunOptions, path: Path):
+    schedule = "replay" if opts.replay else opts.schedule
+    steps = opts.pct_steps
+    if schedule == "pct" and not steps:
+        steps = estimate_steps(opts, path)
+    return make_policy(
+        schedule,
+        opts.quantum,
+        opts.seed,
+        pct_depth=opts.pct_depth,
+        pct_steps=steps,
+        pct_unit=opts.pct_unit,
+        preempt_p=opts.preempt_p,
+        replay_turns=load_schedule(opts.replay, opts.harts) if opts.replay else None,
+        replay_source=opts.replay or "",
+    )
+
+
 def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     path, label = resolve_image(opts)
-    policy = make_policy(opts.schedule, opts.quantum, opts.seed)
     if opts.max_instructions < 1:
         raise BadInput(f"--max-instructions must be positive (got {opts.max_instructions})")
+    policy = make_run_policy(opts, path)
+    stall_specs = [parse_stall(text) for text in opts.stall]
+    fails = dict(parse_fail(text, tuple(FAILURES)) for text in opts.fail)
     image = Image(path)
     bus = bus or ev.Bus()
     stream = _ConsoleStream() if opts.stream else None
@@ -111,8 +183,11 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
         monitor.attach(bus)
     run_dir = make_run_dir(opts.out, f"{label}-{opts.harts}h") if opts.write_files else None
     tracer = writer = oracle = None
-    if opts.trace or opts.check:
-        tracer = Tracer(image)
+    probes = Probes()
+    if opts.trace or opts.check or fails:
+        tracer = Tracer(image, fail=fails)
+        probes = tracer.probes
+    stalls = Stalls(image, stall_specs, probes) if stall_specs else None
     if opts.trace:
         files = open_outputs(run_dir) if run_dir else (None, None)
         writer = TraceWriter(image, opts.harts, *files)
@@ -122,9 +197,13 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
         opts.harts,
         opts.ram_mib,
         bus,
-        trap_atomics=opts.atomics,
-        probes=tracer.probes if tracer else None,
+        trap_atomics=opts.atomics or hasattr(policy, "switch_at_atomic"),
+        probes=probes,
     )
+    if getattr(policy, "unit", "atomics") == "atomics" and hasattr(policy, "switch_at_atomic"):
+        machine.switch_at_atomic = policy.switch_at_atomic
+    if opts.save_schedule:
+        machine.recorded = []
     if opts.check:
         oracle = Oracle(image, machine, check_every=opts.check_every)
         tracer.listeners.insert(0, oracle)
@@ -165,6 +244,16 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     summary["atomics"] = opts.atomics
     summary["trace"] = opts.trace
     summary["check"] = opts.check
+    if stalls or fails:
+        summary["injected"] = {
+            "stalls": [{"hart": h, "symbol": sym} for h, sym in stalls.done] if stalls else [],
+            "failed_calls": tracer.injected if tracer else [],
+        }
+    for key in ("changes", "starvation_switches", "preemptions"):
+        if hasattr(policy, key):
+            summary[f"schedule_{key}"] = getattr(policy, key)
+    if opts.save_schedule and machine.recorded is not None:
+        save_schedule(Path(opts.save_schedule), opts.harts, machine.recorded, policy.describe())
     allocs = writer.table() | {"missing": tracer.missing} if writer and tracer else None
     verdict = oracle.report() if oracle else None
     if verdict:

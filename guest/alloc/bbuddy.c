@@ -36,21 +36,12 @@
  * ALLOC_BUG is undefined by default, and then nothing below changes the allocator.
  *   overlap     the 3rd palloc that finds a block hands it out but leaves it listed and free,
  *               so the next palloc of that size returns the same pages again;
- *   lost_pages  pfree of a block of 2 or more pages (order >= 1) never lists it again.
+ *   lost_pages  pfree of a block of 2 or more pages (order >= 1) never lists it again;
+ *   palloc_nolock  palloc takes none of its locks (a lock left out: races with other
+ *               pallocs and pfrees, found by schedule exploration).
  * (ALLOC_BUG=misalign is ifpages.c's.)
  */
-#ifdef ALLOC_BUG
-#define ALLOC_BUG_ID_overlap 1
-#define ALLOC_BUG_ID_misalign 2
-#define ALLOC_BUG_ID_lost_pages 3
-#define ALLOC_BUG_ID ALLOC_CAT(ALLOC_BUG_ID_, ALLOC_BUG)
-#if ALLOC_BUG_ID < 1 || ALLOC_BUG_ID > 3
-#error "ALLOC_BUG must be overlap, misalign or lost_pages"
-#endif
-#define BB_BUG(name) (ALLOC_BUG_ID == ALLOC_BUG_ID_##name)
-#else
-#define BB_BUG(name) 0
-#endif
+#define BB_BUG(name) ALLOC_BUG_IS(name)
 
 /* A node word that user data is unlikely to contain by accident; the low byte is the order. */
 #define BB_LISTED_TAG 0xb0dd1e5eed000000UL
@@ -155,6 +146,13 @@ static void list_unlink(struct bb_node *node, unsigned order) {
 
 /* ---- pages ---- */
 
+/* palloc's lock calls: left out with ALLOC_BUG=palloc_nolock. */
+#if BB_BUG(palloc_nolock)
+#define palloc_lock(call) ((void)0)
+#else
+#define palloc_lock(call) call
+#endif
+
 static void *bbuddy_palloc(struct uk_alloc *a, unsigned long num_pages) {
     struct bbuddy *b = to_bbuddy(a);
     unsigned order = order_for(num_pages), k;
@@ -162,24 +160,24 @@ static void *bbuddy_palloc(struct uk_alloc *a, unsigned long num_pages) {
     if (order >= BB_ORDERS)
         return NULL;
 
-    lp_whole_lock(&b->lock);
+    palloc_lock(lp_whole_lock(&b->lock));
     for (k = order; k < BB_ORDERS && !node; k++) {
-        lp_order_lock(&b->lock, k);
+        palloc_lock(lp_order_lock(&b->lock, k));
         node = b->free_head[k];
         if (node)
             list_unlink(node, k);
-        lp_order_unlock(&b->lock, k);
+        palloc_lock(lp_order_unlock(&b->lock, k));
     }
     if (!node) {
-        lp_whole_unlock(&b->lock);
+        palloc_lock(lp_whole_unlock(&b->lock));
         return NULL;
     }
     /* node is order k - 1 and now ours alone; give back the halves we do not need. */
     uintptr_t addr = (uintptr_t)node;
     for (k--; k > order; k--) {
-        lp_order_lock(&b->lock, k - 1);
+        palloc_lock(lp_order_lock(&b->lock, k - 1));
         list_push(b, addr + (ALLOC_PAGE_SIZE << (k - 1)), k - 1);
-        lp_order_unlock(&b->lock, k - 1);
+        palloc_lock(lp_order_unlock(&b->lock, k - 1));
     }
 #if BB_BUG(overlap)
     static unsigned long planted_pallocs;
@@ -187,7 +185,7 @@ static void *bbuddy_palloc(struct uk_alloc *a, unsigned long num_pages) {
         lp_order_lock(&b->lock, order); /* listed, bits clear, still counted free */
         list_push(b, addr, order);
         lp_order_unlock(&b->lock, order);
-        lp_whole_unlock(&b->lock);
+        palloc_lock(lp_whole_unlock(&b->lock));
         return (void *)addr;
     }
 #endif
@@ -196,7 +194,7 @@ static void *bbuddy_palloc(struct uk_alloc *a, unsigned long num_pages) {
     ALLOC_ASSERT(!page_allocated(r, addr));
     mark_block(r, addr, order, 1);
     lp_counter_add(&b->nr_free_pages, -(long)(1UL << order));
-    lp_whole_unlock(&b->lock);
+    palloc_lock(lp_whole_unlock(&b->lock));
     return (void *)addr;
 }
 

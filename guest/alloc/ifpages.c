@@ -101,16 +101,7 @@ static void *ifpages_realloc(struct uk_alloc *a, void *ptr, size_t size) {
  * bytes past the aligned address, with its header moved along, so it is aligned to 16 and never
  * to `align`: memalign(64, n) returns the run's base + 80. See README.md, "Planted bugs".
  */
-#ifdef ALLOC_BUG
-#define ALLOC_BUG_ID_overlap 1
-#define ALLOC_BUG_ID_misalign 2
-#define ALLOC_BUG_ID_lost_pages 3
-#define ALLOC_BUG_ID ALLOC_CAT(ALLOC_BUG_ID_, ALLOC_BUG)
-#if ALLOC_BUG_ID < 1 || ALLOC_BUG_ID > 3
-#error "ALLOC_BUG must be overlap, misalign or lost_pages"
-#endif
-#endif
-#if defined(ALLOC_BUG) && ALLOC_BUG_ID == ALLOC_BUG_ID_misalign
+#if ALLOC_BUG_IS(misalign)
 static void *ifpages_alloc_aligned(struct uk_alloc *a, size_t align, size_t size) {
     size_t padded;
     if (align <= 16 || __builtin_add_overflow(size, 16, &padded))

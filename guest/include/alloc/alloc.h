@@ -38,6 +38,28 @@
 #define ALLOC_STR(x) ALLOC_STR_(x)
 
 /*
+ * Planted bugs (guest/alloc/README.md, "Planted bugs"): -DALLOC_BUG=NAME turns one on, for
+ * showing the oracle and schedule exploration at work; ALLOC_BUG_IS(NAME) tests for it (0 when
+ * ALLOC_BUG is not defined, so every #if ALLOC_BUG_IS(..) block is compiled out by default).
+ */
+#define ALLOC_BUG_ID_overlap 1
+#define ALLOC_BUG_ID_misalign 2
+#define ALLOC_BUG_ID_lost_pages 3
+#define ALLOC_BUG_ID_palloc_nolock 4
+#define ALLOC_BUG_ID_remote_free_plain 5
+#define ALLOC_BUG_ID_no_collect 6
+#ifdef ALLOC_BUG
+#define ALLOC_BUG_ID ALLOC_CAT(ALLOC_BUG_ID_, ALLOC_BUG)
+#if ALLOC_BUG_ID < 1 || ALLOC_BUG_ID > 6
+#error                                                                                             \
+    "ALLOC_BUG must be overlap, misalign, lost_pages, palloc_nolock, remote_free_plain or no_collect"
+#endif
+#define ALLOC_BUG_IS(name) (ALLOC_BUG_ID == ALLOC_BUG_ID_##name)
+#else
+#define ALLOC_BUG_IS(name) 0
+#endif
+
+/*
  * Counters kept for every allocator by the entry points, with __atomic operations so that harts
  * may update them concurrently (Unikraft's are not SMP-safe). Sizes are in bytes; a palloc of n
  * pages counts as n * ALLOC_PAGE_SIZE bytes, an object as its usable size (getsize).
