@@ -79,6 +79,7 @@ class Call:
     clock: int  # the hart's virtual clock at entry
     caller: int  # pc of the call (for a system call: the ecall)
     depth: int  # traced calls of the same layer in progress below it on this hart
+    nested: bool = False  # made inside another traced call (the allocator's own business)
     result: int | None = None  # a0 at return (None while in progress)
     exit: int = 0
     out: int = 0  # posix_memalign: the pointer it stored (0 when it failed)
@@ -232,6 +233,7 @@ class Tracer:
                     depth += 1
             now = hart.now()
             call = Call(self.calls, hart.id, fn, args, now, hart.clock_now(), caller, depth)
+            call.nested = bool(hart.shadow)
             self.calls += 1
             if fn.call in self.fail:
                 count = self._counts[fn.call] = self._counts.get(fn.call, 0) + 1

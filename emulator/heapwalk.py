@@ -237,7 +237,8 @@ class BbuddyWalker:
 
 def walker_for(image: Image, machine: Machine) -> Walker | None:
     """The walker for the allocator linked into the image, or None when there is none."""
-    pointer = image.symbol("default_alloc")
+    # With a frontend, the page allocator is the frontend's provider (guest/alloc/mimalloc.c).
+    pointer = image.symbol("mi_provider") or image.symbol("default_alloc")
     if pointer is None:
         return None
     mem = Memory(machine)

@@ -1,0 +1,43 @@
+"""Measured bug finding, as tests: pct finds each planted bug within its budget, and the
+same runs without the bug stay clean over 50 seeds (scripts/find_bugs.py has the full table)."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator.explore import explore
+from emulator.planted import BUGS
+from emulator.session import RunOptions
+
+
+def _opts(bug, schedule: str, quantum: int, planted: bool) -> RunOptions:
+    defines = dict(bug.defines)
+    if not planted:
+        defines.pop("ALLOC_BUG", None)
+        if defines.get("TREIBER_POP") == "cas":
+            defines["TREIBER_POP"] = "lrsc"
+    return RunOptions(
+        app=bug.app, config=bug.config, defines=defines, harts=bug.harts,
+        schedule=schedule, quantum=quantum,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("bug", [b for b in BUGS if b.pct_budget], ids=lambda b: b.name)
+def test_pct_finds_the_planted_bug_within_its_budget(bug):
+    results, _ = explore(_opts(bug, "pct", 10, True), list(range(bug.pct_budget)), 2,
+                         progress=False)  # fmt: skip
+    assert any(r.failed for r in results), f"pct missed {bug.name} in {bug.pct_budget} seeds"
+
+
+@pytest.mark.parametrize("bug", [b for b in BUGS if not b.pct_budget], ids=lambda b: b.name)
+def test_random_finds_what_pct_is_not_expected_to(bug):
+    results, _ = explore(_opts(bug, "random", 5, True), list(range(50)), 2, progress=False)
+    assert any(r.failed for r in results)
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
+def test_without_the_bug_the_run_stays_clean_over_50_seeds(bug):
+    results, _ = explore(_opts(bug, "pct", 10, False), list(range(50)), 2,
+                         stop_at_first=False, progress=False)  # fmt: skip
+    bad = [(r.seed, r.message) for r in results if r.failed]
+    assert len(results) == 50 and not bad
