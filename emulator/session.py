@@ -122,6 +122,7 @@ def load_schedule(path: str, harts: int) -> list:
 def save_schedule(path: Path, harts: int, turns: list[tuple[int, int]], describe: dict) -> None:
     """A schedule file: the turns (hart, retired count at the turn's end), runs of one hart
     merged, and what made them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     merged: list[list[int]] = []
     for h, x in turns:
         if merged and merged[-1][0] == h:

@@ -28,7 +28,11 @@ def _commands() -> list[str]:
 
 
 COMMANDS = _commands()
-EXPECTED_STATUS = {"--app runaway": C.EMU_STATUS_BUDGET}
+EXPECTED_STATUS = {
+    "--app runaway": C.EMU_STATUS_BUDGET,
+    "explore --app treiber -D TREIBER_POP=cas": 1,  # it finds the race: a seed failed
+    "--fail palloc:1": 2,  # alloc-seq reports the failed call and exits 2
+}
 
 
 def test_readme_has_examples():
