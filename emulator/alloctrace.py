@@ -156,6 +156,9 @@ def _symbol(image: Image, pc: int) -> str | None:
 class Listener:
     """What the tracer calls; the oracle and the writers implement these."""
 
+    def attach(self, image: Image, machine: Machine) -> None:
+        """The machine exists (before it runs)."""
+
     def on_entry(self, hart: Hart, call: Call) -> None:
         pass
 

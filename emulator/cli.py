@@ -79,6 +79,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replay", metavar="FILE", help="replay a schedule file (turns)")
     p.add_argument("--save-schedule", metavar="FILE", help="write this run's turns to FILE")
     p.add_argument(
+        "--timing",
+        action="store_true",
+        help="virtual-time model: atomics, line transfers and fences cost cycles; the hart "
+        "furthest behind runs next (replaces rr)",
+    )
+    p.add_argument("--costs", metavar="FILE", help="costs for --timing (default costs.toml)")
+    p.add_argument(
         "--stall",
         action="append",
         default=[],
@@ -165,6 +172,8 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         save_schedule=args.save_schedule,
         stall=args.stall,
         fail=args.fail,
+        timing=args.timing,
+        costs=args.costs,
     )
 
 
@@ -275,6 +284,66 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+DEFAULT_BENCH_CONFIGS = (
+    "bbuddy-spin",
+    "bbuddy-ticket",
+    "bbuddy-perorder",
+    "bbuddy-lockfree",
+    "mimalloc+bbuddy-lockfree",
+    "mimalloc+bbuddy-unlocked+shimlock",
+    "mimalloc+bbuddy-spin",
+)
+
+
+def add_bench_options(p: argparse.ArgumentParser) -> None:
+    """The options of `bench`, shared with scripts/sweep.py."""
+    p.add_argument("--benchmarks", nargs="+", metavar="APP",
+                   help="benchmark apps (default: every bench-* app)")  # fmt: skip
+    p.add_argument("--configs", nargs="+", default=list(DEFAULT_BENCH_CONFIGS), metavar="CONFIG",
+                   help="configurations (default: backends, frontend over them)")  # fmt: skip
+    p.add_argument("--harts", nargs="+", type=_count, default=[1, 2, 4, 8, 16], metavar="N")
+    p.add_argument("--seeds", type=_count, default=1, metavar="N", help="seeds per cell")
+    p.add_argument("--quantum", type=_count, default=100, help="timed scheduler quantum")
+    p.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, metavar="J")
+    p.add_argument("-D", dest="defines", action="append", type=parse_define, default=[],
+                   metavar="NAME=VALUE", help="macro for every benchmark build")  # fmt: skip
+    p.add_argument("--out", metavar="DIR", help="run directory (default: under ./runs/)")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from emulator.bench import Sweep, markdown_table, run_sweep, write_outputs
+    from emulator.rundir import make_run_dir
+    from emulator.timing import CostModel
+    from toolchain import catalog
+
+    try:
+        apps = args.benchmarks or [a for a in catalog.apps() if a.startswith("bench-")]
+        for name in apps:
+            catalog.app(name)
+        for name in args.configs:
+            catalog.config(name)
+        if any(not 1 <= h <= C.MAX_HARTS for h in args.harts):
+            raise EmulatorError(f"--harts must be between 1 and {C.MAX_HARTS}")
+    except (catalog.CatalogError, EmulatorError) as e:
+        print(f"emulator: {e}", file=sys.stderr)
+        return C.EMU_STATUS_BAD_INPUT
+    sweep = Sweep(apps, args.configs, args.harts, list(range(args.seeds)), dict(args.defines))
+    try:
+        results = run_sweep(sweep, args.jobs, args.quantum)
+    except EmulatorError as e:
+        print(f"emulator: {e}", file=sys.stderr)
+        return e.status
+    run_dir = make_run_dir(args.out, "bench")
+    plots = write_outputs(run_dir, results, sweep, CostModel.load().describe())
+    print(markdown_table(results), end="")
+    bad = [r for r in results if not r.ok]
+    print(
+        f"{len(results)} runs, {len(bad)} failed; results.csv, results.json, results.md and "
+        f"{len(plots)} plots in {run_dir}"
+    )
+    return 1 if bad else 0
+
+
 def _replay_args(args: argparse.Namespace) -> str:
     parts = [args.image] if args.image else ["--app", args.app or DEFAULT_APP]
     if args.config != "default":
@@ -317,9 +386,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="shrink the failing schedule of SEED to a schedule file")  # fmt: skip
     ex.add_argument("--minimize-runs", type=_count, default=64, metavar="N",
                     help="runs the minimizer may spend (default 64)")  # fmt: skip
+    add_bench_options(sub.add_parser("bench", help="sweep the SMP allocation benchmarks"))
     args = parser.parse_args(argv)
     if args.command == "apps":
         return cmd_apps()
     if args.command == "explore":
         return cmd_explore(args)
+    if args.command == "bench":
+        return cmd_bench(args)
     return run_and_report(options_from(args))

@@ -34,6 +34,7 @@ class Syscall(Event):
     pc: int = 0
     number: int = 0
     args: tuple[int, ...] = ()
+    clock: int = 0  # the hart's virtual clock at the ecall
 
 
 @dataclass(slots=True)

@@ -355,12 +355,16 @@ class Hart:
                 self.sc_failures += 1
             if rd:
                 self._wr(_X[rd], 0 if ok else 1)
+            if m.timing is not None:
+                m.timing.charge(self, "sc", address, ok)
         else:
             ok, value = True, 0
             if rd:
                 self._wr(_X[rd], _sign_extend(old, width))
             self.reservation = address
             self.loads_reserved += 1
+            if m.timing is not None:
+                m.timing.charge(self, "lr", address, False)
         if m.bus.wants(ev.Atomic):
             m.bus.emit(
                 ev.Atomic(
@@ -393,6 +397,8 @@ class Hart:
         )
         if rd:
             self._wr(_X[rd], _sign_extend(old, width))
+        if m.timing is not None:
+            m.timing.charge(self, "amo", address, True)
         if not m.bus.wants(ev.Atomic):
             return
         m.bus.emit(
@@ -413,6 +419,10 @@ class Hart:
         """A fence (a no-op here: the machine is sequentially consistent), reported with the
         store that follows it, if any: `fence rw,w; sw` is how C11 writes a release store."""
         m = self.machine
+        if m.timing is not None:
+            m.timing.charge(self, "fence", 0, False)
+        if not m.bus.wants(ev.Atomic):
+            return
         address, value = -1, 0
         store = store_after_fence(m.instruction_at(epc + 4))
         if store is not None:

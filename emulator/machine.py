@@ -127,6 +127,7 @@ class Machine:
         self.switch_at_atomic = None
         self.recorded: list[tuple[int, int]] | None = None  # (hart, instret after) per turn
         self._stalled: list[Hart] = []
+        self.timing = None  # the virtual-time model (timing.py), when it runs
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
         sites = scan(image)
         # Sites the harts must act on become traps (see hart.py): address -> original word.
@@ -250,7 +251,8 @@ class Machine:
 
             uc = hart.uc
             args = tuple(uc.reg_read(getattr(R, f"UC_RISCV_REG_A{i}")) for i in range(6))
-            self.bus.emit(ev.Syscall(hart.id, hart.now(), pc, uc.reg_read(R.UC_RISCV_REG_A7), args))
+            number = uc.reg_read(R.UC_RISCV_REG_A7)
+            self.bus.emit(ev.Syscall(hart.id, hart.now(), pc, number, args, hart.clock_now()))
 
     def hart_trap(self, hart: Hart, cause: int, pc: int, tval: int) -> None:
         if self.bus.wants(ev.Trap):

@@ -17,6 +17,7 @@ same policy, parameters and seed give the same turns, instruction for instructio
   preempt-atomics  round robin with quantum Q, plus a switch in front of each atomic (AMO,
                    LR, SC) with probability p
   replay           the turns of a schedule file (`--replay FILE`), then round robin
+  timed            the runnable hart with the smallest virtual clock (timing.py)
 """
 
 from __future__ import annotations
@@ -246,7 +247,30 @@ class Replay:
                 "replay": self.source, "turns": len(self.turns)}  # fmt: skip
 
 
-POLICIES: dict[str, type] = {p.name: p for p in (RoundRobin, RandomOrder, PCT, PreemptAtomics)}
+class Timed:
+    """For the virtual-time model (timing.py): the runnable hart with the smallest clock
+    (lowest id on a tie) runs `quantum` instructions."""
+
+    name = "timed"
+
+    def __init__(self, quantum: int, seed: int = 0):
+        self.quantum = quantum
+        self.seed = seed
+
+    def next(self, harts: list[Hart]) -> tuple[Hart, int] | None:
+        best = None
+        for h in harts:
+            if h.state is RUNNING and (best is None or h.clock < best.clock):
+                best = h
+        return None if best is None else (best, self.quantum)
+
+    def describe(self) -> dict:
+        return {"schedule": self.name, "quantum": self.quantum, "seed": self.seed}
+
+
+POLICIES: dict[str, type] = {
+    p.name: p for p in (RoundRobin, RandomOrder, PCT, PreemptAtomics, Timed)
+}
 
 
 def make_policy(name: str, quantum: int, seed: int, **params) -> Policy:

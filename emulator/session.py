@@ -24,6 +24,7 @@ from emulator.oracle import Oracle
 from emulator.probes import Probes
 from emulator.rundir import make_run_dir, write_json
 from emulator.scheduler import make_policy
+from emulator.timing import CostModel, Timing
 
 DEFAULT_APP = "hello"
 DEFAULT_BUDGET = 2_000_000_000
@@ -53,8 +54,11 @@ class RunOptions:
     preempt_p: float | None = None  # preempt-atomics: switch probability at each atomic
     replay: str | None = None  # a schedule file to replay (schedule "replay")
     save_schedule: str | None = None  # write this run's turns as a schedule file
+    timing: bool = False  # the virtual-time model (timing.py): costs, timed scheduler
+    costs: str | None = None  # a costs file instead of emulator/costs.toml
     stall: list[str] = field(default_factory=list)  # SYMBOL:K[:N] (inject.py)
     fail: list[str] = field(default_factory=list)  # CALL:N (inject.py)
+    listeners: list = field(default_factory=list)  # more tracer listeners (alloctrace.Listener)
     write_files: bool = True
 
 
@@ -151,6 +155,8 @@ def estimate_steps(opts: RunOptions, path: Path) -> int:
 
 def make_run_policy(opts: RunOptions, path: Path):
     schedule = "replay" if opts.replay else opts.schedule
+    if opts.timing and schedule == "rr":
+        schedule = "timed"
     steps = opts.pct_steps
     if schedule == "pct" and not steps:
         steps = estimate_steps(opts, path)
@@ -185,8 +191,9 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     run_dir = make_run_dir(opts.out, f"{label}-{opts.harts}h") if opts.write_files else None
     tracer = writer = oracle = None
     probes = Probes()
-    if opts.trace or opts.check or fails:
+    if opts.trace or opts.check or fails or opts.listeners:
         tracer = Tracer(image, fail=fails)
+        tracer.listeners.extend(opts.listeners)
         probes = tracer.probes
     stalls = Stalls(image, stall_specs, probes) if stall_specs else None
     if opts.trace:
@@ -198,9 +205,11 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
         opts.harts,
         opts.ram_mib,
         bus,
-        trap_atomics=opts.atomics or hasattr(policy, "switch_at_atomic"),
+        trap_atomics=opts.atomics or opts.timing or hasattr(policy, "switch_at_atomic"),
         probes=probes,
     )
+    timing = Timing(CostModel.load(opts.costs)) if opts.timing else None
+    machine.timing = timing
     if getattr(policy, "unit", "atomics") == "atomics" and hasattr(policy, "switch_at_atomic"):
         machine.switch_at_atomic = policy.switch_at_atomic
     if opts.save_schedule:
@@ -208,6 +217,9 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     if opts.check:
         oracle = Oracle(image, machine, check_every=opts.check_every)
         tracer.listeners.insert(0, oracle)
+    if tracer:
+        for listener in tracer.listeners:
+            listener.attach(image, machine)
     if monitor:
         monitor.add_sites(machine.sites)
     try:
@@ -245,6 +257,8 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     summary["atomics"] = opts.atomics
     summary["trace"] = opts.trace
     summary["check"] = opts.check
+    if timing:
+        summary["timing"] = timing.report(result.clocks, result.instructions)
     if stalls or fails:
         summary["injected"] = {
             "stalls": [{"hart": h, "symbol": sym} for h, sym in stalls.done] if stalls else [],
