@@ -326,6 +326,8 @@ def plot(run_dir: Path, results: list[CellResult]) -> list[Path]:
             ax.set_xlabel("harts")
             ax.set_ylabel(label)
             ax.set_xscale("log", base=2)
+            ticks = sorted({r.harts for r in results if r.app == app})
+            ax.set_xticks(ticks, [str(t) for t in ticks])
             ax.set_title(f"{app}: {label}", fontsize=9)
         axes[0].legend(fontsize=7)
         fig.tight_layout()

@@ -1,0 +1,101 @@
+"""The virtual-time model: costs are charged as documented, contention shows as time, the
+timed scheduler runs the hart furthest behind, and a tiny sweep writes every output."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from conftest import cli
+
+from emulator.bench import Cell, run_cell
+from emulator.errors import BadInput
+from emulator.session import RunOptions, run
+from emulator.timing import CostModel
+
+SMALL_LARSON = (("LARSON_CHUNKS", "16"), ("LARSON_ROUNDS", "2"), ("LARSON_STEPS", "32"))
+
+
+def _timed(app: str, harts: int, **kw) -> dict:
+    report = run(
+        RunOptions(app=app, harts=harts, timing=True, stream=False, write_files=False, **kw)
+    )
+    assert report.result.exit_code == 0
+    return report.summary
+
+
+def test_default_costs_load_and_bad_files_are_one_line_errors(tmp_path):
+    costs = CostModel.load()
+    assert costs.atomic > 0 and costs.line_transfer > costs.atomic and costs.cpu_hz == 10**9
+    bad = tmp_path / "c.toml"
+    bad.write_text("atomic = -3\n")
+    with pytest.raises(BadInput, match="non-negative"):
+        CostModel.load(bad)
+    bad.write_text("atomc = 3\n")
+    with pytest.raises(BadInput, match="unknown cost 'atomc'"):
+        CostModel.load(bad)
+
+
+def test_one_hart_pays_exactly_its_atomics():
+    s = _timed("contention", 1)
+    t = s["timing"]
+    assert s["schedule"] == "timed"
+    assert t["line_transfers"] == 0  # nobody else ever owns a line
+    assert s["clocks"][0] == s["instructions"][0] + t["charged_cycles"]
+    assert t["charged_cycles"] > 0
+
+
+def test_contention_shows_as_time_and_line_transfers():
+    s = _timed("contention", 4, quantum=50)
+    t = s["timing"]
+    assert t["line_transfers"] > 50
+    assert sum(s["clocks"]) > sum(s["instructions"])
+
+
+def test_costs_file_changes_the_clocks(tmp_path):
+    cheap = tmp_path / "cheap.toml"
+    cheap.write_text("atomic = 0\nline_transfer = 0\nfence = 0\n")
+    s = _timed("contention", 1, costs=str(cheap))
+    assert s["timing"]["charged_cycles"] == 0
+    assert s["clocks"] == s["instructions"]
+
+
+def test_timed_scheduler_keeps_clocks_together():
+    s = _timed("count-loop", 4, quantum=100)
+    clocks = s["clocks"]
+    assert max(clocks) - min(clocks) < 5000  # the hart furthest behind always runs next
+
+
+def test_contended_benchmark_takes_more_virtual_time_than_instructions():
+    r = run_cell(Cell("bench-larson", "bbuddy-spin", 4, 0, SMALL_LARSON), memory=True)
+    assert r.ok, r.message
+    assert r.ops > 0 and r.instructions > 0
+    assert r.cycles * 4 > r.instructions  # 4 harts: wall cycles x harts exceed instructions
+    assert r.line_transfers > 0 and r.wait_share > 0
+    assert r.peak_live_bytes > 0 and r.peak_pages_held and r.peak_pages_held > 0
+
+
+def test_tiny_sweep_writes_csv_table_and_plots(tmp_path):
+    out = tmp_path / "sweep"
+    proc = cli(
+        "bench", "--benchmarks", "bench-larson", "--configs", "bbuddy-spin", "bbuddy-lockfree",
+        "--harts", "1", "2", "--jobs", "2", "--out", str(out),
+        *[f"-D{k}={v}" for k, v in SMALL_LARSON],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 4 and all(r["ok"] == "True" for r in rows)
+    assert all(float(r["ops_per_second"]) > 0 for r in rows)
+    table = (out / "results.md").read_text()
+    assert table.count("| bench-larson |") == 4
+    assert (out / "bench-larson.png").stat().st_size > 1000
+    assert (out / "bench-larson.svg").read_text().startswith("<?xml")
+    data = json.loads((out / "results.json").read_text())
+    assert data["costs"]["line_transfer"] == CostModel.load().line_transfer
+
+
+def test_bench_rejects_unknown_names_in_one_line():
+    proc = cli("bench", "--benchmarks", "bench-nope", "--configs", "bbuddy-spin")
+    assert proc.returncode == 64 and proc.stderr.count("\n") == 1
+    assert "no app named 'bench-nope'" in proc.stderr
