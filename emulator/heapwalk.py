@@ -235,6 +235,124 @@ class BbuddyWalker:
         return errors
 
 
+# ---- the mimalloc-style frontend (guest/alloc/mimalloc.h) ---------------------------------------
+
+MI_SEGMENT_SIZE = 1 << 18  # mimalloc.h: MI_SEGMENT_SHIFT
+MI_PAGE_SIZE = 1 << 14  # MI_PAGE_SHIFT
+MI_SEGMENT_HEADER = 2048  # page 0's blocks start here
+MI_SEGMENT_SMALL, MI_SEGMENT_HUGE = 1, 2
+MI_PAGE_IN_FULL, MI_PAGE_HUGE = 1, 2
+
+
+class FrontendWalker:
+    """guest/alloc/mimalloc.h (README "Host-visible structures"): per-hart heaps, their
+    segments and pages; each page's three free lists. Page counts come from the provider's
+    walker when there is one."""
+
+    def __init__(self, image: Image, mem: Memory, provider: Walker | None):
+        self.name = "mimalloc" + (f"+{provider.name}" if provider else "")
+        self.mem = mem
+        self.provider = provider
+        self.heaps = image.symbol("mi_heaps").address  # type: ignore[union-attr]
+        self.count = image.symbol("mi_heap_count").address  # type: ignore[union-attr]
+        self.heap = layout(image, "mi_heap")
+        self.seg = layout(image, "mi_segment")
+        self.page = layout(image, "mi_page")
+
+    def free_pages(self) -> int | None:
+        return self.provider.free_pages() if self.provider else None
+
+    def _u(self, address: int, f: Field) -> int:
+        value = self.mem.u64(address + f.offset)
+        return value & ((1 << (8 * f.size)) - 1) if f.size < 8 else value
+
+    def _list(self, head: int, limit: int, errors: list[str], where: str) -> list[int]:
+        out: list[int] = []
+        seen: set[int] = set()
+        n = head
+        while n:
+            if n in seen:
+                errors.append(f"{where}: the list has a cycle at {n:#x}")
+                break
+            if len(out) > limit or not self.mem.valid(n):
+                errors.append(f"{where}: {n:#x} is not a block of the page")
+                break
+            seen.add(n)
+            out.append(n)
+            n = self.mem.u64(n)
+        return out
+
+    def _check_page(self, seg: int, index: int, errors: list[str]) -> None:
+        P = self.page
+        page = seg + P["__size__"].size * index
+        where = f"page {index} of segment {seg:#x}"
+        size = self._u(page, P["block_size"])
+        capacity, reserved = self._u(page, P["capacity"]), self._u(page, P["reserved"])
+        used = self._u(page, P["used"])
+        if not size or capacity > reserved:
+            errors.append(f"{where}: block size {size}, capacity {capacity} > reserved {reserved}")
+            return
+        start = seg + (index * MI_PAGE_SIZE if index else MI_SEGMENT_HEADER)
+        end = start + capacity * size
+        lists = {}
+        for name in ("free", "local_free", "thread_free"):
+            blocks = self._list(self._u(page, P[name]), capacity, errors, f"{where}, {name}")
+            for b in blocks:
+                if not start <= b < end or (b - start) % size:
+                    errors.append(f"{where}, {name}: {b:#x} is not one of its carved blocks")
+                    break
+            lists[name] = blocks
+        every = [b for blocks in lists.values() for b in blocks]
+        if len(set(every)) != len(every):
+            errors.append(f"{where}: a block is on two of its free lists")
+        counts = {k: len(v) for k, v in lists.items()}
+        if used + sum(counts.values()) != capacity:
+            errors.append(
+                f"{where}: used {used} + free {counts['free']} + local_free "
+                f"{counts['local_free']} + thread_free {counts['thread_free']} "
+                f"!= capacity {capacity}"
+            )
+
+    def check(self) -> list[str]:
+        errors = self.provider.check() if self.provider else []
+        mem, H, S, P = self.mem, self.heap, self.seg, self.page
+        heaps = mem.u64(self.count)
+        pages_per_segment = S["pages"].count
+        for h in range(min(heaps, 64)):
+            heap = self.heaps + H["__size__"].size * h
+            seg = mem.u64(heap + H["segments"].offset)
+            seen: set[int] = set()
+            while seg:
+                if seg in seen or len(seen) > 4096:
+                    errors.append(f"heap {h}: its segment list has a cycle at {seg:#x}")
+                    break
+                seen.add(seg)
+                if seg % MI_SEGMENT_SIZE or not mem.valid(seg, S["__size__"].size):
+                    errors.append(f"heap {h}: segment {seg:#x} is not aligned to its size")
+                    break
+                if mem.u64(seg + S["heap"].offset) != heap:
+                    errors.append(f"heap {h}: segment {seg:#x} names another heap as owner")
+                kind = self._u(seg, S["kind"])
+                in_use = 0
+                for i in range(pages_per_segment):
+                    if self._u(seg + P["__size__"].size * i, P["in_use"]):
+                        in_use += 1
+                        if kind == MI_SEGMENT_SMALL:
+                            self._check_page(seg, i, errors)
+                if self._u(seg, S["used_pages"]) != in_use:
+                    errors.append(
+                        f"heap {h}: segment {seg:#x} says {self._u(seg, S['used_pages'])} pages "
+                        f"in use, {in_use} are"
+                    )
+                seg = mem.u64(seg + S["next"].offset)
+            if self._u(heap, H["segment_count"]) != len(seen):
+                errors.append(
+                    f"heap {h}: segment_count is {self._u(heap, H['segment_count'])}, "
+                    f"its list has {len(seen)}"
+                )
+        return errors
+
+
 def walker_for(image: Image, machine: Machine) -> Walker | None:
     """The walker for the allocator linked into the image, or None when there is none."""
     # With a frontend, the page allocator is the frontend's provider (guest/alloc/mimalloc.c).
@@ -242,6 +360,9 @@ def walker_for(image: Image, machine: Machine) -> Walker | None:
     if pointer is None:
         return None
     mem = Memory(machine)
+    provider = None
     if layout(image, "bbuddy") and layout(image, "bb_node") and layout(image, "bb_region"):
-        return BbuddyWalker(image, mem, pointer.address, "bbuddy")
-    return None
+        provider = BbuddyWalker(image, mem, pointer.address, "bbuddy")
+    if image.symbol("mi_heaps") and image.symbol("mi_heap_count") and layout(image, "mi_page"):
+        return FrontendWalker(image, mem, provider)
+    return provider

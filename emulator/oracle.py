@@ -377,7 +377,9 @@ class Oracle(Listener):
             return
         self.final_free_pages = self.walker.free_pages()
         held = self._held_pages()
-        if self.initial_free_pages is None:
+        if self.final_free_pages is None:
+            self.conservation = "not checked (the page allocator has no walker)"
+        elif self.initial_free_pages is None:
             self.conservation = "not checked (no allocator call)"
         elif self.final_free_pages + held != self.initial_free_pages:
             lost = self.initial_free_pages - self.final_free_pages - held

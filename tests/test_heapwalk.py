@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from emulator.elf import Image
-from emulator.heapwalk import BB_LISTED_TAG, BbuddyWalker, Memory, layout, walker_for
+from emulator.heapwalk import (
+    BB_LISTED_TAG,
+    BbuddyWalker,
+    FrontendWalker,
+    Memory,
+    layout,
+    walker_for,
+)
 from emulator.machine import Machine
 from emulator.scheduler import RoundRobin
 from toolchain import build
@@ -96,3 +103,78 @@ def test_count_mismatch_is_found(heap):
     field = base + walker.bb["nr_free_pages"].offset
     mem.write_u64(field, mem.u64(field) + 3)
     assert any("nr_free_pages" in e for e in walker.check())
+
+
+# ---- the frontend ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def frontend():
+    """mimalloc over bbuddy after alloc-seq on 2 harts (no collect: segments stay mapped)."""
+    image = Image(build("alloc-seq", "mimalloc+bbuddy-spin"))
+    machine = Machine(image, 2, 64)
+    result = machine.run(RoundRobin(1000), 50_000_000)
+    assert result.outcome == "exited" and result.exit_code == 0
+    walker = walker_for(image, machine)
+    assert isinstance(walker, FrontendWalker) and walker.provider is not None
+    return walker, Memory(machine)
+
+
+def _pages(walker: FrontendWalker, mem: Memory):
+    """(segment, page address, page index) of every page in use."""
+    H, S, P = walker.heap, walker.seg, walker.page
+    for h in range(mem.u64(walker.count)):
+        seg = mem.u64(walker.heaps + H["__size__"].size * h + H["segments"].offset)
+        while seg:
+            for i in range(S["pages"].count):
+                page = seg + P["__size__"].size * i
+                if walker._u(page, P["in_use"]) and mem.u64(seg + S["kind"].offset) & 0xFF == 1:
+                    yield seg, page, i
+            seg = mem.u64(seg + S["next"].offset)
+
+
+def _page_with_free_block(walker, mem):
+    P = walker.page
+    for _, page, _ in _pages(walker, mem):
+        if mem.u64(page + P["free"].offset):
+            return page
+    raise AssertionError("no page with a free block")
+
+
+def test_frontend_heap_is_sound_and_counts_provider_pages(frontend):
+    walker, mem = frontend
+    assert walker.check() == []
+    assert walker.free_pages() > 1000
+    assert list(_pages(walker, mem))
+
+
+def test_frontend_used_count_mismatch_is_found(frontend):
+    walker, mem = frontend
+    _, page, _ = next(_pages(walker, mem))
+    field = page + walker.page["used"].offset
+    mem.write_u64(field, mem.u64(field) + 1)
+    assert any("!= capacity" in e for e in walker.check())
+
+
+def test_frontend_free_list_cycle_is_found(frontend):
+    walker, mem = frontend
+    page = _page_with_free_block(walker, mem)
+    block = mem.u64(page + walker.page["free"].offset)
+    mem.write_u64(block, block)
+    assert any("cycle" in e for e in walker.check())
+
+
+def test_frontend_block_outside_its_page_is_found(frontend):
+    walker, mem = frontend
+    page = _page_with_free_block(walker, mem)
+    block = mem.u64(page + walker.page["free"].offset)
+    mem.write_u64(page + walker.page["local_free"].offset, block + 8)
+    mem.write_u64(block + 8, 0)
+    assert any("not one of its carved blocks" in e for e in walker.check())
+
+
+def test_frontend_segment_count_mismatch_is_found(frontend):
+    walker, mem = frontend
+    field = walker.heaps + walker.heap["segment_count"].offset
+    mem.write_u64(field, mem.u64(field) + 5)
+    assert any("segment_count" in e for e in walker.check())
