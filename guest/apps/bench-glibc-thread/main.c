@@ -42,15 +42,6 @@ static uint32_t gthread_size(struct bench_rng *rng) {
     return (uint32_t)(s < GTHREAD_MIN ? GTHREAD_MIN : s > GTHREAD_MAX ? GTHREAD_MAX : s);
 }
 
-static unsigned long gthread_free(struct bench_block *b) {
-    if (!b->p)
-        return 0;
-    bench_verify(b, "glibc-thread");
-    uk_free(b->p);
-    b->p = NULL;
-    return 1;
-}
-
 int app_main(unsigned hart, unsigned nharts) {
     struct bench_rng rng;
     unsigned long ops = 0;
@@ -60,7 +51,7 @@ int app_main(unsigned hart, unsigned nharts) {
     bench_begin();
     for (unsigned i = 0; i < GTHREAD_ITERS; i++) {
         struct bench_block *b = &slots[bench_below(&rng, GTHREAD_SLOTS)];
-        ops += gthread_free(b);
+        ops += bench_free_slot(b, "glibc-thread");
         b->size = gthread_size(&rng);
         b->stamp = (uint32_t)bench_rand(&rng);
         b->p = uk_malloc(b->size);
@@ -71,7 +62,7 @@ int app_main(unsigned hart, unsigned nharts) {
             bench_fail(BENCH_EXIT_NOMEM, "uk_malloc(%u) returned NULL", (unsigned)b->size);
     }
     for (unsigned i = 0; i < GTHREAD_SLOTS; i++)
-        ops += gthread_free(&slots[i]);
+        ops += bench_free_slot(&slots[i], "glibc-thread");
     bench_end(ops);
     return bench_finish(hart, nharts, "glibc-thread");
 }

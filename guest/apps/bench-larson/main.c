@@ -50,15 +50,6 @@ static unsigned long larson_new(struct bench_block *b, struct bench_rng *rng) {
     return 1;
 }
 
-static unsigned long larson_free(struct bench_block *b) {
-    if (!b->p)
-        return 0;
-    bench_verify(b, "larson");
-    uk_free(b->p);
-    b->p = NULL;
-    return 1;
-}
-
 int app_main(unsigned hart, unsigned nharts) {
     struct bench_rng rng;
     unsigned long ops = 0;
@@ -72,14 +63,14 @@ int app_main(unsigned hart, unsigned nharts) {
         struct bench_block *array = larson_arrays[(hart + nharts - r % nharts) % nharts];
         for (unsigned s = 0; s < LARSON_STEPS; s++) {
             struct bench_block *b = &array[bench_below(&rng, LARSON_CHUNKS)];
-            ops += larson_free(b);
+            ops += bench_free_slot(b, "larson");
             ops += larson_new(b, &rng);
         }
     }
     barrier_all();
     struct bench_block *array = larson_arrays[(hart + nharts - LARSON_ROUNDS % nharts) % nharts];
     for (unsigned i = 0; i < LARSON_CHUNKS; i++)
-        ops += larson_free(&array[i]);
+        ops += bench_free_slot(&array[i], "larson");
     bench_end(ops);
     return bench_finish(hart, nharts, "larson");
 }

@@ -65,15 +65,6 @@ static unsigned long rptest_alloc(struct bench_block *b, struct bench_rng *rng) 
     return 1;
 }
 
-static unsigned long rptest_free(struct bench_block *b) {
-    if (!b->p)
-        return 0;
-    bench_verify(b, "rptest");
-    uk_free(b->p);
-    b->p = NULL;
-    return 1;
-}
-
 static unsigned long rptest_drain(unsigned hart) {
     unsigned long ops = 0;
     struct bench_node *n = bench_take_all(&rptest_inbox[hart]);
@@ -81,7 +72,7 @@ static unsigned long rptest_drain(unsigned hart) {
         struct rptest_batch *batch = (struct rptest_batch *)n;
         n = n->next;
         for (unsigned i = 0; i < RPTEST_OPS; i++)
-            ops += rptest_free(&batch->blocks[i]);
+            ops += bench_free_slot(&batch->blocks[i], "rptest");
         uk_free(batch);
         ops++;
     }
@@ -101,7 +92,7 @@ int app_main(unsigned hart, unsigned nharts) {
         ops += rptest_drain(hart);
         for (unsigned s = 0; s < RPTEST_OPS; s++) {
             struct bench_block *b = &live[bench_below(&rng, RPTEST_LIVE)];
-            ops += rptest_free(b);
+            ops += bench_free_slot(b, "rptest");
             ops += rptest_alloc(b, &rng);
         }
         if ((loop + 1) % RPTEST_CROSS == 0) {
@@ -120,7 +111,7 @@ int app_main(unsigned hart, unsigned nharts) {
     barrier_all(); /* every batch has been posted */
     ops += rptest_drain(hart);
     for (unsigned i = 0; i < RPTEST_LIVE; i++)
-        ops += rptest_free(&live[i]);
+        ops += bench_free_slot(&live[i], "rptest");
     bench_end(ops);
     return bench_finish(hart, nharts, "rptest");
 }

@@ -170,6 +170,16 @@ static inline int bench_verify(const struct bench_block *b, const char *who) {
     return ok;
 }
 
+/* Verify and free the block in a slot, leaving the slot empty: 1 (an op), or 0 when it was. */
+static inline unsigned long bench_free_slot(struct bench_block *b, const char *who) {
+    if (!b->p)
+        return 0;
+    bench_verify(b, who);
+    uk_free(b->p);
+    b->p = NULL;
+    return 1;
+}
+
 /* ---- lists between harts: push by CAS, take everything by exchange (no ABA: pops are only
  * ever of the whole list) ---- */
 
