@@ -73,3 +73,54 @@ def test_cli_list_and_build(tmp_path):
     )
     path = proc.stdout.strip()
     assert path.startswith(str(tmp_path)) and path.endswith(".elf") and os.path.exists(path)
+
+
+def test_composed_configs_merge_their_parts():
+    from toolchain import catalog
+
+    c = catalog.config("mimalloc+bbuddy-lockfree")
+    assert c.kind == "composed" and "mimalloc+bbuddy-lockfree" in configs()
+    assert c.defines["ALLOC_FRONTEND"] == "mimalloc" and c.defines["ALLOC_BACKEND"] == "nbbs"
+    assert c.defines["MMAP_SHIM_LOCK"] == "none" and c.defines["ALLOC_STATS"] == "0"
+    assert "alloc/mimalloc.c" in c.sources and "alloc/nbbs.c" in c.sources
+    assert len(set(c.sources)) == len(c.sources)  # alloc/alloc.c once
+    locked = catalog.config("mimalloc+bbuddy-unlocked+shimlock")
+    assert locked.defines["MMAP_SHIM_LOCK"] == "spin" and locked.defines["ALLOC_LOCK"] == "none"
+    # every frontend over every backend, without and with each option
+    backends = [n for n, p in catalog.parts().items() if p.kind == "backend"]
+    assert {f"mimalloc+{b}" for b in backends} | {
+        f"mimalloc+{b}+shimlock" for b in backends
+    } <= set(configs())
+    assert image_key("hello", "mimalloc+bbuddy-spin") != image_key(
+        "hello", "mimalloc+bbuddy-spin+shimlock"
+    )
+    assert image_key("hello", "mimalloc+bbuddy-spin") != image_key("hello", "mimalloc+region")
+
+
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("mimalloc+nope", "'nope' is not a provider"),
+        ("nope+bbuddy-spin", "'nope' is not a frontend"),
+        ("mimalloc+bbuddy-spin+fast", "'fast' is not an option"),
+        ("bbuddy-spin+region", "'bbuddy-spin' is not a frontend"),
+        ("mimalloc", "is a frontend, not a configuration"),
+        ("shimlock", "is an option, not a configuration"),
+    ],
+)
+def test_unknown_composed_config_is_one_clear_error(name, says):
+    from toolchain import catalog
+
+    with pytest.raises(catalog.CatalogError) as e:
+        catalog.config(name)
+    assert says in str(e.value)
+    if "+" in name:  # the message names every known part
+        assert "frontends: mimalloc" in str(e.value) and "bbuddy-lockfree" in str(e.value)
+        assert "options: shimlock" in str(e.value)
+
+
+def test_cli_list_shows_composed_names():
+    out = subprocess.run(
+        [sys.executable, "-m", "toolchain", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "mimalloc+bbuddy-lockfree" in out and "mimalloc+bbuddy-unlocked+shimlock" in out

@@ -37,8 +37,20 @@ def main(argv: list[str] | None = None) -> int:
             for a in catalog.apps().values():
                 print(f"  {a.name:16} {a.description}")
             print("configurations:")
+            composed = []
             for c in catalog.configs().values():
-                print(f"  {c.name:16} {c.description}")
+                if c.kind == "composed":
+                    composed.append(c.name)
+                else:
+                    print(f"  {c.name:16} {c.description}")
+            print(
+                f"composed configurations ({catalog.GRAMMAR}, the provider being one of the above):"
+            )
+            for part in catalog.parts().values():
+                if part.kind in ("frontend", "option"):
+                    print(f"  {part.kind + ' ' + part.name:17} {part.description}")
+            for name in composed:
+                print(f"  {name}")
             return 0
         from toolchain.compiler import find_compiler
 

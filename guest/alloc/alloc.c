@@ -2,9 +2,20 @@
  * Entry points over the default allocator, and the statistics they keep. Every counter update is
  * an __atomic operation (maxima and minima by compare-and-swap), so concurrent harts neither
  * lose counts nor need the allocator's lock.
+ *
+ * ALLOC_STATS=0 (the frontend configurations set it) drops the counters: the entry points then
+ * only forward to the allocator's table, so a malloc+free pair costs the frontend's fast path
+ * plus a few instructions. They stay out of line either way (the host traces them by symbol).
  */
 #include <alloc/alloc.h>
 #include <rt/runtime.h>
+#ifdef ALLOC_FRONTEND
+#include <alloc/frontend.h>
+#endif
+
+#ifndef ALLOC_STATS
+#define ALLOC_STATS 1
+#endif
 
 static struct uk_alloc *default_alloc;
 
@@ -14,6 +25,9 @@ struct uk_alloc *uk_alloc_default(void) {
 
 int alloc_init_range(void *base, size_t len) {
     struct uk_alloc *a = alloc_backend_init(base, len);
+#ifdef ALLOC_FRONTEND
+    a = alloc_frontend_init(a); /* the frontend in front, the backend as its page provider */
+#endif
     if (!a)
         return -ALLOC_ENOMEM;
     __atomic_store_n(&default_alloc, a, __ATOMIC_RELEASE);
@@ -46,6 +60,8 @@ static void atomic_min_nonzero(size_t *where, size_t value) {
 }
 
 static void count_alloc(struct uk_alloc *a, size_t size) {
+    if (!ALLOC_STATS)
+        return;
     struct uk_alloc_stats *s = &a->counters;
     __atomic_store_n(&s->last_alloc_size, size, __ATOMIC_RELAXED);
     atomic_max(&s->max_alloc_size, size);
@@ -56,6 +72,8 @@ static void count_alloc(struct uk_alloc *a, size_t size) {
 }
 
 static void count_free(struct uk_alloc *a, size_t size) {
+    if (!ALLOC_STATS)
+        return;
     struct uk_alloc_stats *s = &a->counters;
     __atomic_fetch_add(&s->tot_nb_frees, 1, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&s->cur_nb_allocs, 1, __ATOMIC_RELAXED);
@@ -63,10 +81,14 @@ static void count_free(struct uk_alloc *a, size_t size) {
 }
 
 static void count_enomem(struct uk_alloc *a) {
+    if (!ALLOC_STATS)
+        return;
     __atomic_fetch_add(&a->counters.nb_enomem, 1, __ATOMIC_RELAXED);
 }
 
 static void *counted(struct uk_alloc *a, void *p) {
+    if (!ALLOC_STATS)
+        return p;
     if (p)
         count_alloc(a, a->getsize ? a->getsize(a, p) : 0);
     else
@@ -75,6 +97,8 @@ static void *counted(struct uk_alloc *a, void *p) {
 }
 
 static void count_object_free(struct uk_alloc *a, void *p) {
+    if (!ALLOC_STATS)
+        return;
     count_free(a, a->getsize ? a->getsize(a, p) : 0);
 }
 
@@ -123,14 +147,15 @@ void *uk_realloc(void *ptr, size_t size) {
         uk_free(ptr);
         return NULL;
     }
-    size_t old = a->getsize ? a->getsize(a, ptr) : 0;
+    size_t old = ALLOC_STATS && a->getsize ? a->getsize(a, ptr) : 0;
     void *moved = a->realloc(a, ptr, size);
     if (!moved) {
         count_enomem(a); /* ptr is still valid and still counted */
         return NULL;
     }
     count_free(a, old);
-    count_alloc(a, a->getsize ? a->getsize(a, moved) : 0);
+    if (ALLOC_STATS)
+        count_alloc(a, a->getsize ? a->getsize(a, moved) : 0);
     return moved;
 }
 

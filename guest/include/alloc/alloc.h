@@ -9,9 +9,14 @@
  *   bbuddy.c       binary buddy page allocator (per-order free lists, one bit per page)
  *   lock_policy.h  how bbuddy is locked, chosen at build time by ALLOC_LOCK
  *   region.c       bump allocator: an atomic bump pointer, frees do nothing
+ *   mimalloc.c     frontend: per-hart heaps of small blocks on segments from mmap
+ *                  (+ mimalloc_fast.S, mimalloc.h; alloc/frontend.h is its interface)
+ *   mmap_shim.c    mmap/munmap system calls backed by the backend's pages (alloc/mmap.h)
  *
  * Exactly one backend (bbuddy.c or region.c) is linked into an image; the build configuration
- * (guest/configs.toml) chooses it and defines ALLOC_BACKEND (and ALLOC_LOCK for bbuddy).
+ * (guest/configs.toml) chooses it and defines ALLOC_BACKEND (and ALLOC_LOCK for bbuddy). A
+ * composed configuration FRONTEND+PROVIDER[+shimlock] also defines ALLOC_FRONTEND: the
+ * frontend then serves the object calls and the backend (the provider) the page calls.
  */
 #ifndef ALLOC_ALLOC_H
 #define ALLOC_ALLOC_H

@@ -25,6 +25,8 @@ struct hart_local {
     int done;
     /* Set by the trap path when it takes a software interrupt; consumed by ipi_wait/ipi_take. */
     int ipi_pending;
+    /* The allocator frontend's heap for this hart (alloc/mimalloc.c), or NULL. */
+    void *alloc_heap;
 } __attribute__((aligned(HART_LOCAL_SIZE)));
 
 _Static_assert(sizeof(struct hart_local) == HART_LOCAL_SIZE, "start.S indexes blocks by shift");
