@@ -96,6 +96,10 @@ class _Memory(Listener):
 
         self.walker = walker_for(image, machine)
 
+    def on_entry(self, hart, call) -> None:
+        if self.initial_free is None and self.walker is not None:
+            self.initial_free = self.min_free = self.walker.free_pages()
+
     def on_return(self, hart, call) -> None:
         if call.depth or call.nested:
             return

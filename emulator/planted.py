@@ -20,6 +20,9 @@ class PlantedBug:
     defines: dict[str, str] = field(default_factory=dict)
     # seeds pct must find it within (pytest); None: pct is not expected to (see docs)
     pct_budget: int | None = 50
+    random_quantum: int = 5  # the random schedule's quantum that finds it (pytest: 50 seeds)
+    # False: not a failure exploration can see (the docs say how it shows instead)
+    explorable: bool = True
 
 
 BUGS: tuple[PlantedBug, ...] = (
@@ -39,5 +42,25 @@ BUGS: tuple[PlantedBug, ...] = (
         3,
         {"TREIBER_POP": "cas"},
         pct_budget=None,
+    ),
+    PlantedBug(
+        "remote-free-plain",
+        "frontend: a plain store where the remote-free CAS belongs",
+        "stress",
+        "mimalloc+bbuddy-spin",
+        4,
+        {"ALLOC_BUG": "remote_free_plain"},
+        pct_budget=None,
+        random_quantum=2,
+    ),
+    PlantedBug(
+        "no-collect",
+        "frontend: remote frees are never collected",
+        "bench-larson",
+        "mimalloc+bbuddy-spin",
+        4,
+        {"ALLOC_BUG": "no_collect"},
+        pct_budget=None,
+        explorable=False,
     ),
 )

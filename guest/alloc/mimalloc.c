@@ -213,6 +213,8 @@ static void mi_page_extend(struct mi_page *page) {
 
 /* Take every block other harts freed into this page and put them on local_free. */
 static void mi_page_take_thread_free(struct mi_page *page) {
+    if (ALLOC_BUG_IS(no_collect)) /* planted bug: remote frees are never collected */
+        return;
     if (!__atomic_load_n(&page->thread_free, __ATOMIC_RELAXED))
         return;
     struct mi_block *head = __atomic_exchange_n(&page->thread_free, NULL, __ATOMIC_SEQ_CST);
@@ -389,10 +391,17 @@ static __attribute__((noinline)) void mi_free_remote(struct mi_segment *seg, str
                                                      struct mi_block *b) {
     struct mi_heap *owner = seg->heap;
     struct mi_block *head = __atomic_load_n(&page->thread_free, __ATOMIC_RELAXED);
+#if ALLOC_BUG_IS(remote_free_plain)
+    /* Planted bug: a plain store where the CAS belongs; a push racing another push, or the
+     * owner's take-all, loses blocks or hands them out twice. */
+    b->next = head;
+    *(struct mi_block *volatile *)&page->thread_free = b;
+#else
     do
         b->next = head;
     while (!__atomic_compare_exchange_n(&page->thread_free, &head, b, 1, __ATOMIC_SEQ_CST,
                                         __ATOMIC_RELAXED));
+#endif
     if ((__atomic_load_n(&page->flags, __ATOMIC_SEQ_CST) & MI_PAGE_IN_FULL) &&
         __atomic_exchange_n(&page->delayed, 1, __ATOMIC_SEQ_CST) == 0) {
         struct mi_page *top = __atomic_load_n(&owner->delayed, __ATOMIC_RELAXED);
