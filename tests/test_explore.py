@@ -145,3 +145,17 @@ def test_explore_speed_script_prints_the_figure():
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "MIPS per process" in proc.stdout
+
+
+@pytest.mark.parametrize("fail", ["mmap:2", "palloc:3"])
+def test_frontend_survives_a_failed_mmap_or_palloc_and_loses_nothing(fail):
+    report = run(
+        _opts(
+            "stress", 4, "random", 100, seed=2, config="mimalloc+bbuddy-spin",
+            defines={"STRESS_TOLERATE_NULL": "1"}, fail=[fail], check=True,
+        )
+    )  # fmt: skip
+    assert report.result.outcome == "exited" and report.result.exit_code == 0
+    assert len(report.summary["injected"]["failed_calls"]) == 1
+    assert "stress: 1 allocations returned NULL (tolerated)" in console_lines(report)
+    assert report.oracle["conservation"].startswith("ok")

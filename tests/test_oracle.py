@@ -209,3 +209,32 @@ def test_unlocked_bbuddy_is_caught_by_the_oracle_or_its_own_asserts():
         if report.result.outcome == "violation":
             break
     assert "violation" in outcomes
+
+
+@pytest.mark.parametrize(
+    "config",
+    ["mimalloc+bbuddy-spin", "mimalloc+bbuddy-lockfree", "mimalloc+region",
+     "mimalloc+bbuddy-unlocked+shimlock"],
+)  # fmt: skip
+def test_clean_frontend_configurations_pass_the_oracle(config):
+    for seed in range(3):
+        report = run_app(
+            "stress", 4, config=config, schedule="random", quantum=5, seed=seed,
+            check=True, check_every=100_000,
+        )  # fmt: skip
+        assert report.result.outcome == "exited" and report.result.exit_code == 0, (
+            seed,
+            report.result.message,
+        )
+        assert report.oracle["walker"].startswith("mimalloc")
+        assert report.oracle["walks"] >= 2
+
+
+def test_oracle_sees_the_frontends_mmap_layer(tmp_path):
+    report = run_app("stress", 2, config="mimalloc+bbuddy-spin", trace=True, out=tmp_path)
+    assert report.result.exit_code == 0
+    rows = [json.loads(line) for line in (tmp_path / "allocs.jsonl").read_text().splitlines()]
+    maps = [r for r in rows if r["call"] == "mmap"]
+    assert maps and all(r["layer"] == "mmap" and r["depth"] == 0 for r in maps)
+    assert all(r["caller_symbol"] for r in maps)
+    assert {r["call"] for r in rows} >= {"malloc", "free", "mmap", "munmap", "palloc", "pfree"}
