@@ -9,9 +9,10 @@ No code hook is involved (one would halve unicorn's speed everywhere, see hart.p
   return address goes on a per-hart shadow stack. Calls nest and tail calls work: a tail call
   inherits the trampoline as its return address and the trampoline simply fires twice.
 * The displaced first instruction is then executed: pc-relative ones (auipc, jal, jalr,
-  branches and their compressed forms) are emulated here; any other runs "out of line" from a
-  per-probe slot in the host ROM (the instruction, then an illegal one that sends the hart on
-  to entry + length), as kprobes do.
+  branches and their compressed forms) and the register-only ones compilers open functions
+  with (addi, c.addi, c.addi16sp, c.li, c.mv, c.add) are emulated here; any other runs "out of
+  line" from a per-probe slot in the host ROM (the instruction, then an illegal one that sends
+  the hart on to entry + length), as kprobes do.
 
 Every illegal instruction the hart passes for a probe counts in unicorn's instruction count
 though the guest never executed it. Those "phantom" instructions are taken off again and the
@@ -88,7 +89,7 @@ class Probes:
             return
         probe.word = word
         probe.length = 4 if word & 3 == 3 else 2
-        if not _is_control_flow(word, probe.length):
+        if not emulated(word, probe.length):
             index = sum(1 for p in self.by_entry.values() if p.slot)
             if index >= MAX_PROBES:
                 raise BadInput(f"more than {MAX_PROBES} probed functions")
@@ -119,6 +120,54 @@ def _is_control_flow(word: int, length: int) -> bool:
         rs1, rs2 = (word >> 7) & 31, (word >> 2) & 31
         return rs2 == 0 and rs1 != 0  # c.jr c.jalr
     return False
+
+
+def _simple_alu(word: int, length: int) -> bool:
+    """addi, c.addi, c.addi16sp, c.li, c.mv, c.add: register-only, emulated here."""
+    if length == 4:
+        return word & 0x707F == 0x0013  # addi
+    quadrant, funct3 = word & 3, (word >> 13) & 7
+    rd, rs2 = (word >> 7) & 31, (word >> 2) & 31
+    if quadrant == 1:
+        return funct3 in (0, 2) or (funct3 == 3 and rd == 2)
+    return quadrant == 2 and funct3 == 4 and rs2 != 0 and rd != 0
+
+
+def emulated(word: int, length: int) -> bool:
+    """Whether a displaced instruction is executed here rather than out of line."""
+    return _is_control_flow(word, length) or _simple_alu(word, length)
+
+
+def emulate_alu(word: int, length: int, pc: int, read, write) -> int:
+    """Execute one of _simple_alu's instructions; returns the next pc."""
+    if length == 4:
+        rd, rs1 = (word >> 7) & 31, (word >> 15) & 31
+        if rd:
+            write(rd, read(rs1) + _sext(word >> 20, 12))
+        return pc + 4
+    quadrant, funct3 = word & 3, (word >> 13) & 7
+    rd, rs2 = (word >> 7) & 31, (word >> 2) & 31
+    imm6 = _sext(((word >> 12) & 1) << 5 | rs2, 6)
+    if quadrant == 1 and funct3 == 0:  # c.addi (c.nop when rd = 0)
+        if rd:
+            write(rd, read(rd) + imm6)
+    elif quadrant == 1 and funct3 == 2:  # c.li
+        if rd:
+            write(rd, imm6)
+    elif quadrant == 1:  # c.addi16sp
+        imm = (
+            ((word >> 12) & 1) << 9
+            | ((word >> 6) & 1) << 4
+            | ((word >> 5) & 1) << 6
+            | ((word >> 3) & 3) << 7
+            | ((word >> 2) & 1) << 5
+        )
+        write(2, read(2) + _sext(imm, 10))
+    elif (word >> 12) & 1:  # c.add
+        write(rd, read(rd) + read(rs2))
+    else:  # c.mv
+        write(rd, read(rs2))
+    return pc + 2
 
 
 def _sext(value: int, bits: int) -> int:
@@ -215,7 +264,8 @@ def step_displaced(hart: Hart, probe: Probe) -> None:
     def write(i: int, v: int) -> None:
         hart.write_reg(_X[i], v)
 
-    hart.write_reg(_PC, emulate_control_flow(probe.word, probe.length, probe.address, read, write))
+    run = emulate_control_flow if _is_control_flow(probe.word, probe.length) else emulate_alu
+    hart.write_reg(_PC, run(probe.word, probe.length, probe.address, read, write))
 
 
 SKIP = object()  # an entry callback's answer: it has set pc itself (the call was skipped)
