@@ -9,6 +9,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import io
+import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -141,12 +143,34 @@ class Image:
             return None
         return s, address - s.address
 
+    def cached(self, what: str, compute):
+        """compute() (JSON-able), kept beside the image as IMAGE.WHAT.json and keyed by the
+        image's hash, when that directory is writable: reading DWARF with pyelftools costs a
+        good part of a second per image, which a short run should not pay every time."""
+        path = self.path.with_name(f"{self.path.name}.{what}.json")
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("sha256") == self.sha256:
+                return saved["value"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        value = compute()
+        try:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"sha256": self.sha256, "value": value}))
+            tmp.replace(path)
+        except OSError:
+            pass
+        return value
+
     @cached_property
     def _lines(self) -> tuple[list[int], list[tuple[str, int]]]:
-        addresses: list[int] = []
-        places: list[tuple[str, int]] = []
+        rows = self.cached("lines", self._read_lines)
+        return [r[0] for r in rows], [(r[1], r[2]) for r in rows]
+
+    def _read_lines(self) -> list[tuple[int, str, int]]:
         if not self._elf.has_dwarf_info():
-            return addresses, places
+            return []
         dwarf = self._elf.get_dwarf_info()
         rows = []
         for cu in dwarf.iter_CUs():
@@ -164,10 +188,7 @@ class Image:
                 name = files[index].name.decode() if 0 <= index < len(files) else "?"
                 rows.append((st.address, name, st.line))
         rows.sort()
-        for address, name, line in rows:
-            addresses.append(address)
-            places.append((name, line))
-        return addresses, places
+        return rows
 
     def line_at(self, address: int) -> tuple[str, int] | None:
         addresses, places = self._lines

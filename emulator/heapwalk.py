@@ -11,8 +11,6 @@ allocator call: the oracle walks at such points only.
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import struct
 from dataclasses import dataclass
 from functools import cache
@@ -65,30 +63,17 @@ def _type_size(die) -> tuple[int, int]:
 
 @cache
 def _layouts(image: Image) -> dict[str, dict[str, Field]]:
-    """Every complete struct type in the image by name: field name -> Field. Reading DWARF
-    costs a good part of a second, so the result is kept beside the image
-    (IMAGE.layouts.json, keyed by the image's hash) when that directory is writable."""
-    cache_file = image.path.with_name(image.path.name + ".layouts.json")
-    try:
-        saved = json.loads(cache_file.read_text())
-        if saved.get("sha256") == image.sha256:
-            return {
-                name: {f: Field(*v) for f, v in fields.items()}
-                for name, fields in saved["structs"].items()
-            }
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    found = _read_layouts(image)
-    try:
-        structs = {
+    """Every complete struct type in the image by name: field name -> Field (cached beside
+    the image, see Image.cached)."""
+
+    def compute() -> dict:
+        found = _read_layouts(image)
+        return {
             n: {f: [x.offset, x.size, x.count] for f, x in fs.items()} for n, fs in found.items()
         }
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"sha256": image.sha256, "structs": structs}))
-        tmp.replace(cache_file)
-    except OSError:
-        pass
-    return found
+
+    saved = image.cached("layouts", compute)
+    return {name: {f: Field(*v) for f, v in fields.items()} for name, fields in saved.items()}
 
 
 def _read_layouts(image: Image) -> dict[str, dict[str, Field]]:
