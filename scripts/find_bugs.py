@@ -32,7 +32,9 @@ Reading the table:
   hit by its starvation switches (every 64 turns), and the ABA of treiber-cas needs three harts
   preempted in a particular order inside a few instructions, a depth PCT with d = 3 reaches with
   probability about 1/(n k^2) for k in the thousands. A fine random interleaving (quantum 2-5)
-  finds both; pct finds palloc-nolock, whose window is a whole critical section.
+  finds both, and so does preempt-atomics (a switch in front of an atomic with probability 0.1:
+  for treiber-cas that is exactly the pop's compare-exchange); pct finds palloc-nolock, whose
+  window is a whole critical section.
 - no-collect is not a failure in this frontend: a remote free decrements the page's `used`
   itself, so an empty page still retires and nothing is lost. It shows as memory: bench-larson on
   4 harts holds about 1.5x the pages (tests/test_planted.py checks > 1.3x).
