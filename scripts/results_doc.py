@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Write docs/results.md (and docs/results/*.svg|png) from a sweep's run directory.
+"""Write docs/results.md (and docs/results/*.svg) from a sweep's run directory.
 
     python -m emulator bench --out runs/sweep          # the sweep (see README)
     python scripts/results_doc.py runs/sweep           # then this
 
 The page has, per benchmark, operations per virtual second for every configuration and hart
-count, the speed-up of each configuration from 1 hart to the most harts, and where each
-configuration stops scaling ("collapses": the first hart count after which throughput falls);
-then the questions the project asks, answered from those numbers by `answers()`.
+count, the speed-up of each configuration from 1 hart to the most harts, where it saturates
+(the hart count from which each doubling adds less than 1.25x) and where it falls (the first
+after which throughput drops); before them, the answers (--answers FILE, written from these
+numbers by a person).
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ def collapse(series: dict[int, float | None]) -> int | None:
     return None
 
 
+def saturates(series: dict[int, float | None], gain: float = 1.25) -> int | None:
+    """The hart count from which every further step (usually 2x the harts) adds less than
+    `gain` x throughput; None when the last step still adds more."""
+    harts = sorted(h for h, v in series.items() if v)
+    found = None
+    for a, b in reversed(list(itertools.pairwise(harts))):
+        if series[b] >= series[a] * gain:
+            break
+        found = a
+    return found
+
+
 def fmt(v: float | None) -> str:
     return "fails" if v is None else f"{v / 1e6:.2f}"
 
@@ -72,22 +85,21 @@ def page(data: dict, table: dict, out_dir: Path) -> str:
         harts = sorted({h for c in configs.values() for h in c})
         lines += [f"## {app}", "", f"![{app}](results/{app}.svg)", ""]
         lines.append("| configuration | " + " | ".join(f"{h} harts" for h in harts)
-                     + f" | {harts[-1]}/1 | collapses after |")  # fmt: skip
-        lines.append("|---|" + "---|" * (len(harts) + 2))
+                     + f" | {harts[-1]}/1 | saturates after | falls after |")  # fmt: skip
+        lines.append("|---|" + "---|" * (len(harts) + 3))
         for config in sorted(configs):
             series = {h: mean(configs[config].get(h, []), "ops_per_second") for h in harts}
             one, top = series.get(1), series.get(harts[-1])
             speedup = f"{top / one:.2f}x" if one and top else "-"
-            c = collapse(series)
+            c, sat = collapse(series), saturates(series)
             lines.append(
                 f"| {config} | " + " | ".join(fmt(series[h]) for h in harts)
-                + f" | {speedup} | {c if c else 'no collapse'} |"
+                + f" | {speedup} | {sat or '-'} | {c or '-'} |"
             )  # fmt: skip
         lines.append("")
-        for ext in ("svg", "png"):
-            src = Path(data["_run_dir"]) / f"{app}.{ext}"
-            if src.exists():
-                shutil.copy(src, out_dir / f"{app}.{ext}")
+        src = Path(data["_run_dir"]) / f"{app}.svg"  # the PNGs stay in the run directory
+        if src.exists():
+            shutil.copy(src, out_dir / f"{app}.svg")
     return "\n".join(lines) + "\n"
 
 
