@@ -322,6 +322,7 @@ class TraceWriter(Listener):
         self.owner: dict[tuple[str, int], tuple[int, int, int]] = {}  # -> hart, bytes, seq
         self._first = True
         self._alloc_ts: dict[int, float] = {}  # seq of a live allocation -> its trace time
+        self._symbols: dict[int, str] = {}  # caller pc -> its symbol as JSON
         if chrome is not None:
             chrome.write('{"displayTimeUnit": "ns", "traceEvents": [\n')
             self._emit({"ph": "M", "pid": 1, "name": "process_name", "args": {"name": "guest"}})
@@ -359,42 +360,74 @@ class TraceWriter(Listener):
                     self.live[call.hart] += size
                 else:
                     st.failed += 1
+        if self.jsonl is None and self.chrome is None:
+            return
+        # Written by hand, not json.dumps: this runs once per allocator call. Every string in
+        # it is a name, a symbol or a hex number, so none needs escaping (test_trace parses it).
+        fn = call.fn
+        args = ",".join(
+            f'"{n}":"{v:#x}"' if n in POINTER_ARGS else f'"{n}":{_signed(v)}'
+            for n, v in zip(fn.args, call.args, strict=True)
+        )
+        result = _result_json(fn, call.result)
+        result = "null" if result is None else f'"{result}"' if isinstance(result, str) else result
+        symbol = self._symbols.get(call.caller)
+        if symbol is None:
+            found = _symbol(self.image, call.caller)
+            symbol = self._symbols[call.caller] = f'"{found}"' if found else "null"
         if self.jsonl is not None:
-            self.jsonl.write(json.dumps(call.to_json(self.image), separators=(",", ":")) + "\n")
+            extra = f',"ptr":"{call.out:#x}"' if fn.call == "posix_memalign" else ""
+            if call.injected:
+                extra += ',"injected":true'
+            self.jsonl.write(
+                f'{{"seq":{call.seq},"hart":{call.hart},"layer":"{fn.layer}",'
+                f'"call":"{fn.call}","args":{{{args}}},"result":{result},'
+                f'"entry":{call.entry},"exit":{call.exit},"insns":{call.insns},'
+                f'"caller":"{call.caller:#x}","caller_symbol":{symbol},'
+                f'"depth":{call.depth}{extra}}}\n'
+            )
         if self.chrome is not None:
+            caller = symbol if symbol != "null" else f'"{call.caller:#x}"'
+            sep = "," if args else ""
+            self._write(
+                f'{{"ph":"X","pid":1,"tid":{call.hart},"ts":{call.clock / 1000},'
+                f'"dur":{call.insns / 1000},"name":"{fn.call}","cat":"{fn.layer}",'
+                f'"args":{{{args}{sep}"result":{result},"seq":{call.seq},"caller":{caller}}}}}'
+            )
             self._chrome_call(call, freed)
 
+    def _write(self, text: str) -> None:
+        assert self.chrome is not None
+        self.chrome.write(text if self._first else ",\n" + text)
+        self._first = False
+
     def _chrome_call(self, call: Call, freed: tuple[int, int, int] | None) -> None:
-        ts = call.clock / 1000  # one instruction = 1 ns of the trace's time
-        row = call.to_json(self.image)
+        """Flows and counters that go with a call's slice (one instruction = 1 ns)."""
+        ts = call.clock / 1000
         name = call.fn.call
-        self._emit(
-            {"ph": "X", "pid": 1, "tid": call.hart, "ts": ts, "dur": call.insns / 1000,
-             "name": name, "cat": call.fn.layer,
-             "args": {**row["args"], "result": row["result"], "seq": call.seq,
-                      "caller": row["caller_symbol"] or row["caller"]}}
-        )  # fmt: skip
         if freed and freed[0] != call.hart:
             # A flow from the allocating call (its seq) to this free on another hart.
-            self._emit(
-                {"ph": "s", "pid": 1, "tid": freed[0], "id": freed[2], "name": "remote free",
-                 "cat": "flow", "ts": self._alloc_ts.pop(freed[2], ts)}
-            )  # fmt: skip
-            self._emit(
-                {"ph": "f", "bp": "e", "pid": 1, "tid": call.hart, "id": freed[2],
-                 "name": "remote free", "cat": "flow", "ts": ts}
-            )  # fmt: skip
+            start = self._alloc_ts.pop(freed[2], ts)
+            self._write(
+                f'{{"ph":"s","pid":1,"tid":{freed[0]},"id":{freed[2]},"name":"remote free",'
+                f'"cat":"flow","ts":{start}}}'
+            )
+            self._write(
+                f'{{"ph":"f","bp":"e","pid":1,"tid":{call.hart},"id":{freed[2]},'
+                f'"name":"remote free","cat":"flow","ts":{ts}}}'
+            )
         elif freed:
             self._alloc_ts.pop(freed[2], None)
         if call.depth == 0 and call.block and name not in ("free", "pfree", "munmap"):
             self._alloc_ts[call.seq] = ts
         if freed or (call.depth == 0 and call.block):
             owner = freed[0] if freed else call.hart
+            end = (call.clock + call.insns) / 1000
             for h in {owner, call.hart}:
-                self._emit(
-                    {"ph": "C", "pid": 1, "ts": (call.clock + call.insns) / 1000,
-                     "name": f"live bytes hart {h}", "args": {"bytes": self.live[h]}}
-                )  # fmt: skip
+                self._write(
+                    f'{{"ph":"C","pid":1,"ts":{end},"name":"live bytes hart {h}",'
+                    f'"args":{{"bytes":{self.live[h]}}}}}'
+                )
 
     def close(self) -> None:
         if self.chrome is not None:

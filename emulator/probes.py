@@ -72,6 +72,9 @@ class Probes:
 
     by_entry: dict[int, Probe] = field(default_factory=dict)
     slot_exits: dict[int, Probe] = field(default_factory=dict)  # ROM address -> probe
+    # return address -> (word, length) of the instruction there, emulated after a return
+    # through the trampoline; (0, 0): not emulable (probes.py, _step_after_return)
+    after_return: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def add(self, probe: Probe, word: int) -> None:
         old = self.by_entry.get(probe.address)
@@ -168,6 +171,101 @@ def emulate_alu(word: int, length: int, pc: int, read, write) -> int:
     else:  # c.mv
         write(rd, read(rs2))
     return pc + 2
+
+
+_M64 = (1 << 64) - 1
+
+
+def _alu(op: int, a: int, b: int, alt: bool, word32: bool) -> int | None:
+    """RV64I register ALU: funct3 `op` on a, b (alt: sub/sra); .w forms when word32."""
+    if word32:
+        a, b = a & 0xFFFFFFFF, b & 0xFFFFFFFF
+        shamt = b & 31
+        if op == 0:
+            r = a - b if alt else a + b
+        elif op == 1:
+            r = a << shamt
+        elif op == 5:
+            r = (_sext(a, 32) >> shamt) if alt else (a >> shamt)
+        else:
+            return None
+        return _sext(r & 0xFFFFFFFF, 32) & _M64
+    shamt = b & 63
+    if op == 0:
+        r = a - b if alt else a + b
+    elif op == 1:
+        r = a << shamt
+    elif op == 2:
+        r = int(_sext(a, 64) < _sext(b, 64))
+    elif op == 3:
+        r = int(a < b)
+    elif op == 4:
+        r = a ^ b
+    elif op == 5:
+        r = (_sext(a, 64) >> shamt) if alt else (a >> shamt)
+    elif op == 6:
+        r = a | b
+    else:
+        r = a & b
+    return r & _M64
+
+
+def _store_operands(word: int, length: int, read) -> tuple[int, int, int] | None:
+    """(address, width, value) of a store (sb/sh/sw/sd, c.sw/c.sd, c.swsp/c.sdsp), else None."""
+    if length == 4:
+        if word & 0x7F != 0x23 or (word >> 12) & 7 > 3:
+            return None
+        imm = _sext(((word >> 25) << 5) | ((word >> 7) & 31), 12)
+        rs1, rs2 = (word >> 15) & 31, (word >> 20) & 31
+        return (read(rs1) + imm) & _M64, 1 << ((word >> 12) & 7), read(rs2)
+    quadrant, funct3 = word & 3, (word >> 13) & 7
+    if quadrant == 0 and funct3 in (6, 7):  # c.sw, c.sd
+        rs1, rs2 = 8 + ((word >> 7) & 7), 8 + ((word >> 2) & 7)
+        if funct3 == 6:
+            off = ((word >> 10) & 7) << 3 | ((word >> 6) & 1) << 2 | ((word >> 5) & 1) << 6
+        else:
+            off = ((word >> 10) & 7) << 3 | ((word >> 5) & 3) << 6
+        return (read(rs1) + off) & _M64, 4 if funct3 == 6 else 8, read(rs2)
+    if quadrant == 2 and funct3 in (6, 7):  # c.swsp, c.sdsp
+        rs2 = (word >> 2) & 31
+        if funct3 == 6:
+            off = ((word >> 9) & 15) << 2 | ((word >> 7) & 3) << 6
+        else:
+            off = ((word >> 10) & 7) << 3 | ((word >> 7) & 7) << 6
+        return (read(2) + off) & _M64, 4 if funct3 == 6 else 8, read(rs2)
+    return None
+
+
+def emulate_more(word: int, length: int, pc: int, read, write, store) -> int | None:
+    """Execute a control-flow, register ALU or store instruction (store(address, width, value)
+    -> False when it cannot be done here); the next pc, or None when not handled (nothing was
+    changed then)."""
+    if emulated(word, length):
+        run = emulate_control_flow if _is_control_flow(word, length) else emulate_alu
+        return run(word, length, pc, read, write)
+    operands = _store_operands(word, length, read)
+    if operands is not None:
+        address, width, value = operands
+        return pc + length if store(address, width, value & ((1 << (8 * width)) - 1)) else None
+    if length != 4:
+        return None
+    opcode, rd, funct3 = word & 0x7F, (word >> 7) & 31, (word >> 12) & 7
+    rs1, rs2, funct7 = (word >> 15) & 31, (word >> 20) & 31, word >> 25
+    if opcode in (0x33, 0x3B) and funct7 in (0, 0x20):  # OP, OP-32
+        r = _alu(funct3, read(rs1), read(rs2), funct7 == 0x20, opcode == 0x3B)
+    elif opcode in (0x13, 0x1B):  # OP-IMM, OP-IMM-32
+        imm = _sext(word >> 20, 12) & _M64
+        alt = funct3 == 5 and (word >> 30) & 1 == 1
+        if funct3 in (1, 5):
+            imm = (word >> 20) & (31 if opcode == 0x1B else 63)
+        r = _alu(funct3, read(rs1), imm, alt, opcode == 0x1B)
+    else:
+        return None
+    if r is None:
+        return None
+    if rd:
+        write(rd, r)
+    return pc + 4
 
 
 def _sext(value: int, bits: int) -> int:
@@ -282,13 +380,44 @@ def on_probe_entry(hart: Hart, probe: Probe) -> None:
         step_displaced(hart, probe)
 
 
+def _step_after_return(hart: Hart, ra: int) -> None:
+    """The trampoline's trap counted as an instruction: let it be the caller's next one when
+    that can be emulated here (typically a `mv` of the result or a branch on it); otherwise the
+    trap is a phantom and the caller's instruction runs in unicorn."""
+    probes = hart.machine.probes
+    known = probes.after_return.get(ra)
+    if known is None:
+        m = hart.machine
+        word = m.instruction_at(ra)
+        length = 4 if word & 3 == 3 else 2
+        ok = word != 0 and ra not in m.patched and ra not in probes.by_entry
+        known = probes.after_return[ra] = (word, length) if ok else (0, 0)
+    word, length = known
+    nxt = None
+    if length:
+
+        def read(i: int) -> int:
+            return hart.read_reg(_X[i]) if i else 0
+
+        def write(i: int, v: int) -> None:
+            hart.write_reg(_X[i], v)
+
+        nxt = emulate_more(word, length, ra, read, write, hart.machine.store_ram)
+    if nxt is None:
+        hart.phantom += 1
+    else:
+        hart.write_reg(_PC, nxt)
+
+
 def on_rom_trap(hart: Hart, epc: int) -> bool:
     """A trap in the host ROM: the return trampoline or the end of a slot. False if neither."""
     if epc == TRAMPOLINE:
-        hart.phantom += 1
         frame = hart.shadow.pop()
-        hart.write_reg(_PC, frame.return_address)
+        ra = frame.return_address
+        hart.write_reg(_PC, ra)
         frame.probe.on_return(hart, frame)  # type: ignore[misc]
+        if hart.machine.stop is None:
+            _step_after_return(hart, ra)
         return True
     probe = hart.machine.probes.slot_exits.get(epc)
     if probe is None:
