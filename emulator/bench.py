@@ -28,7 +28,6 @@ from pathlib import Path
 
 from emulator import events as ev
 from emulator.alloctrace import Listener, block_bytes
-from emulator.contract import C
 from emulator.rundir import write_json
 from emulator.session import RunOptions, run
 
@@ -67,17 +66,6 @@ class CellResult:
     peak_live_bytes: int = 0
     peak_pages_held: int | None = None
     wall_seconds: float = 0.0
-
-
-class _Markers:
-    """Per hart: (instret, clock) at each zero-length write."""
-
-    def __init__(self) -> None:
-        self.marks: dict[int, list[tuple[int, int]]] = {}
-
-    def __call__(self, e: ev.Syscall) -> None:
-        if e.number == C.SYS_write and e.args[2] == 0:
-            self.marks.setdefault(e.hart, []).append((e.instret, e.clock))
 
 
 class _Memory(Listener):
@@ -125,9 +113,8 @@ class _Memory(Listener):
 
 
 def run_cell(cell: Cell, quantum: int = QUANTUM, memory: bool = True) -> CellResult:
-    markers = _Markers()
     bus = ev.Bus()
-    bus.subscribe(ev.Syscall, markers)
+    markers = ev.Markers(bus)
     mem = _Memory() if memory else None
     opts = RunOptions(
         app=cell.app,

@@ -218,6 +218,20 @@ def run_and_report(opts: RunOptions) -> int:
     return status
 
 
+def script_main(doc: str, **instruments: bool) -> int:
+    """main() of a script that is `run` with some instruments on (scripts/contention.py,
+    scripts/trace_allocs.py): same options, console off unless --show-console."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_run_options(parser)
+    parser.add_argument("--show-console", action="store_true", help="copy the guest console")
+    args = parser.parse_args()
+    opts = options_from(args)
+    for name, on in instruments.items():
+        setattr(opts, name, on)
+    opts.stream = args.show_console
+    return run_and_report(opts)
+
+
 def cmd_apps() -> int:
     from toolchain import catalog
 

@@ -12,6 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from emulator.contract import C
+
+WRITE_SYSCALL = C.SYS_write
+
 
 @dataclass(slots=True)
 class Event:
@@ -80,6 +84,22 @@ class Atomic(Event):
 class Exit(Event):
     name: ClassVar[str] = "exit"
     code: int = 0
+
+
+class Markers:
+    """Per hart, (instret, clock) at each zero-length write(1, "", 0) system call: how guest
+    code brackets a section for the host to time exactly (alloc-cost, frontend-cost, bench.h)."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.marks: dict[int, list[tuple[int, int]]] = {}
+        bus.subscribe(Syscall, self)
+
+    def __call__(self, e: Syscall) -> None:
+        if e.number == WRITE_SYSCALL and e.args[2] == 0:
+            self.marks.setdefault(e.hart, []).append((e.instret, e.clock))
+
+    def instrets(self, hart: int) -> list[int]:
+        return [m[0] for m in self.marks.get(hart, [])]
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (Console, Syscall, Trap, Sleep, Wake, Atomic, Exit)

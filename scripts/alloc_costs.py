@@ -17,7 +17,6 @@ import argparse
 from pathlib import Path
 
 from emulator import events as ev
-from emulator.contract import C
 from emulator.session import RunOptions, run
 from toolchain import configs
 
@@ -28,13 +27,7 @@ KINDS = {0: "palloc+pfree (1 page)", 1: "malloc+free (32 B)"}
 def marked_spans(config: str, harts: int, kind: int, pairs: int) -> list[int] | None:
     """Instructions between each hart's two markers, or None when the run failed."""
     bus = ev.Bus()
-    marks: dict[int, list[int]] = {}
-
-    def on_syscall(e: ev.Syscall) -> None:
-        if e.number == C.SYS_write and e.args[2] == 0:
-            marks.setdefault(e.hart, []).append(e.instret)
-
-    bus.subscribe(ev.Syscall, on_syscall)
+    markers = ev.Markers(bus)
     opts = RunOptions(
         app="alloc-cost",
         config=config,
@@ -50,7 +43,7 @@ def marked_spans(config: str, harts: int, kind: int, pairs: int) -> list[int] | 
     report = run(opts, bus)
     if report.result.outcome != "exited" or report.result.exit_code != 0:
         return None
-    return [marks[h][1] - marks[h][0] for h in range(harts)]
+    return [markers.instrets(h)[1] - markers.instrets(h)[0] for h in range(harts)]
 
 
 def cost(config: str, harts: int, kind: int, pairs: int) -> str:

@@ -8,17 +8,9 @@ Same options as `python -m emulator run` (console off unless --show-console); th
 directory gets summary.json and atomics.json (schema in emulator/contention.py).
 """
 
-import argparse
 import sys
 
-from emulator.cli import add_run_options, options_from, run_and_report
+from emulator.cli import script_main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_options(parser)
-    parser.add_argument("--show-console", action="store_true", help="copy the guest console")
-    args = parser.parse_args()
-    opts = options_from(args)
-    opts.atomics = True
-    opts.stream = args.show_console
-    sys.exit(run_and_report(opts))
+    sys.exit(script_main(__doc__, atomics=True))

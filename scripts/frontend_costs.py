@@ -24,7 +24,6 @@ import argparse
 from pathlib import Path
 
 from emulator import events as ev
-from emulator.contract import C
 from emulator.session import RunOptions, run
 from toolchain import configs
 
@@ -37,13 +36,7 @@ GOAL = 40
 def sections(config: str, kind: int, size: int, harts: int) -> dict[int, list[int]] | None:
     """Per hart, the instruction count of each measured section (empty section subtracted)."""
     bus = ev.Bus()
-    marks: dict[int, list[int]] = {}
-
-    def on_syscall(e: ev.Syscall) -> None:
-        if e.number == C.SYS_write and e.args[2] == 0:
-            marks.setdefault(e.hart, []).append(e.instret)
-
-    bus.subscribe(ev.Syscall, on_syscall)
+    markers = ev.Markers(bus)
     opts = RunOptions(
         app="frontend-cost",
         config=config,
@@ -57,7 +50,8 @@ def sections(config: str, kind: int, size: int, harts: int) -> dict[int, list[in
     if report.result.outcome != "exited" or report.result.exit_code != 0:
         return None
     out = {}
-    for hart, m in marks.items():
+    for hart in markers.marks:
+        m = markers.instrets(hart)
         if len(m) % 4:
             return None
         out[hart] = [(m[i + 3] - m[i + 2]) - (m[i + 1] - m[i]) for i in range(0, len(m), 4)]

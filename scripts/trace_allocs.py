@@ -11,17 +11,9 @@ directory gets allocs.jsonl (one call a line, README "Allocation traces"), alloc
 live bytes per hart) and allocs.json (the per-hart table printed at the end).
 """
 
-import argparse
 import sys
 
-from emulator.cli import add_run_options, options_from, run_and_report
+from emulator.cli import script_main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_options(parser)
-    parser.add_argument("--show-console", action="store_true", help="copy the guest console")
-    args = parser.parse_args()
-    opts = options_from(args)
-    opts.trace = True
-    opts.stream = args.show_console
-    sys.exit(run_and_report(opts))
+    sys.exit(script_main(__doc__, trace=True))
