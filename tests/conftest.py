@@ -74,6 +74,17 @@ def cli(
     )
 
 
+def script(name: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python scripts/NAME ARGS` as a user would type it."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def console_lines(report: RunReport) -> list[str]:
     return report.console.decode(errors="replace").splitlines()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import console_lines, run_app
+from conftest import console_lines, run_app, script
 
 CONFIGS = ["bbuddy-spin", "bbuddy-ticket", "bbuddy-perorder", "bbuddy-lockfree", "region"]
 SEEDS = range(20)
@@ -76,28 +76,16 @@ def test_the_issue_example_runs():
 
 
 def test_alloc_costs_script_writes_its_table(tmp_path):
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
     out = tmp_path / "costs.md"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "alloc_costs.py"),
-            "--configs",
-            "region",
-            "bbuddy-unlocked",
-            "--pairs",
-            "20",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    proc = script(
+        "alloc_costs.py",
+        "--configs",
+        "region",
+        "bbuddy-unlocked",
+        "--pairs",
+        "20",
+        "--out",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr
     rows = {

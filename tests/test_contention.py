@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from conftest import ROOT
+from conftest import script
 
 from emulator.elf import Image
 from emulator.session import RunOptions, run
@@ -76,24 +74,10 @@ def test_every_atomic_site_of_the_image_is_listed():
 
 
 def test_contention_script_writes_atomics_json(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "contention.py"),
-            "--app",
-            "contention",
-            "--harts",
-            "2",
-            "--quantum",
-            "1",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    proc = script(
+        "contention.py", "--app", "contention", "--harts", "2", "--quantum", "1",
+        "--out", str(tmp_path),
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "atomics per hart:" in proc.stdout and "contention_lock" in proc.stdout
     data = json.loads((tmp_path / "atomics.json").read_text())

@@ -8,7 +8,7 @@ import csv
 import json
 
 import pytest
-from conftest import ROOT, cli, console_lines, run_app
+from conftest import cli, console_lines, run_app, script
 
 from emulator.explore import explore, minimize, switches
 from emulator.session import RunOptions, run
@@ -136,13 +136,7 @@ def test_bad_injection_options_are_one_line_errors(tmp_path):
 
 
 def test_explore_speed_script_prints_the_figure():
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_explore.py"), "--seeds", "4"],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    proc = script("bench_explore.py", "--seeds", "4")
     assert proc.returncode == 0, proc.stderr
     assert "MIPS per process" in proc.stdout
 

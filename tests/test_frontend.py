@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import console_lines, run_app
+from conftest import console_lines, run_app, script
 
 from toolchain import configs
 
@@ -154,26 +154,8 @@ def test_the_issue_example_runs(tmp_path):
 
 
 def test_frontend_costs_script_writes_its_table(tmp_path):
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
     out = tmp_path / "costs.md"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "frontend_costs.py"),
-            "--configs",
-            "mimalloc+bbuddy-spin",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    proc = script("frontend_costs.py", "--configs", "mimalloc+bbuddy-spin", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     row = next(line for line in out.read_text().splitlines() if line.startswith("| mimalloc+"))
     cells = [cell.strip() for cell in row.split("|")[2:-1]]

@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 
 import pytest
-from conftest import ROOT, cli, console_lines, run_app
+from conftest import cli, console_lines, run_app, script
 
 SEQ_LINE = re.compile(r"seq hart=(\d+) n=(\d+) call=(\w+) args=(\S+) result=(\S+)(?: ptr=(\S+))?")
 
@@ -124,12 +123,9 @@ def test_missing_symbols_are_named_once_not_a_crash(tmp_path):
 
 
 def test_trace_script_says_where_the_files_are(tmp_path):
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "trace_allocs.py"), "--app", "alloc-seq",
-         "--config", "bbuddy-spin", "--harts", "2", "--out", str(tmp_path / "t")],
-        capture_output=True, text=True, timeout=300, check=False,
+    proc = script(
+        "trace_allocs.py", "--app", "alloc-seq", "--config", "bbuddy-spin", "--harts", "2",
+        "--out", str(tmp_path / "t"),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert str(tmp_path / "t" / "allocs.jsonl") in proc.stdout
