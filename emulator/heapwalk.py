@@ -248,6 +248,86 @@ class BbuddyWalker:
         return errors
 
 
+# ---- bbuddy-lockfree (guest/alloc/nbbs.c) -------------------------------------------------------
+
+NB_OCC, NB_OCC_L, NB_OCC_R = 0x01, 0x02, 0x04  # nbbs.c: node state bits
+NB_BITS = 0x1F
+
+
+class NbbsWalker:
+    """guest/alloc/nbbs.c: per region a complete binary tree of one-byte node states. At rest,
+    a node marked NB_OCC (allocated) has all-zero descendants, a node's NB_OCC_L/R bit is set
+    iff something below that side is allocated, no coalescing bit is left, and nr_free_pages is
+    the span minus the pages of the topmost allocated nodes."""
+
+    def __init__(self, image: Image, mem: Memory, pointer: int):
+        self.name = "nbbs"
+        self.mem = mem
+        self.pointer = pointer
+        self.nb = layout(image, "nbbs")
+        self.tree = layout(image, "nb_tree")
+        self.ram = mem.ram
+
+    def _base(self) -> int:
+        return self.mem.u64(self.pointer)
+
+    def free_pages(self) -> int | None:
+        base = self._base()
+        return self.mem.u64(base + self.nb["nr_free_pages"].offset) if base else None
+
+    def _node(self, nodes: int, n: int) -> int:
+        return self.ram[nodes - C.RAM_BASE + n]
+
+    def _walk(self, nodes: int, depth: int, errors: list[str], where: str) -> int:
+        """Pages allocated in the tree; invariant breaks appended to errors."""
+        allocated = 0
+        stack = [(1, 0)]
+        while stack and len(errors) < 20:
+            n, d = stack.pop()
+            state = self._node(nodes, n)
+            if state & ~NB_BITS:
+                errors.append(f"{where}: node {n} has unknown state bits {state:#x}")
+            if state & 0x18:
+                errors.append(f"{where}: node {n} is left coalescing ({state:#x})")
+            if state & NB_OCC:
+                allocated += 1 << (depth - d)
+                if d < depth and (self._node(nodes, 2 * n) or self._node(nodes, 2 * n + 1)):
+                    errors.append(f"{where}: node {n} is allocated but a child is marked")
+                continue
+            if d == depth:
+                continue
+            for side, child in ((NB_OCC_L, 2 * n), (NB_OCC_R, 2 * n + 1)):
+                marked = self._node(nodes, child) & (NB_OCC | NB_OCC_L | NB_OCC_R)
+                if bool(state & side) != bool(marked):
+                    errors.append(
+                        f"{where}: node {n}'s {'left' if side == NB_OCC_L else 'right'} mark "
+                        f"({bool(state & side)}) disagrees with node {child} ({marked:#x})"
+                    )
+                if marked:
+                    stack.append((child, d + 1))
+        return allocated
+
+    def check(self) -> list[str]:
+        errors: list[str] = []
+        base = self._base()
+        if not base:
+            return errors
+        trees = self.nb["trees"]
+        free = 0
+        for i in range(trees.count):
+            t = self.mem.u64(base + trees.offset + 8 * i)
+            if not t:
+                continue
+            depth = self.mem.u64(t + self.tree["depth"].offset) & 0xFFFFFFFF
+            nodes = t + self.tree["node"].offset
+            allocated = self._walk(nodes, depth, errors, f"tree {i}")
+            free += (1 << depth) - allocated
+        counted = self.free_pages()
+        if not errors and counted != free:
+            errors.append(f"nr_free_pages is {counted} but the trees hold {free} free pages")
+        return errors
+
+
 # ---- the mimalloc-style frontend (guest/alloc/mimalloc.h) ---------------------------------------
 
 MI_SEGMENT_SIZE = 1 << 18  # mimalloc.h: MI_SEGMENT_SHIFT
@@ -376,6 +456,8 @@ def walker_for(image: Image, machine: Machine) -> Walker | None:
     provider = None
     if layout(image, "bbuddy") and layout(image, "bb_node") and layout(image, "bb_region"):
         provider = BbuddyWalker(image, mem, pointer.address, "bbuddy")
+    elif layout(image, "nbbs") and layout(image, "nb_tree"):
+        provider = NbbsWalker(image, mem, pointer.address)
     if image.symbol("mi_heaps") and image.symbol("mi_heap_count") and layout(image, "mi_page"):
         return FrontendWalker(image, mem, provider)
     return provider

@@ -11,6 +11,7 @@ from emulator.heapwalk import (
     BbuddyWalker,
     FrontendWalker,
     Memory,
+    NbbsWalker,
     layout,
     walker_for,
 )
@@ -178,3 +179,48 @@ def test_frontend_segment_count_mismatch_is_found(frontend):
     field = walker.heaps + walker.heap["segment_count"].offset
     mem.write_u64(field, mem.u64(field) + 5)
     assert any("segment_count" in e for e in walker.check())
+
+
+# ---- bbuddy-lockfree -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def nbbs():
+    image = Image(build("alloc-cost", "bbuddy-lockfree", {"COST_PAIRS": "5"}))
+    machine = Machine(image, 2, 64)
+    assert machine.run(RoundRobin(1000), 50_000_000).exit_code == 0
+    walker = walker_for(image, machine)
+    assert isinstance(walker, NbbsWalker)
+    return walker, Memory(machine)
+
+
+def _root(walker: NbbsWalker, mem: Memory) -> int:
+    tree = mem.u64(mem.u64(walker.pointer) + walker.nb["trees"].offset)
+    return tree + walker.tree["node"].offset + 1  # node 1
+
+
+def test_nbbs_sound_tree_counts_its_free_pages(nbbs):
+    walker, _ = nbbs
+    assert walker.check() == []
+    assert walker.free_pages() > 1000
+
+
+def test_nbbs_leftover_coalescing_mark_is_found(nbbs):
+    walker, mem = nbbs
+    root = _root(walker, mem)
+    mem.ram[root - 0x8000_0000] |= 0x08
+    assert any("coalescing" in e for e in walker.check())
+
+
+def test_nbbs_free_count_mismatch_is_found(nbbs):
+    walker, mem = nbbs
+    field = mem.u64(walker.pointer) + walker.nb["nr_free_pages"].offset
+    mem.write_u64(field, mem.u64(field) - 2)
+    assert any("nr_free_pages" in e for e in walker.check())
+
+
+def test_nbbs_mark_without_allocation_below_is_found(nbbs):
+    walker, mem = nbbs
+    root = _root(walker, mem)
+    mem.ram[root - 0x8000_0000] ^= 0x06  # flip both side marks of the root
+    assert any("disagrees" in e for e in walker.check())

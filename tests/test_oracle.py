@@ -192,7 +192,7 @@ def test_clean_backends_pass_the_oracle_under_random_schedules(config):
         )  # fmt: skip
         assert report.result.outcome == "exited", (seed, report.result.message)
         assert report.result.exit_code == 0
-        if config.startswith("bbuddy-") and config != "bbuddy-lockfree":
+        if config != "region":  # bbuddy and nbbs have walkers; region keeps no free pages
             assert report.oracle["conservation"] == "ok"
             assert report.oracle["walks"] >= 2
 
