@@ -32,6 +32,13 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """The options of `run`, shared with scripts/boot.py and other front ends."""
     p.add_argument("image", nargs="?", metavar="IMAGE", help="RISC-V ELF image to boot")
@@ -54,10 +61,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "pct (random priorities, d-1 change points) or preempt-atomics (a switch before each "
         "atomic with probability p); default rr",
     )
-    p.add_argument("--pct-depth", type=_count, default=0, metavar="D", help="pct: d (default 3)")
+    p.add_argument("--pct-depth", type=_positive, default=0, metavar="D", help="pct: d (default 3)")
     p.add_argument(
         "--pct-steps",
-        type=_count,
+        type=_positive,
         default=0,
         metavar="K",
         help="pct: k steps (default: counted in a round-robin run)",
@@ -139,7 +146,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--check-every",
-        type=_count,
+        type=_positive,
         default=0,
         metavar="N",
         help="with --check: also walk the allocator's structures every N instructions",

@@ -86,6 +86,12 @@ def test_bad_hart_count(harts, tmp_path):
         (["--ram", "4"], "--ram must be between"),
         (["--app", "no-such-app"], "no app named 'no-such-app'"),
         (["--config", "no-such-config"], "no configuration named 'no-such-config'"),
+        (["--schedule", "pct", "--pct-depth", "0"], "--pct-depth: must be a positive number"),
+        (["--check-every", "-5"], "--check-every: must be a positive number"),
+        (["--schedule", "preempt-atomics", "--preempt-p", "2"], "--preempt-p must be between"),
+        (["--replay", "/no/such.json"], "--replay /no/such.json: not a schedule file"),
+        (["--timing", "--costs", "/no/such.toml"], "--costs /no/such.toml: cannot read it"),
+        (["--fail", "palloc:x"], "--fail: N must be a positive number"),
     ],
 )
 def test_bad_options(args, fragment, tmp_path):
