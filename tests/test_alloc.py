@@ -96,3 +96,13 @@ def test_alloc_costs_script_writes_its_table(tmp_path):
     region = [cell.strip() for cell in rows["region"].split("|")[2:6]]
     assert all(cell.split()[0].isdigit() for cell in region)  # a number in every cell
     assert "fails" in rows["bbuddy-unlocked"]  # 8 harts break it
+
+
+@pytest.mark.parametrize(
+    ("app", "says"),
+    [("alloc-cost", "no allocator in this build"), ("stress", "needs a frontend configuration")],
+)
+def test_app_built_without_what_it_needs_says_so_and_fails(app, says):
+    report = run_app(app, 2)  # the default configuration has no allocator
+    assert report.result.exit_code == 1
+    assert console_lines(report)[-1].startswith(f"{app}: {says}; use --config ")

@@ -18,12 +18,7 @@
 #endif
 
 #ifndef ALLOC_BACKEND
-int app_main(unsigned hart, unsigned nharts) {
-    (void)nharts;
-    if (hart == 0)
-        printf("alloc-cost: no allocator in this build; use --config bbuddy-spin (or another)\n");
-    return 1;
-}
+ALLOC_APP_NEEDS_ALLOCATOR("alloc-cost")
 #else
 
 static void marker(void) {

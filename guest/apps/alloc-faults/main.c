@@ -67,12 +67,7 @@
 #endif
 
 #ifndef ALLOC_BACKEND
-int app_main(unsigned hart, unsigned nharts) {
-    (void)nharts;
-    if (hart == 0)
-        printf("alloc-faults: no allocator in this build; use --config bbuddy-spin (or another)\n");
-    return 1;
-}
+ALLOC_APP_NEEDS_ALLOCATOR("alloc-faults")
 #else
 
 /* Step 1, hart 0 alone: the calls the planted allocator bugs act on. */

@@ -43,12 +43,7 @@
 #include <rt/runtime.h>
 
 #ifndef ALLOC_BACKEND
-int app_main(unsigned hart, unsigned nharts) {
-    (void)nharts;
-    if (hart == 0)
-        printf("alloc-seq: no allocator in this build; use --config bbuddy-spin (or another)\n");
-    return 1;
-}
+ALLOC_APP_NEEDS_ALLOCATOR("alloc-seq")
 #else
 
 /* Hart 0's block for hart 1 to free; published before the barrier between the two. */

@@ -8,14 +8,7 @@
 #include <rt/runtime.h>
 
 #ifndef ALLOC_BACKEND
-/* Built without an allocator (e.g. `default` when every app is built): say so and fail. */
-int app_main(unsigned hart, unsigned nharts) {
-    (void)nharts;
-    if (hart == 0)
-        printf("alloc-tests: no allocator in this build; use --config bbuddy-spin (or another "
-               "allocator configuration)\n");
-    return 1;
-}
+ALLOC_APP_NEEDS_ALLOCATOR("alloc-tests")
 #else
 
 #ifndef ALLOC_STRESS_ITERS

@@ -28,12 +28,7 @@
 #endif
 
 #ifndef ALLOC_FRONTEND
-int app_main(unsigned hart, unsigned nharts) {
-    (void)nharts;
-    if (hart == 0)
-        printf("frontend-cost: needs a frontend configuration, e.g. mimalloc+bbuddy-spin\n");
-    return 1;
-}
+ALLOC_APP_NEEDS_FRONTEND("frontend-cost")
 #else
 #include <alloc/frontend.h>
 

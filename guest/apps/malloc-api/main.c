@@ -11,12 +11,7 @@
 #include <rt/runtime.h>
 
 #ifndef ALLOC_FRONTEND
-int app_main(unsigned hart, unsigned nharts) {
-    (void)nharts;
-    if (hart == 0)
-        printf("malloc-api: needs a frontend configuration, e.g. --config mimalloc+bbuddy-spin\n");
-    return 1;
-}
+ALLOC_APP_NEEDS_FRONTEND("malloc-api")
 #else
 #include <alloc/frontend_check.h>
 #include <alloc/mmap.h>

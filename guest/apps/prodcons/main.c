@@ -22,12 +22,7 @@
 #endif
 
 #ifndef ALLOC_FRONTEND
-int app_main(unsigned hart, unsigned nharts) {
-    (void)nharts;
-    if (hart == 0)
-        printf("prodcons: needs a frontend configuration, e.g. --config mimalloc+bbuddy-spin\n");
-    return 1;
-}
+ALLOC_APP_NEEDS_FRONTEND("prodcons")
 #else
 #include <alloc/frontend_check.h>
 

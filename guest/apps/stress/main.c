@@ -26,12 +26,7 @@
 #define STRESS_TRANSFER 1000
 
 #ifndef ALLOC_FRONTEND
-int app_main(unsigned hart, unsigned nharts) {
-    (void)nharts;
-    if (hart == 0)
-        printf("stress: needs a frontend configuration, e.g. --config mimalloc+bbuddy-spin\n");
-    return 1;
-}
+ALLOC_APP_NEEDS_FRONTEND("stress")
 #else
 #include <alloc/frontend_check.h>
 

@@ -43,6 +43,30 @@
 #define ALLOC_STR(x) ALLOC_STR_(x)
 
 /*
+ * The app_main of an app built without what it needs: hart 0 says so and the run fails (exit 1).
+ * An app that needs an allocator (or a frontend) starts its body with
+ *
+ *     #ifndef ALLOC_BACKEND
+ *     ALLOC_APP_NEEDS_ALLOCATOR("alloc-cost")
+ *     #else
+ *
+ * (ALLOC_FRONTEND / ALLOC_APP_NEEDS_FRONTEND). printf must be declared (rt/runtime.h).
+ */
+#define ALLOC_APP_UNAVAILABLE(app, why)                                                            \
+    int app_main(unsigned hart, unsigned nharts) {                                                 \
+        (void)nharts;                                                                              \
+        if (hart == 0)                                                                             \
+            printf(app ": " why "\n");                                                             \
+        return 1;                                                                                  \
+    }
+#define ALLOC_APP_NEEDS_ALLOCATOR(app)                                                             \
+    ALLOC_APP_UNAVAILABLE(app, "no allocator in this build; use --config bbuddy-spin (or "         \
+                               "another)")
+#define ALLOC_APP_NEEDS_FRONTEND(app)                                                              \
+    ALLOC_APP_UNAVAILABLE(app, "needs a frontend configuration; use --config "                     \
+                               "mimalloc+bbuddy-spin (or another mimalloc+PROVIDER)")
+
+/*
  * Planted bugs (guest/alloc/README.md, "Planted bugs"): -DALLOC_BUG=NAME turns one on, for
  * showing the oracle and schedule exploration at work; ALLOC_BUG_IS(NAME) tests for it (0 when
  * ALLOC_BUG is not defined, so every #if ALLOC_BUG_IS(..) block is compiled out by default).
