@@ -104,31 +104,38 @@ class Call:
             return 0  # -errno
         return self.result
 
-    def to_json(self, image: Image) -> dict:
+    # One definition of a call's row (allocs.jsonl, violations), written by hand rather than
+    # with json.dumps because it runs once per allocator call. Every string in it is a name, a
+    # symbol or a hex number, so none needs escaping (test_trace parses every line).
+
+    def json_args(self) -> str:
+        return ",".join(
+            f'"{n}":"{v:#x}"' if n in POINTER_ARGS else f'"{n}":{_signed(v)}'
+            for n, v in zip(self.fn.args, self.args, strict=True)
+        )
+
+    def json_result(self) -> str:
+        result = _result_json(self.fn, self.result)
+        return (
+            "null" if result is None else f'"{result}"' if isinstance(result, str) else str(result)
+        )
+
+    def json_line(self, symbol: str) -> str:
+        """The row as one JSON object; `symbol` is the caller's symbol as JSON (or null)."""
         fn = self.fn
-        args = {
-            name: (f"{v:#x}" if name in POINTER_ARGS else _signed(v))
-            for name, v in zip(fn.args, self.args, strict=True)
-        }
-        row = {
-            "seq": self.seq,
-            "hart": self.hart,
-            "layer": fn.layer,
-            "call": fn.call,
-            "args": args,
-            "result": _result_json(fn, self.result),
-            "entry": self.entry,
-            "exit": self.exit,
-            "insns": self.insns,
-            "caller": f"{self.caller:#x}",
-            "caller_symbol": _symbol(image, self.caller),
-            "depth": self.depth,
-        }
-        if fn.call == "posix_memalign":
-            row["ptr"] = f"{self.out:#x}"
+        extra = f',"ptr":"{self.out:#x}"' if fn.call == "posix_memalign" else ""
         if self.injected:
-            row["injected"] = True
-        return row
+            extra += ',"injected":true'
+        return (
+            f'{{"seq":{self.seq},"hart":{self.hart},"layer":"{fn.layer}",'
+            f'"call":"{fn.call}","args":{{{self.json_args()}}},"result":{self.json_result()},'
+            f'"entry":{self.entry},"exit":{self.exit},"insns":{self.insns},'
+            f'"caller":"{self.caller:#x}","caller_symbol":{symbol},'
+            f'"depth":{self.depth}{extra}}}'
+        )
+
+    def to_json(self, image: Image) -> dict:
+        return json.loads(self.json_line(symbol_json(image, self.caller)))
 
 
 def _signed(v: int) -> int:
@@ -143,6 +150,11 @@ def _result_json(fn: ApiFunction, value: int | None) -> object:
     if fn.call == "mmap" and value > _MASK - 4096:
         return _signed(value)
     return f"{value:#x}"
+
+
+def symbol_json(image: Image, pc: int) -> str:
+    found = _symbol(image, pc)
+    return f'"{found}"' if found else "null"
 
 
 def _symbol(image: Image, pc: int) -> str | None:
@@ -180,7 +192,7 @@ class Tracer:
     fail: dict[str, int] = field(default_factory=dict)  # call name -> N (--fail CALL:N)
     injected: list[int] = field(default_factory=list)  # seq of each call made to fail
     _counts: dict[str, int] = field(default_factory=dict)
-    _probes: Probes = field(default_factory=Probes)
+    probes: Probes = field(default_factory=Probes)
 
     def __post_init__(self) -> None:
         handlers = self._syscall_handlers()
@@ -198,7 +210,7 @@ class Tracer:
             if value & 3 != 3:
                 value &= 0xFFFF
             probe = Probe(address, fn.symbol, self._entry_for(fn), self._on_return)
-            self._probes.add(probe, value)
+            self.probes.add(probe, value)
 
     def _syscall_handlers(self) -> dict[int, int]:
         table = self.image.section(".syscalls")
@@ -206,10 +218,6 @@ class Tracer:
             return {}
         _, data = table
         return {nr: fn for nr, fn in struct.iter_unpack("<QQ", data[: len(data) // 16 * 16])}
-
-    @property
-    def probes(self) -> Probes:
-        return self._probes
 
     def _entry_for(self, fn: ApiFunction) -> Callable[[Hart], object]:
         nargs = len(fn.args)
@@ -325,17 +333,10 @@ class TraceWriter(Listener):
         self._symbols: dict[int, str] = {}  # caller pc -> its symbol as JSON
         if chrome is not None:
             chrome.write('{"displayTimeUnit": "ns", "traceEvents": [\n')
-            self._emit({"ph": "M", "pid": 1, "name": "process_name", "args": {"name": "guest"}})
+            self._write('{"ph":"M","pid":1,"name":"process_name","args":{"name":"guest"}}')
             for h in range(harts):
-                self._emit(
-                    {"ph": "M", "pid": 1, "tid": h, "name": "thread_name",
-                     "args": {"name": f"hart {h}"}}
-                )  # fmt: skip
-
-    def _emit(self, event: dict) -> None:
-        assert self.chrome is not None
-        self.chrome.write(("" if self._first else ",\n") + json.dumps(event, separators=(",", ":")))
-        self._first = False
+                name = f'"args":{{"name":"hart {h}"}}'
+                self._write(f'{{"ph":"M","pid":1,"tid":{h},"name":"thread_name",{name}}}')
 
     def on_return(self, hart: Hart, call: Call) -> None:
         st = self.stats[call.hart]
@@ -362,32 +363,15 @@ class TraceWriter(Listener):
                     st.failed += 1
         if self.jsonl is None and self.chrome is None:
             return
-        # Written by hand, not json.dumps: this runs once per allocator call. Every string in
-        # it is a name, a symbol or a hex number, so none needs escaping (test_trace parses it).
         fn = call.fn
-        args = ",".join(
-            f'"{n}":"{v:#x}"' if n in POINTER_ARGS else f'"{n}":{_signed(v)}'
-            for n, v in zip(fn.args, call.args, strict=True)
-        )
-        result = _result_json(fn, call.result)
-        result = "null" if result is None else f'"{result}"' if isinstance(result, str) else result
         symbol = self._symbols.get(call.caller)
         if symbol is None:
-            found = _symbol(self.image, call.caller)
-            symbol = self._symbols[call.caller] = f'"{found}"' if found else "null"
+            symbol = self._symbols[call.caller] = symbol_json(self.image, call.caller)
         if self.jsonl is not None:
-            extra = f',"ptr":"{call.out:#x}"' if fn.call == "posix_memalign" else ""
-            if call.injected:
-                extra += ',"injected":true'
-            self.jsonl.write(
-                f'{{"seq":{call.seq},"hart":{call.hart},"layer":"{fn.layer}",'
-                f'"call":"{fn.call}","args":{{{args}}},"result":{result},'
-                f'"entry":{call.entry},"exit":{call.exit},"insns":{call.insns},'
-                f'"caller":"{call.caller:#x}","caller_symbol":{symbol},'
-                f'"depth":{call.depth}{extra}}}\n'
-            )
+            self.jsonl.write(call.json_line(symbol) + "\n")
         if self.chrome is not None:
             caller = symbol if symbol != "null" else f'"{call.caller:#x}"'
+            args, result = call.json_args(), call.json_result()
             sep = "," if args else ""
             self._write(
                 f'{{"ph":"X","pid":1,"tid":{call.hart},"ts":{call.clock / 1000},'

@@ -268,7 +268,8 @@ def _seeds(text: str) -> list[int]:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from emulator.explore import explore, explore_run_dir, minimize, write_results
+    from emulator.explore import explore, minimize, write_results
+    from emulator.rundir import make_run_dir
 
     opts = options_from(args)
     opts.check = True
@@ -276,7 +277,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     try:
         label = f"explore-{opts.app or 'image'}-{opts.schedule}-{opts.harts}h"
         if args.minimize is not None:
-            run_dir = explore_run_dir(opts, label + f"-min{args.minimize}")
+            run_dir = make_run_dir(opts.out, label + f"-min{args.minimize}")
             found = minimize(opts, args.minimize, run_dir, budget=args.minimize_runs)
             if found is None:
                 print(f"emulator: seed {args.minimize} does not fail; nothing to minimize")
@@ -284,7 +285,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             out, _, _ = found
             print(f"replay: python -m emulator run {_replay_args(args)} --replay {out} --check")
             return 0
-        run_dir = explore_run_dir(opts, label)
+        run_dir = make_run_dir(opts.out, label)
         results, work = explore(opts, args.seeds, args.jobs, stop_at_first=not args.all)
     except EmulatorError as e:
         print(f"emulator: {e}", file=sys.stderr)
@@ -372,6 +373,10 @@ def _replay_args(args: argparse.Namespace) -> str:
     for name, value in args.defines:
         parts += ["-D", f"{name}={value}"]
     parts += ["--harts", str(args.harts), "--schedule", args.schedule]
+    if args.ram != C.RAM_DEFAULT_MIB:
+        parts += ["--ram", str(args.ram)]
+    if args.max_instructions != DEFAULT_BUDGET:
+        parts += ["--max-instructions", str(args.max_instructions)]
     parts += ["--quantum", str(args.quantum)]
     if args.pct_depth:
         parts += ["--pct-depth", str(args.pct_depth)]

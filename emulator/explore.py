@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from emulator.rundir import make_run_dir, write_json
+from emulator.rundir import write_json
 from emulator.session import RunOptions, estimate_steps, resolve_image, run, save_schedule
 
 
@@ -208,7 +208,3 @@ def minimize(
     after = switches(turns)
     log(f"minimized in {runs} runs: {before} -> {after} switches, {len(turns)} turns: {out}")
     return out, before, after
-
-
-def explore_run_dir(opts: RunOptions, label: str) -> Path:
-    return make_run_dir(opts.out, label)

@@ -188,11 +188,6 @@ class Hart:
         self._switch = True
         self.uc.emu_stop()
 
-    @property
-    def switched(self) -> bool:
-        """Whether the last turn was ended early by request_switch."""
-        return self._switch
-
     def now(self) -> int:
         """Instructions this hart retired before the current one: exact inside a hook too."""
         if self._running:

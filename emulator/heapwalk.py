@@ -123,11 +123,6 @@ class Memory:
     def write_u64(self, address: int, value: int) -> None:
         struct.pack_into("<Q", self.ram, address - C.RAM_BASE, value & ((1 << 64) - 1))
 
-    def cstring(self, address: int, limit: int = 64) -> str:
-        offset = address - C.RAM_BASE
-        raw = bytes(self.ram[offset : offset + limit])
-        return raw.split(b"\0", 1)[0].decode(errors="replace")
-
 
 class Walker(Protocol):
     name: str

@@ -90,7 +90,7 @@ class RandomOrder:
 
 
 class PCT:
-    """Probabilistic concurrency testing over instructions (see the module docstring)."""
+    """Probabilistic concurrency testing (see the module docstring)."""
 
     name = "pct"
     DEFAULT_DEPTH = 3
