@@ -121,11 +121,12 @@ class Machine:
             Uart(self._console_output),
         ]
         self.current: Hart | None = None
-        self.turn_hooks: list = []  # fn(total instructions) after every turn (oracle walks)
+        # fn(hart, retired, total) after every turn: the oracle's walks, schedule recording,
+        # stalls (each registers itself only when it is used).
+        self.turn_hooks: list = []
         # fn(hart, pc) -> whether to preempt the hart in front of the atomic at pc (needs
         # trap_atomics for AMOs; the preempt-atomics schedule sets it).
         self.switch_at_atomic = None
-        self.recorded: list[tuple[int, int]] | None = None  # (hart, instret after) per turn
         self._stalled: list[Hart] = []
         self.timing = None  # the virtual-time model (timing.py), when it runs
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
@@ -295,9 +296,11 @@ class Machine:
         hart.state = HartState.STALLED
         hart.stall_left = instructions
         self._stalled.append(hart)
+        if self._count_stalls not in self.turn_hooks:
+            self.turn_hooks.append(self._count_stalls)
         hart.request_switch()
 
-    def _count_stalls(self, ran: Hart, retired: int) -> None:
+    def _count_stalls(self, ran: Hart, retired: int, total: int) -> None:
         for h in list(self._stalled):
             if h is not ran:
                 h.stall_left -= retired
@@ -394,12 +397,8 @@ class Machine:
                 retired += self._finish_exit(hart)
             total += retired
             quanta += 1
-            if self.recorded is not None:
-                self.recorded.append((hart.id, hart.instret))
-            if self._stalled:
-                self._count_stalls(hart, retired)
             for hook in self.turn_hooks:
-                hook(total)
+                hook(hart, retired, total)
             digest = (digest * 1000003 + (hart.id << 32 | quantum)) & _MASK64
             if hart.clock >= self._timer_wake_at:
                 self._wake_timers(self._running_floor(hart.clock))

@@ -329,14 +329,13 @@ class Oracle(Listener):
     def _quiescent(self) -> bool:
         return not any(h.shadow for h in self.machine.harts)
 
-    def _periodic_walk(self, total: int) -> None:
+    def _periodic_walk(self, hart: Hart, retired: int, total: int) -> None:
         if total < self._next_walk or not self._quiescent() or self.machine.stop is not None:
             return
         self._next_walk = total + self.check_every
         self.walks += 1
         errors = self.walker.check()  # type: ignore[union-attr]
         if errors:
-            hart = self.machine.current or self.machine.harts[0]
             message = f"heap: {errors[0]} (walk at instruction {total})"
             self.machine.hart_violation(
                 hart, hart.pc, message, {"rule": "heap", "heap_walk": errors}

@@ -213,7 +213,8 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     if getattr(policy, "unit", "atomics") == "atomics" and hasattr(policy, "switch_at_atomic"):
         machine.switch_at_atomic = policy.switch_at_atomic
     if opts.save_schedule:
-        machine.recorded = []
+        turns: list[tuple[int, int]] = []  # (hart, its retired count at the turn's end)
+        machine.turn_hooks.append(lambda hart, _, __: turns.append((hart.id, hart.instret)))
     if opts.check:
         oracle = Oracle(image, machine, check_every=opts.check_every)
         tracer.listeners.insert(0, oracle)
@@ -267,8 +268,8 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     for key in ("changes", "starvation_switches", "preemptions"):
         if hasattr(policy, key):
             summary[f"schedule_{key}"] = getattr(policy, key)
-    if opts.save_schedule and machine.recorded is not None:
-        save_schedule(Path(opts.save_schedule), opts.harts, machine.recorded, policy.describe())
+    if opts.save_schedule:
+        save_schedule(Path(opts.save_schedule), opts.harts, turns, policy.describe())
     allocs = writer.table() | {"missing": tracer.missing} if writer and tracer else None
     verdict = oracle.report() if oracle else None
     if verdict:
