@@ -14,6 +14,7 @@ from emulator.alloctrace import format_table
 from emulator.contention import format_report
 from emulator.contract import C
 from emulator.errors import EmulatorError
+from emulator.scheduler import PCT
 from emulator.session import DEFAULT_APP, DEFAULT_BUDGET, RunOptions, exit_status, run
 from toolchain.catalog import parse_define
 
@@ -72,9 +73,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pct-unit",
         default="atomics",
-        choices=("atomics", "instructions"),
-        help="pct: a step is an atomic (default; switches happen in front of one) or an "
-        "instruction",
+        choices=PCT.UNITS,
+        help="pct: a step is an atomic (default; switches happen in front of one), also a plain "
+        "load or store of a word atomics use (sync), or an instruction",
     )
     p.add_argument(
         "--preempt-p",
@@ -135,6 +136,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="count atomics and lock waits per hart, site and lock (atomics.json)",
     )
     p.add_argument(
+        "--lock",
+        action="append",
+        default=[],
+        metavar="ACQUIRE:RELEASE",
+        help="with --atomics: lock functions taking the lock as first argument, for locks the "
+        "monitor cannot recognise (ticket_lock:ticket_unlock is always declared)",
+    )
+    p.add_argument(
         "--trace",
         action="store_true",
         help="trace every allocator call per hart (allocs.jsonl, allocs.trace.json for Perfetto)",
@@ -168,6 +177,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         out=args.out,
         stream=not args.quiet,
         atomics=args.atomics,
+        locks=args.lock,
         trace=args.trace,
         check=args.check or args.check_every > 0,
         check_every=args.check_every,

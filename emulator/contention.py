@@ -10,28 +10,49 @@ lr/sc pair) turns from 0 to nonzero is acquired; a failed swap (it read nonzero)
 attempt; a release store of 0 (`fence rw,w; sw zero`, or an amoswap of 0) by the holder
 releases it. Only words seen released are reported as locks. A hart waits from its first
 failed attempt to its acquisition, which counts test-and-test-and-set spinning on plain loads
-in between without watching loads. Ticket locks (amoadd plus spinning on a plain load) show as
-AMO sites, not as locks.
+in between without watching loads.
 
-atomics.json (schema 1):
+Locks whose acquire has no such pattern (a ticket lock: an amoadd, then spinning on a plain
+load) are declared by symbol instead: a pair of functions ACQUIRE:RELEASE taking the lock as
+their first argument (`run --lock ACQUIRE:RELEASE`; the runtime's ticket_lock:ticket_unlock is
+always declared when the image has it). Function probes (probes.py) time them: acquired when
+ACQUIRE returns, released when RELEASE is entered. An acquisition that took more instructions
+than the fewest any acquisition of that lock took had to wait (counted as a failed attempt);
+the instructions above that fewest are its wait.
+
+atomics.json (schema 2):
   harts: [{hart, amos, lr, sc_success, sc_failure, cas_retries, release_fences}]
   sites: [{pc, where, kind (lr|sc|amo|fence), op, count, sc_failures, retries, by_hart}]
          every site in the image, hottest first; by_hart maps hart id -> count
-  locks: [{address, name, acquisitions, failed_attempts, wait_instructions,
-           hold_instructions_total, hold_instructions_max, holders}] (holders: hart -> count)
+  locks: [{address, name, found (pattern|declared), acquisitions, failed_attempts,
+           wait_instructions, hold_instructions_total, hold_instructions_max, holders}]
+         (holders: hart -> count; for declared locks failed_attempts counts acquisitions
+         that waited)
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from unicorn import riscv_const as R
 
 from emulator import events as ev
 from emulator.atomics import AMO_OPS
 from emulator.elf import Image
+from emulator.errors import BadInput
+from emulator.probes import Frame, Probe, Probes
 from emulator.sites import Sites
 
-SCHEMA = 1
+if TYPE_CHECKING:
+    from emulator.hart import Hart
+
+_A0 = R.UC_RISCV_REG_A0
+
+SCHEMA = 2
+# Lock functions declared whenever the image has them: (acquire, release).
+RUNTIME_LOCKS = (("ticket_lock", "ticket_unlock"),)
 
 
 @dataclass
@@ -70,6 +91,8 @@ class _Lock:
     holder: int | None = None
     acquired_at: int = 0
     waiting_since: dict[int, int] = field(default_factory=dict)
+    declared: bool = False
+    durations: list[int] = field(default_factory=list)  # declared: each acquire's length
 
 
 def _op_name(word: int, kind: str) -> str:
@@ -88,6 +111,48 @@ class ContentionMonitor:
 
     def attach(self, bus: ev.Bus) -> None:
         bus.subscribe(ev.Atomic, self)
+
+    def declare_locks(self, probes: Probes, pairs: list[str]) -> None:
+        """Probe each ACQUIRE:RELEASE pair (and the runtime's, when the image has them)."""
+        wanted = [tuple(text.split(":")) for text in pairs]
+        for pair, text in zip(wanted, pairs, strict=True):
+            if len(pair) != 2 or not all(pair):
+                raise BadInput(f"--lock wants ACQUIRE:RELEASE (got {text!r})")
+            for name in pair:
+                if self.image.symbol(name) is None:
+                    raise BadInput(f"--lock {text}: the image has no function {name!r}")
+        for pair in RUNTIME_LOCKS:
+            if pair not in wanted and all(self.image.symbol(n) for n in pair):
+                wanted.append(pair)
+        for acquire, release in wanted:
+            self._probe(probes, acquire, self._on_acquire, self._on_acquired)
+            self._probe(probes, release, self._on_release, None)
+
+    def _probe(self, probes: Probes, name: str, on_entry, on_return) -> None:
+        sym = self.image.symbol(name)
+        word = int.from_bytes(self.image.read(sym.address, 4) or b"", "little")
+        probes.add(
+            Probe(sym.address, name, on_entry, on_return),
+            word if word & 3 == 3 else word & 0xFFFF,
+        )
+
+    def _on_acquire(self, hart: Hart) -> tuple[int, int]:
+        address = hart.read_reg(_A0)
+        lock = self._lock(address)
+        lock.declared = True
+        return address, hart.now()
+
+    def _on_acquired(self, hart: Hart, frame: Frame) -> None:
+        address, entered = frame.data
+        lock = self.locks[address]
+        now = hart.now()
+        lock.durations.append(now - entered)
+        self._acquire(lock, hart.id, now)
+
+    def _on_release(self, hart: Hart) -> None:
+        lock = self.locks.get(hart.read_reg(_A0))
+        if lock is not None and lock.declared and lock.holder == hart.id:
+            self._release(lock, hart.now())
 
     def add_sites(self, sites: Sites) -> None:
         """Every site in the image, so the report lists those that never ran too."""
@@ -124,14 +189,16 @@ class ContentionMonitor:
                 h.succeeded_since_lr = True
                 lr = h.last_lr
                 if lr and lr[1] == e.address and lr[2] == 0 and e.value:
-                    self._acquire(self._lock(e.address), e.hart, e.instret)
+                    lock = self._lock(e.address)
+                    if not lock.declared:
+                        self._acquire(lock, e.hart, e.instret)
             else:
                 h.sc_failure += 1
                 site.sc_failures += 1
         elif e.kind == "fence" and e.address >= 0:
             h.release_fences += 1
             lock = self.locks.get(e.address)
-            if lock is not None and e.value == 0 and lock.holder == e.hart:
+            if lock is not None and not lock.declared and e.value == 0 and lock.holder == e.hart:
                 self._release(lock, e.instret + 1)  # the store right after the fence
 
     def _lock(self, address: int) -> _Lock:
@@ -143,10 +210,12 @@ class ContentionMonitor:
     def _swap(self, e: ev.Atomic) -> None:
         if e.value == 0:
             lock = self.locks.get(e.address)
-            if lock is not None and lock.holder == e.hart:
+            if lock is not None and not lock.declared and lock.holder == e.hart:
                 self._release(lock, e.instret)
             return
         lock = self._lock(e.address)
+        if lock.declared:
+            return
         if e.old == 0:
             self._acquire(lock, e.hart, e.instret)
         else:
@@ -179,6 +248,11 @@ class ContentionMonitor:
 
     def report(self) -> dict:
         sites = sorted(self.sites.values(), key=lambda s: (-s.count, s.pc))
+        for lk in self.locks.values():
+            if lk.declared and lk.durations:
+                fewest = min(lk.durations)
+                lk.failed_attempts = sum(1 for d in lk.durations if d > fewest)
+                lk.wait_instructions = sum(lk.durations) - fewest * len(lk.durations)
         locks = sorted(
             (lk for lk in self.locks.values() if lk.releases),
             key=lambda lk: (-lk.wait_instructions, -lk.acquisitions, lk.address),
@@ -214,6 +288,7 @@ class ContentionMonitor:
                 {
                     "address": f"{lk.address:#x}",
                     "name": self._name(lk.address),
+                    "found": "declared" if lk.declared else "pattern",
                     "acquisitions": lk.acquisitions,
                     "failed_attempts": lk.failed_attempts,
                     "wait_instructions": lk.wait_instructions,

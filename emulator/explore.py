@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from emulator.rundir import write_json
-from emulator.session import RunOptions, estimate_steps, resolve_image, run, save_schedule
+from emulator.session import RunOptions, prepare_pct, resolve_image, run, save_schedule
 
 
 @dataclass
@@ -84,11 +84,8 @@ def worker_options(opts: RunOptions) -> RunOptions:
     """The options each worker runs: the built image, the oracle on, nothing streamed or written,
     PCT's k fixed once for all seeds."""
     path, _ = resolve_image(opts)
-    steps = opts.pct_steps
-    if opts.schedule == "pct" and not steps:
-        steps = estimate_steps(opts, path)
     return replace(
-        opts,
+        prepare_pct(opts, path),
         image=str(path),
         app=None,
         config="default",
@@ -98,7 +95,6 @@ def worker_options(opts: RunOptions) -> RunOptions:
         stream=False,
         write_files=False,
         out=None,
-        pct_steps=steps,
         save_schedule=None,
     )
 

@@ -50,6 +50,7 @@ from emulator.atomics import decode as decode_lrsc
 from emulator.contract import C
 from emulator.icount import counter
 from emulator.probes import Frame, on_probe_entry, on_rom_trap
+from emulator.rvmem import length_of, load_operands, store_operands
 from emulator.sites import WFI
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class Hart:
         self._switch = False  # the current turn was ended early (request_switch)
         self.resume_at = -1  # an atomic the hart was switched away in front of (no 2nd switch)
         self.stall_left = 0  # STALLED: instructions the other harts must run first
+        self._sync_seen: dict[int, bytes] = {}  # sync load site -> what it read last (_sync_step)
 
         uc = self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)
@@ -260,8 +262,16 @@ class Hart:
             if original is not None:
                 if original == WFI:
                     self._enter_wfi(epc)
+                elif epc in m.sync_sites:
+                    if (
+                        m.switch_at_step is not None
+                        and self._sync_step(original, epc)
+                        and self._switch_before(epc)
+                    ):
+                        return
+                    self._execute_plain(original, epc)
                 elif original & 0x7F == 0x2F:
-                    if m.switch_at_atomic is not None and self._switch_before(epc):
+                    if m.switch_at_step is not None and self._switch_before(epc):
                         return
                     if (original >> 27) in (2, 3):
                         self._execute_lrsc(original, epc)
@@ -292,12 +302,12 @@ class Hart:
         self._wr(R.UC_RISCV_REG_PC, handler)
 
     def _switch_before(self, epc: int) -> bool:
-        """Preempt in front of the atomic at epc if the schedule says so: it has not run (its
-        trap is not counted) and runs first when the hart resumes."""
+        """Preempt in front of the step (atomic or sync site) at epc if the schedule says so: it
+        has not run (its trap is not counted) and runs first when the hart resumes."""
         if self.resume_at == epc:
             self.resume_at = -1
             return False
-        if self.reservation is not None or not self.machine.switch_at_atomic(self, epc):
+        if self.reservation is not None or not self.machine.switch_at_step(self, epc):
             return False
         self.resume_at = epc
         self.phantom += 1
@@ -375,6 +385,52 @@ class Hart:
                     ok,
                 )
             )
+
+    def _execute_plain(self, word: int, epc: int) -> None:
+        """A plain load or store of a synchronization word (pct's sync unit, syncsites.py)."""
+        length = length_of(word)
+        read = self._read_x
+        load = load_operands(word, length, read)
+        if load is not None:
+            address, width, signed, rd = load
+        else:
+            address, width, value = store_operands(word, length, read)
+        offset = address - C.RAM_BASE
+        if not 0 <= offset <= self.machine.ram_size - width:
+            what = "load from" if load is not None else "store to"
+            self.machine.hart_fault(self, epc, f"{what} {address:#x}, outside RAM, at a sync site")
+            self._park(epc)
+            return
+        ram = self.machine.ram
+        if load is not None:
+            if rd:
+                value = int.from_bytes(ram[offset : offset + width], "little")
+                if signed and value >> (8 * width - 1):
+                    value -= 1 << (8 * width)
+                self._wr(_X[rd], value)
+        else:
+            value &= (1 << 8 * width) - 1
+            ram[offset : offset + width] = value.to_bytes(width, "little")
+        self._wr(R.UC_RISCV_REG_PC, epc + length)
+
+    def _sync_step(self, word: int, epc: int) -> bool:
+        """Whether the sync access at epc is a step: a store always is; a load only when it
+        would read a value other than this hart read there last time, so a spinning wait is
+        one step, not one per turn of its loop."""
+        if self.resume_at == epc:
+            return True  # switched out in front of it: _switch_before lets it run
+        load = load_operands(word, length_of(word), self._read_x)
+        if load is None:
+            return True
+        address, width = load[0] - C.RAM_BASE, load[1]
+        value = bytes(self.machine.ram[address : address + width])
+        if self._sync_seen.get(epc) == value:
+            return False
+        self._sync_seen[epc] = value
+        return True
+
+    def _read_x(self, reg: int) -> int:
+        return self._rd(_X[reg]) if reg else 0
 
     def _execute_amo(self, word: int, epc: int) -> None:
         """An AMO, executed here only while the contention monitor runs."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from unicorn import UcError
@@ -24,6 +25,7 @@ from emulator.errors import BadInput
 from emulator.fdt import build_fdt, fdt_address
 from emulator.hart import MIP_MSIP, MIP_MTIP, PATCH_TRAP, Hart, HartState, ram_pointer
 from emulator.probes import Probes
+from emulator.rvmem import length_of
 from emulator.scheduler import Policy
 from emulator.sites import WFI, scan
 
@@ -95,6 +97,7 @@ class Machine:
         bus: ev.Bus | None = None,
         trap_atomics: bool = False,
         probes: Probes | None = None,
+        sync_sites: Iterable[int] = (),
     ):
         if not 1 <= harts <= C.MAX_HARTS:
             raise BadInput(f"--harts must be between 1 and {C.MAX_HARTS} (got {harts})")
@@ -124,9 +127,9 @@ class Machine:
         # fn(hart, retired, total) after every turn: the oracle's walks, schedule recording,
         # stalls (each registers itself only when it is used).
         self.turn_hooks: list = []
-        # fn(hart, pc) -> whether to preempt the hart in front of the atomic at pc (needs
-        # trap_atomics for AMOs; the preempt-atomics schedule sets it).
-        self.switch_at_atomic = None
+        # fn(hart, pc) -> whether to preempt the hart in front of the atomic (or sync site) at
+        # pc: a schedule's steps (needs trap_atomics for AMOs; pct and preempt-atomics set it).
+        self.switch_at_step = None
         self._stalled: list[Hart] = []
         self.timing = None  # the virtual-time model (timing.py), when it runs
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
@@ -135,11 +138,18 @@ class Machine:
         self.patched = {a: WFI for a in sites.wfi} | sites.irq_enables | sites.lrsc
         if trap_atomics:  # for the contention monitor: every AMO and fence reports itself
             self.patched |= sites.amo | sites.fence
-        self.sites = sites
-        for site in self.patched:
-            offset = site - C.RAM_BASE
-            self.ram[offset : offset + 4] = PATCH_TRAP.to_bytes(4, "little")
         self.probes = probes or Probes()
+        # Plain loads and stores of synchronization words, executed by the hart as steps of
+        # pct's `sync` unit (syncsites.py); never a probed entry.
+        self.sync_sites = {
+            a: self.instruction_at(a) for a in sync_sites if a not in self.probes.by_entry
+        }
+        self.patched |= self.sync_sites
+        self.sites = sites
+        for site, word in self.patched.items():
+            offset = site - C.RAM_BASE
+            length = length_of(word)
+            self.ram[offset : offset + length] = PATCH_TRAP.to_bytes(length, "little")
         for probe in self.probes.by_entry.values():
             offset = probe.address - C.RAM_BASE
             if probe.address in self.patched or not 0 <= offset < self.ram_size - 4:

@@ -18,7 +18,8 @@ class PlantedBug:
     config: str
     harts: int
     defines: dict[str, str] = field(default_factory=dict)
-    # seeds pct must find it within (pytest); None: pct is not expected to (see docs)
+    # seeds pct (quantum 10, unit sync) must find it within (pytest); None: pct is not
+    # expected to (docs/bug-finding.md says why), random must instead
     pct_budget: int | None = 50
     random_quantum: int = 5  # the random schedule's quantum that finds it (pytest: 50 seeds)
     # False: not a failure exploration can see (the docs say how it shows instead)
@@ -36,7 +37,16 @@ BUGS: tuple[PlantedBug, ...] = (
     ),
     PlantedBug(
         "treiber-cas",
-        "Treiber stack popped with compare-exchange (ABA)",
+        "Treiber stack popped with compare-exchange (ABA); each hart holds 2 nodes",
+        "treiber",
+        "default",
+        3,
+        {"TREIBER_POP": "cas", "TREIBER_HOLD": "2"},
+        pct_budget=100,
+    ),
+    PlantedBug(
+        "treiber-cas-hold1",
+        "the same bug; each hart holds 1 node",
         "treiber",
         "default",
         3,
@@ -50,8 +60,7 @@ BUGS: tuple[PlantedBug, ...] = (
         "mimalloc+bbuddy-spin",
         4,
         {"ALLOC_BUG": "remote_free_plain"},
-        pct_budget=None,
-        random_quantum=2,
+        pct_budget=100,
     ),
     PlantedBug(
         "no-collect",
@@ -60,7 +69,6 @@ BUGS: tuple[PlantedBug, ...] = (
         "mimalloc+bbuddy-spin",
         4,
         {"ALLOC_BUG": "no_collect"},
-        pct_budget=None,
         explorable=False,
     ),
 )

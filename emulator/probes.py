@@ -30,6 +30,7 @@ from unicorn import riscv_const as R
 
 from emulator.contract import C
 from emulator.errors import BadInput
+from emulator.rvmem import store_operands
 
 if TYPE_CHECKING:
     from emulator.hart import Hart
@@ -210,32 +211,6 @@ def _alu(op: int, a: int, b: int, alt: bool, word32: bool) -> int | None:
     return r & _M64
 
 
-def _store_operands(word: int, length: int, read) -> tuple[int, int, int] | None:
-    """(address, width, value) of a store (sb/sh/sw/sd, c.sw/c.sd, c.swsp/c.sdsp), else None."""
-    if length == 4:
-        if word & 0x7F != 0x23 or (word >> 12) & 7 > 3:
-            return None
-        imm = _sext(((word >> 25) << 5) | ((word >> 7) & 31), 12)
-        rs1, rs2 = (word >> 15) & 31, (word >> 20) & 31
-        return (read(rs1) + imm) & _M64, 1 << ((word >> 12) & 7), read(rs2)
-    quadrant, funct3 = word & 3, (word >> 13) & 7
-    if quadrant == 0 and funct3 in (6, 7):  # c.sw, c.sd
-        rs1, rs2 = 8 + ((word >> 7) & 7), 8 + ((word >> 2) & 7)
-        if funct3 == 6:
-            off = ((word >> 10) & 7) << 3 | ((word >> 6) & 1) << 2 | ((word >> 5) & 1) << 6
-        else:
-            off = ((word >> 10) & 7) << 3 | ((word >> 5) & 3) << 6
-        return (read(rs1) + off) & _M64, 4 if funct3 == 6 else 8, read(rs2)
-    if quadrant == 2 and funct3 in (6, 7):  # c.swsp, c.sdsp
-        rs2 = (word >> 2) & 31
-        if funct3 == 6:
-            off = ((word >> 9) & 15) << 2 | ((word >> 7) & 3) << 6
-        else:
-            off = ((word >> 10) & 7) << 3 | ((word >> 7) & 7) << 6
-        return (read(2) + off) & _M64, 4 if funct3 == 6 else 8, read(rs2)
-    return None
-
-
 def emulate_more(word: int, length: int, pc: int, read, write, store) -> int | None:
     """Execute a control-flow, register ALU or store instruction (store(address, width, value)
     -> False when it cannot be done here); the next pc, or None when not handled (nothing was
@@ -243,7 +218,7 @@ def emulate_more(word: int, length: int, pc: int, read, write, store) -> int | N
     if emulated(word, length):
         run = emulate_control_flow if _is_control_flow(word, length) else emulate_alu
         return run(word, length, pc, read, write)
-    operands = _store_operands(word, length, read)
+    operands = store_operands(word, length, read)
     if operands is not None:
         address, width, value = operands
         return pc + length if store(address, width, value & ((1 << (8 * width)) - 1)) else None

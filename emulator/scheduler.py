@@ -9,11 +9,12 @@ same policy, parameters and seed give the same turns, instruction for instructio
   pct              PCT (Burckhardt et al., ASPLOS 2010): random distinct hart priorities, the
                    highest-priority runnable hart runs; d-1 change points among the first k
                    steps each drop the running hart below every other. A step is an atomic
-                   (AMO, LR or SC, over all harts: the hart is switched out in front of it)
-                   or, with pct_unit = instructions, an instruction. Spinning waits would
-                   starve a low-priority lock holder forever, so a hart that ran `patience`
-                   turns in a row while others could run is dropped too (a "starvation
-                   switch", counted separately).
+                   (AMO, LR or SC, over all harts: the hart is switched out in front of it);
+                   with pct_unit = sync, also a plain load or store of a word atomics use
+                   (syncsites.py); with pct_unit = instructions, an instruction. Spinning
+                   waits would starve a low-priority lock holder forever, so a hart that ran
+                   `patience` turns in a row while others could run is dropped too (a
+                   "starvation switch", counted separately).
   preempt-atomics  round robin with quantum Q, plus a switch in front of each atomic (AMO,
                    LR, SC) with probability p
   replay           the turns of a schedule file (`--replay FILE`), then round robin
@@ -96,7 +97,7 @@ class PCT:
     DEFAULT_DEPTH = 3
     PATIENCE = 64
 
-    UNITS = ("atomics", "instructions")
+    UNITS = ("atomics", "sync", "instructions")
 
     def __init__(
         self,
@@ -111,7 +112,7 @@ class PCT:
         if unit not in self.UNITS:
             raise BadInput(f"--pct-unit must be one of {', '.join(self.UNITS)} (got {unit!r})")
         self.unit = unit
-        self.events = 0  # atomics seen (unit atomics)
+        self.events = 0  # steps seen (units atomics and sync)
         self.quantum = quantum
         self.seed = seed
         self.depth = depth
@@ -166,9 +167,9 @@ class PCT:
             quantum = max(1, min(quantum, points[self._next_change] - total))
         return pick, quantum
 
-    def switch_at_atomic(self, hart: Hart, pc: int) -> bool:
-        """(unit atomics) Each atomic is a step; at a change point the hart is demoted and
-        switched out in front of the atomic."""
+    def switch_at_step(self, hart: Hart, pc: int) -> bool:
+        """(units atomics and sync) Each atomic (or sync access) is a step; at a change point
+        the hart is demoted and switched out in front of it."""
         self.events += 1
         points = self.change_points
         if self._next_change < len(points) and self.events >= points[self._next_change]:
@@ -192,7 +193,7 @@ class PCT:
 
 class PreemptAtomics(RoundRobin):
     """Round robin, and a seeded coin at every atomic: with probability p the hart is switched
-    out in front of it (the machine asks `switch_at_atomic`)."""
+    out in front of it (the machine asks `switch_at_step`)."""
 
     name = "preempt-atomics"
     DEFAULT_P = 0.1
@@ -205,7 +206,7 @@ class PreemptAtomics(RoundRobin):
         self._rng = random.Random(seed)
         self.preemptions = 0
 
-    def switch_at_atomic(self, hart: Hart, pc: int) -> bool:
+    def switch_at_step(self, hart: Hart, pc: int) -> bool:
         if self._rng.random() < self.p:
             self.preemptions += 1
             return True
@@ -274,8 +275,8 @@ POLICIES: dict[str, type] = {
 
 
 def make_policy(name: str, quantum: int, seed: int, **params) -> Policy:
-    """A policy by name; params: pct_depth, pct_steps, preempt_p, replay_turns, replay_source
-    (those that do not apply to the policy are ignored)."""
+    """A policy by name; params: pct_depth, pct_steps, pct_unit, preempt_p, replay_turns,
+    replay_source (those that do not apply to the policy are ignored)."""
     if quantum < 1:
         raise BadInput(f"--quantum must be at least 1 (got {quantum})")
     if name == "pct":
@@ -284,6 +285,7 @@ def make_policy(name: str, quantum: int, seed: int, **params) -> Policy:
             seed,
             params.get("pct_depth") or PCT.DEFAULT_DEPTH,
             params.get("pct_steps") or 0,
+            params.get("pct_unit") or "atomics",
         )
     if name == "preempt-atomics":
         p = params.get("preempt_p")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from emulator import __version__
@@ -45,12 +45,15 @@ class RunOptions:
     out: str | None = None
     stream: bool = True  # copy console output to stdout as it arrives
     atomics: bool = False  # run the contention monitor (atomics.json)
+    locks: list[str] = field(default_factory=list)  # ACQUIRE:RELEASE lock functions (--lock)
     trace: bool = False  # trace allocator calls (allocs.jsonl, allocs.trace.json)
     check: bool = False  # run the allocation oracle (stops the run at a violation)
     check_every: int = 0  # also walk the allocator's structures every N instructions
     pct_depth: int = 0  # pct: d (0: the default)
     pct_steps: int = 0  # pct: k steps (0: counted in a round-robin run)
-    pct_unit: str = "atomics"  # pct: what a step is: atomics | instructions
+    pct_unit: str = "atomics"  # pct: what a step is: atomics | sync | instructions
+    # pct unit sync: the sync sites (syncsites.py); None: discovered in a round-robin run
+    sync_sites: tuple[int, ...] | None = None
     preempt_p: float | None = None  # preempt-atomics: switch probability at each atomic
     replay: str | None = None  # a schedule file to replay (schedule "replay")
     save_schedule: str | None = None  # write this run's turns as a schedule file
@@ -136,36 +139,55 @@ def save_schedule(path: Path, harts: int, turns: list[tuple[int, int]], describe
     write_json(path, {"schema": 1, "harts": harts, "made_by": describe, "turns": merged})
 
 
-def estimate_steps(opts: RunOptions, path: Path) -> int:
-    """PCT's k when not given: the steps (atomics or instructions) of a round-robin run of the
-    same image at the same quantum."""
-    atomics = opts.pct_unit == "atomics"
-    machine = Machine(Image(path), opts.harts, opts.ram_mib, trap_atomics=atomics)
+def sync_sites(opts: RunOptions, path: Path) -> tuple[int, ...]:
+    """The plain load/store sites pct's `sync` unit makes steps of (none for other runs)."""
+    if opts.schedule != "pct" or opts.pct_unit != "sync":
+        return ()
+    if opts.sync_sites is not None:
+        return opts.sync_sites
+    from emulator.syncsites import discover
+
+    image = Image(path)
+    return tuple(discover(image, opts.harts, opts.ram_mib, opts.quantum, opts.max_instructions))
+
+
+def estimate_steps(opts: RunOptions, path: Path, sites: tuple[int, ...] = ()) -> int:
+    """PCT's k when not given: the steps (atomics, sync accesses or instructions) of a
+    round-robin run of the same image at the same quantum."""
+    counted = opts.pct_unit != "instructions"
+    machine = Machine(Image(path), opts.harts, opts.ram_mib, trap_atomics=counted,
+                      sync_sites=sites)  # fmt: skip
     seen = [0]
 
     def count(hart, pc) -> bool:
         seen[0] += 1
         return False
 
-    if atomics:
-        machine.switch_at_atomic = count
+    if counted:
+        machine.switch_at_step = count
     result = machine.run(make_policy("rr", opts.quantum, 0), opts.max_instructions)
-    return max(seen[0] if atomics else result.total_instructions, 1)
+    return max(seen[0] if counted else result.total_instructions, 1)
+
+
+def prepare_pct(opts: RunOptions, path: Path) -> RunOptions:
+    """pct's sync sites and k, found once (explore's workers all get the same)."""
+    if opts.schedule != "pct" or opts.replay:
+        return opts
+    sites = sync_sites(opts, path)
+    steps = opts.pct_steps or estimate_steps(opts, path, sites)
+    return replace(opts, sync_sites=sites, pct_steps=steps)
 
 
 def make_run_policy(opts: RunOptions, path: Path):
     schedule = "replay" if opts.replay else opts.schedule
     if opts.timing and schedule == "rr":
         schedule = "timed"
-    steps = opts.pct_steps
-    if schedule == "pct" and not steps:
-        steps = estimate_steps(opts, path)
     return make_policy(
         schedule,
         opts.quantum,
         opts.seed,
         pct_depth=opts.pct_depth,
-        pct_steps=steps,
+        pct_steps=opts.pct_steps,
         pct_unit=opts.pct_unit,
         preempt_p=opts.preempt_p,
         replay_turns=load_schedule(opts.replay, opts.harts) if opts.replay else None,
@@ -177,6 +199,7 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     path, label = resolve_image(opts)
     if opts.max_instructions < 1:
         raise BadInput(f"--max-instructions must be positive (got {opts.max_instructions})")
+    opts = prepare_pct(opts, path)
     policy = make_run_policy(opts, path)
     stall_specs = [parse_stall(text) for text in opts.stall]
     fails = dict(parse_fail(text, tuple(FAILURES)) for text in opts.fail)
@@ -196,6 +219,10 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
         tracer.listeners.extend(opts.listeners)
         probes = tracer.probes
     stalls = Stalls(image, stall_specs, probes) if stall_specs else None
+    if opts.locks and not monitor:
+        raise BadInput("--lock declares locks for the contention monitor: add --atomics")
+    if monitor:
+        monitor.declare_locks(probes, opts.locks)
     if opts.trace:
         files = open_outputs(run_dir) if run_dir else (None, None)
         writer = TraceWriter(image, opts.harts, *files)
@@ -205,13 +232,14 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
         opts.harts,
         opts.ram_mib,
         bus,
-        trap_atomics=opts.atomics or opts.timing or hasattr(policy, "switch_at_atomic"),
+        trap_atomics=opts.atomics or opts.timing or hasattr(policy, "switch_at_step"),
         probes=probes,
+        sync_sites=sync_sites(opts, path),
     )
     timing = Timing(CostModel.load(opts.costs)) if opts.timing else None
     machine.timing = timing
-    if getattr(policy, "unit", "atomics") == "atomics" and hasattr(policy, "switch_at_atomic"):
-        machine.switch_at_atomic = policy.switch_at_atomic
+    if getattr(policy, "unit", "atomics") != "instructions" and hasattr(policy, "switch_at_step"):
+        machine.switch_at_step = policy.switch_at_step
     if opts.save_schedule:
         turns: list[tuple[int, int]] = []  # (hart, its retired count at the turn's end)
         machine.turn_hooks.append(lambda hart, _, __: turns.append((hart.id, hart.instret)))

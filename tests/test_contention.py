@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from conftest import script
+import pytest
+from conftest import cli, script
 
+from emulator.contract import C
 from emulator.elf import Image
 from emulator.session import RunOptions, run
 from emulator.sites import scan
@@ -65,6 +67,49 @@ def test_contended_lock_waits_only_when_harts_interleave():
     assert alone["acquisitions"] == contended["acquisitions"] == 40
 
 
+@pytest.mark.parametrize("kind", ["spin", "ticket"])
+def test_lock_counts_and_holds_for_both_kinds(kind):
+    """A spinlock is found from its acquire pattern, a ticket lock (amoadd, then spinning on a
+    plain load) from the declared ticket_lock:ticket_unlock pair: same counts, holds that follow
+    the critical section exactly, waits only when harts interleave."""
+    m, harts = 6, 4
+    short, long = (_lock(_monitor(1, 1000, CONT_LOCKS=m, CONT_HOLD=n, CONT_LOCK=kind))
+                   for n in (10, 40))  # fmt: skip
+    assert short["found"] == ("pattern" if kind == "spin" else "declared")
+    assert long["hold_instructions_total"] - short["hold_instructions_total"] == 30 * m
+    assert short["hold_instructions_total"] == m * short["hold_instructions_max"]
+    contended = _lock(_monitor(harts, 1, CONT_LOCKS=m, CONT_LOCK=kind))
+    alone = _lock(_monitor(harts, 2_000_000, CONT_LOCKS=m, CONT_LOCK=kind))
+    assert contended["acquisitions"] == alone["acquisitions"] == harts * m
+    assert contended["holders"] == {str(h): m for h in range(harts)}
+    assert contended["failed_attempts"] > 0 and contended["wait_instructions"] > 0
+    assert alone["failed_attempts"] == 0 and alone["wait_instructions"] == 0
+
+
+def test_declaring_a_recognised_lock_counts_it_once():
+    opts = RunOptions(app="contention", harts=2, quantum=1, stream=False, write_files=False,
+                      atomics=True, ram_mib=64, locks=["spin_lock:spin_unlock"])  # fmt: skip
+    locks = [lk for lk in run(opts).atomics["locks"] if lk["name"] == "contention_lock"]
+    assert len(locks) == 1 and locks[0]["found"] == "declared"
+    assert locks[0]["acquisitions"] == 2 * 20
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lock", "nosuch:spin_unlock"], "the image has no function 'nosuch'"),
+        (["--lock", "spin_lock"], "--lock wants ACQUIRE:RELEASE"),
+        (["--lock", "spin_lock:spin_unlock", "--no-atomics"], "add --atomics"),
+    ],
+)
+def test_bad_lock_declarations_are_one_line_errors(args, message):
+    atomics = [] if "--no-atomics" in args else ["--atomics"]
+    args = [a for a in args if a != "--no-atomics"]
+    proc = cli("run", "--app", "contention", "--quiet", *atomics, *args)
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT and message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_every_atomic_site_of_the_image_is_listed():
     report = _monitor(1, 1000)
     sites = scan(Image(build("contention")))
@@ -81,5 +126,5 @@ def test_contention_script_writes_atomics_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "atomics per hart:" in proc.stdout and "contention_lock" in proc.stdout
     data = json.loads((tmp_path / "atomics.json").read_text())
-    assert data["schema"] == 1 and len(data["harts"]) == 2
+    assert data["schema"] == 2 and len(data["harts"]) == 2
     assert json.loads((tmp_path / "summary.json").read_text())["atomics"] is True

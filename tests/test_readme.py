@@ -31,6 +31,7 @@ COMMANDS = _commands()
 EXPECTED_STATUS = {
     "--app runaway": C.EMU_STATUS_BUDGET,
     "explore --app treiber -D TREIBER_POP=cas": 1,  # it finds the race: a seed failed
+    "ALLOC_BUG=remote_free_plain": 1,  # pct finds the planted race
     "--fail palloc:1": 2,  # alloc-seq reports the failed call and exits 2
 }
 

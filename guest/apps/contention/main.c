@@ -1,7 +1,8 @@
 /*
  * Known numbers for the contention monitor's tests: each hart does CONT_AMOS amoadds on one
  * counter, then takes `contention_lock` CONT_LOCKS times around a critical section of exactly
- * CONT_HOLD nops, so hold times differ by exactly the difference in CONT_HOLD.
+ * CONT_HOLD nops, so hold times differ by exactly the difference in CONT_HOLD. CONT_LOCK picks
+ * the lock: spin (default; recognised from its acquire pattern) or ticket (declared by symbol).
  */
 #include "rt/runtime.h"
 
@@ -15,10 +16,27 @@
 #define CONT_HOLD 10
 #endif
 
+#ifndef CONT_LOCK
+#define CONT_LOCK spin
+#endif
+
 #define STR(x) #x
 #define XSTR(x) STR(x)
-
+#define LOCK_KIND_spin 1
+#define LOCK_KIND_ticket 2
+#define CAT(a, b) a##b
+#define XCAT(a, b) CAT(a, b)
+#if XCAT(LOCK_KIND_, CONT_LOCK) == LOCK_KIND_spin
 spinlock_t contention_lock = SPINLOCK_INIT;
+#define LOCK spin_lock
+#define UNLOCK spin_unlock
+#elif XCAT(LOCK_KIND_, CONT_LOCK) == LOCK_KIND_ticket
+ticketlock_t contention_lock = TICKETLOCK_INIT;
+#define LOCK ticket_lock
+#define UNLOCK ticket_unlock
+#else
+#error "CONT_LOCK must be spin or ticket"
+#endif
 unsigned long contention_counter;
 static volatile unsigned long protected_sum;
 
@@ -26,10 +44,10 @@ int app_main(unsigned hart, unsigned nharts) {
     for (unsigned i = 0; i < CONT_AMOS; i++)
         __atomic_fetch_add(&contention_counter, 1, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < CONT_LOCKS; i++) {
-        spin_lock(&contention_lock);
+        LOCK(&contention_lock);
         protected_sum = protected_sum + 1;
         __asm__ volatile(".rept " XSTR(CONT_HOLD) "\n nop\n .endr" ::: "memory");
-        spin_unlock(&contention_lock);
+        UNLOCK(&contention_lock);
     }
     if (hart != 0)
         return 0;

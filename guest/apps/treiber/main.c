@@ -1,7 +1,10 @@
 /*
  * A Treiber stack of TREIBER_NODES nodes shared by every hart. Each hart, TREIBER_ITERS times,
  * pops a node, takes ownership of it (atomic exchange of `owner`, which must have been free),
- * works on it, frees it and pushes it back. Push is a compare-exchange loop. Pop is either
+ * works on it, frees it and pushes it back. With TREIBER_HOLD=2 it pops two nodes a and b,
+ * pushes a back, works on b, then pushes b: the classic ABA sequence (pop A, pop B, push A) is
+ * then what one hart does on its own, and leaves top == A with A->next changed for the length
+ * of the work. Push is a compare-exchange loop. Pop is either
  *
  *   TREIBER_POP=lrsc  (default) one LR/SC sequence: lr top; load top->next; sc next to top.
  *                     With reservation semantics no store to top can slip in between, so the
@@ -33,6 +36,12 @@
 #endif
 #ifndef TREIBER_WINDOW
 #define TREIBER_WINDOW 0
+#endif
+#ifndef TREIBER_HOLD
+#define TREIBER_HOLD 1
+#endif
+#if TREIBER_HOLD != 1 && TREIBER_HOLD != 2
+#error "TREIBER_HOLD must be 1 or 2"
 #endif
 
 #define POP_KIND_lrsc 1
@@ -199,37 +208,66 @@ static struct node *pop(unsigned hart, unsigned nharts) {
 
 /* ---- One hart's loop and the final check. ---------------------------------------------------- */
 
+/* Pops a node and takes ownership of it: the node, or 0 after reporting corruption. */
+static struct node *take(unsigned hart, unsigned nharts) {
+    struct node *n = pop(hart, nharts);
+    if (!n)
+        return 0;
+    long k = node_index(n);
+    if (k < 0) {
+        corrupted(hart, "pop returned %p, not a node", (void *)n);
+        return 0;
+    }
+    long was = __atomic_exchange_n(&n->in_stack, 0, __ATOMIC_ACQ_REL);
+    if (was != 1) {
+        corrupted(hart, "popped node %ld, which was not on the stack (popped twice)", k);
+        return 0;
+    }
+    long owner = __atomic_exchange_n(&n->owner, (long)hart, __ATOMIC_ACQ_REL);
+    if (owner != FREE) {
+        corrupted(hart, "popped node %ld, which hart %ld owns: double ownership", k, owner);
+        return 0;
+    }
+    return n;
+}
+
+/* A little work while holding it: 0, or 1 after reporting corruption. */
+static int use(unsigned hart, struct node *n) {
+    volatile unsigned long *pops = &n->pops;
+    *pops = *pops + 1;
+    volatile long *own = &n->owner;
+    if (*own != (long)hart)
+        return corrupted(hart, "node %ld taken by hart %ld while held", node_index(n), *own);
+    return 0;
+}
+
+/* Gives up ownership and pushes it back: 0, or 1 after reporting corruption. */
+static int give(unsigned hart, struct node *n) {
+    long k = node_index(n);
+    long owner = __atomic_exchange_n(&n->owner, FREE, __ATOMIC_ACQ_REL);
+    if (owner != (long)hart)
+        return corrupted(hart, "node %ld taken by hart %ld while held", k, owner);
+    long was = __atomic_exchange_n(&n->in_stack, 1, __ATOMIC_ACQ_REL);
+    if (was != 0)
+        return corrupted(hart, "pushing node %ld, which is already on the stack", k);
+    if (!push(n))
+        return corrupted(hart, "push of node %ld failed %lu times in a row", k, PUSH_LIMIT);
+    return 0;
+}
+
 static int work(unsigned hart, unsigned nharts) {
     for (unsigned i = 0; i < TREIBER_ITERS && !stopped(); i++) {
-        struct node *n = pop(hart, nharts);
-        if (!n)
+        struct node *a = take(hart, nharts);
+        if (!a)
             return 1;
-        long k = node_index(n);
-        if (k < 0)
-            return corrupted(hart, "pop returned %p, not a node", (void *)n);
-        long was = __atomic_exchange_n(&n->in_stack, 0, __ATOMIC_ACQ_REL);
-        if (was != 1)
-            return corrupted(hart, "popped node %ld, which was not on the stack (popped twice)", k);
-        long owner = __atomic_exchange_n(&n->owner, (long)hart, __ATOMIC_ACQ_REL);
-        if (owner != FREE)
-            return corrupted(hart, "popped node %ld, which hart %ld owns: double ownership", k,
-                             owner);
-
-        /* A little work while holding it. */
-        volatile unsigned long *pops = &n->pops;
-        *pops = *pops + 1;
-        volatile long *own = &n->owner;
-        if (*own != (long)hart)
-            return corrupted(hart, "node %ld taken by hart %ld while held", k, *own);
-
-        owner = __atomic_exchange_n(&n->owner, FREE, __ATOMIC_ACQ_REL);
-        if (owner != (long)hart)
-            return corrupted(hart, "node %ld taken by hart %ld while held", k, owner);
-        was = __atomic_exchange_n(&n->in_stack, 1, __ATOMIC_ACQ_REL);
-        if (was != 0)
-            return corrupted(hart, "pushing node %ld, which is already on the stack", k);
-        if (!push(n))
-            return corrupted(hart, "push of node %ld failed %lu times in a row", k, PUSH_LIMIT);
+        if (TREIBER_HOLD == 2) {
+            struct node *b = take(hart, nharts);
+            if (!b || use(hart, a) || give(hart, a))
+                return 1;
+            a = b;
+        }
+        if (use(hart, a) || give(hart, a))
+            return 1;
     }
     return stopped();
 }
@@ -257,13 +295,20 @@ static int check_stack(unsigned nharts) {
     }
     if (count != TREIBER_NODES)
         return corrupted(0, "stack holds %u nodes, want %u", count, (unsigned)TREIBER_NODES);
-    unsigned long want = (unsigned long)nharts * TREIBER_ITERS;
+    unsigned long want = (unsigned long)nharts * TREIBER_ITERS * TREIBER_HOLD;
     if (pops != want)
         return corrupted(0, "node pop counts add up to %lu, want %lu (lost updates)", pops, want);
     return 0;
 }
 
 int app_main(unsigned hart, unsigned nharts) {
+    if (TREIBER_HOLD * nharts > TREIBER_NODES) {
+        /* A hart waiting for its second node would hold one: the lost-node check assumes not. */
+        if (hart == 0)
+            printf("treiber: %u harts holding %u nodes each need more than TREIBER_NODES=%u\n",
+                   nharts, (unsigned)TREIBER_HOLD, (unsigned)TREIBER_NODES);
+        return 2;
+    }
     if (hart == 0) {
         for (unsigned k = 0; k < TREIBER_NODES; k++) {
             nodes[k].owner = FREE;
