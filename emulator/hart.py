@@ -263,13 +263,7 @@ class Hart:
                 if original == WFI:
                     self._enter_wfi(epc)
                 elif epc in m.sync_sites:
-                    if (
-                        m.switch_at_step is not None
-                        and self._sync_step(original, epc)
-                        and self._switch_before(epc)
-                    ):
-                        return
-                    self._execute_plain(original, epc)
+                    self._sync_access(original, epc)
                 elif original & 0x7F == 0x2F:
                     if m.switch_at_step is not None and self._switch_before(epc):
                         return
@@ -386,11 +380,18 @@ class Hart:
                 )
             )
 
-    def _execute_plain(self, word: int, epc: int) -> None:
-        """A plain load or store of a synchronization word (pct's sync unit, syncsites.py)."""
+    def _sync_access(self, word: int, epc: int) -> None:
+        """A plain load or store of a synchronization word (pct's sync unit, syncsites.py):
+        a step of the schedule when _sync_step says so, then executed here."""
         length = length_of(word)
         read = self._read_x
         load = load_operands(word, length, read)
+        if (
+            self.machine.switch_at_step is not None
+            and self._sync_step(load, epc)
+            and self._switch_before(epc)
+        ):
+            return
         if load is not None:
             address, width, signed, rd = load
         else:
@@ -413,13 +414,12 @@ class Hart:
             ram[offset : offset + width] = value.to_bytes(width, "little")
         self._wr(R.UC_RISCV_REG_PC, epc + length)
 
-    def _sync_step(self, word: int, epc: int) -> bool:
-        """Whether the sync access at epc is a step: a store always is; a load only when it
-        would read a value other than this hart read there last time, so a spinning wait is
-        one step, not one per turn of its loop."""
+    def _sync_step(self, load: tuple | None, epc: int) -> bool:
+        """Whether the sync access at epc (`load`: its load operands, None for a store) is a
+        step: a store always is; a load only when it would read a value other than this hart
+        read there last time, so a spinning wait is one step, not one per turn of its loop."""
         if self.resume_at == epc:
             return True  # switched out in front of it: _switch_before lets it run
-        load = load_operands(word, length_of(word), self._read_x)
         if load is None:
             return True
         address, width = load[0] - C.RAM_BASE, load[1]

@@ -12,7 +12,7 @@ never collides with a probe (probes.py) and traced and untraced runs have the sa
 
 Cost: the discovery run calls Python on every RAM access (several times slower than a plain
 run; cached beside the image per harts, quantum and RAM size). In the pct run each qualifying
-site is trapped and executed by the hart (hart.py `_execute_plain`), a few microseconds each,
+site is trapped and executed by the hart (hart.py `_sync_access`), a few microseconds each,
 spinning waits on a lock word included.
 """
 

@@ -131,14 +131,14 @@ def test_a_spinning_load_is_one_step():
     machine = Machine(Image(path), 4, 128, trap_atomics=True, sync_sites=sites)
     steps, executed = [0], [0]
     machine.switch_at_step = lambda hart, pc: steps.__setitem__(0, steps[0] + 1) or False
-    original = machine.harts[0]._execute_plain.__func__
+    original = machine.harts[0]._sync_access.__func__
 
     def counting(self, word, epc):
         executed[0] += 1
         original(self, word, epc)
 
     for hart in machine.harts:
-        hart._execute_plain = counting.__get__(hart)
+        hart._sync_access = counting.__get__(hart)
     assert machine.run(make_policy("rr", 10, 0), 10**9).outcome == "exited"
     assert executed[0] > 10 * steps[0] > 0
 
