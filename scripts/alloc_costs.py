@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Guest instructions per palloc+pfree pair and per malloc+free pair, per configuration, at 1
-and 8 harts; writes a markdown table (default docs/alloc-costs.md).
+and 8 harts; writes a markdown table (default runs/alloc-costs.md; docs/alloc-costs.md
+is its output with --out docs/alloc-costs.md).
 
 Each hart of the `alloc-cost` app makes COST_PAIRS pairs between two zero-length write system
 calls; the machine times those calls exactly, and a run with COST_PAIRS = 0 gives the
@@ -20,7 +21,6 @@ from emulator import events as ev
 from emulator.session import RunOptions, run
 from toolchain import configs
 
-ROOT = Path(__file__).resolve().parent.parent
 KINDS = {0: "palloc+pfree (1 page)", 1: "malloc+free (32 B)"}
 
 
@@ -61,7 +61,7 @@ def main() -> None:
     allocators = [c for c in configs() if c != "default"]
     p.add_argument("--configs", nargs="+", default=allocators)
     p.add_argument("--pairs", type=int, default=200)
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "alloc-costs.md")
+    p.add_argument("--out", type=Path, default=Path("runs") / "alloc-costs.md")
     args = p.parse_args()
     rows = []
     for config in args.configs:
@@ -77,7 +77,8 @@ def main() -> None:
         [
             "# Guest instructions per allocation pair",
             "",
-            "Written by `python scripts/alloc_costs.py` (it overwrites this file). Instructions a "
+            "Written by `python scripts/alloc_costs.py --out docs/alloc-costs.md` (it overwrites "
+            "this file). Instructions a "
             f"hart retires per pair, averaged over {args.pairs} pairs and over harts; with 8 harts "
             "the maximum over harts follows in brackets, and waiting for locks or retrying CAS "
             'loops is part of the cost (random schedule, quantum 100, seed 0). "fails": the run '

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Guest instructions of the allocator frontend, per configuration; writes a markdown table
-(default docs/frontend-costs.md).
+(default runs/frontend-costs.md; docs/frontend-costs.md is written with --out).
 
 The `frontend-cost` app puts every measured operation between two zero-length write system
 calls (markers) and precedes it by an empty pair of markers; the machine times the calls
@@ -27,7 +27,6 @@ from emulator import events as ev
 from emulator.session import RunOptions, run
 from toolchain import configs
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZES = (16, 32, 64)
 REPS = 20
 GOAL = 40
@@ -84,7 +83,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     frontends = [c for c, cfg in configs().items() if cfg.kind == "composed"]
     p.add_argument("--configs", nargs="+", default=frontends)
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "frontend-costs.md")
+    p.add_argument("--out", type=Path, default=Path("runs") / "frontend-costs.md")
     args = p.parse_args()
     header = (
         ["configuration"]
@@ -118,7 +117,8 @@ def main() -> None:
         [
             "# Guest instructions of the allocator frontend",
             "",
-            "Written by `python scripts/frontend_costs.py` (it overwrites the table; the notes "
+            "Written by `python scripts/frontend_costs.py --out docs/frontend-costs.md` (it "
+            "overwrites the table; the notes "
             "below it are kept in the script). Exact instruction counts of one operation on a "
             "hart, from the host's count at zero-length write markers around it, minus an empty "
             "pair of markers (so calls and argument set-up are included, markers are not); "

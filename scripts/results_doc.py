@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Write docs/results.md (and docs/results/*.svg) from a sweep's run directory.
+"""Write a results page (docs/results.md) and its figures from a sweep's run directory.
 
     python -m emulator bench --out runs/sweep          # the sweep (see README)
-    python scripts/results_doc.py runs/sweep           # then this
+    python scripts/results_doc.py runs/sweep --out docs/results.md   # then this
+
+Without --out the page goes to RUN_DIR/results.md (figures beside it, in results/).
 
 The page has, per benchmark, operations per virtual second for every configuration and hart
 count, the speed-up of each configuration from 1 hart to the most harts, where it saturates
@@ -18,8 +20,6 @@ import itertools
 import json
 import shutil
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def load(run_dir: Path) -> tuple[dict, dict]:
@@ -106,9 +106,10 @@ def page(data: dict, table: dict, out_dir: Path) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
+    p.add_argument("--out", type=Path, help="default: RUN_DIR/results.md")
     p.add_argument("--answers", type=Path, help="markdown to put where ANSWERS stands")
     args = p.parse_args()
+    args.out = args.out or args.run_dir / "results.md"
     data, table = load(args.run_dir)
     data["_run_dir"] = str(args.run_dir)
     figures = args.out.parent / "results"
