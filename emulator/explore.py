@@ -75,6 +75,10 @@ class SeedRun:
         r = report.result
         rule = r.extra.get("rule") if r.outcome == "violation" else None
         message = r.message or f"the guest exited with code {r.exit_code}"
+        if not r.message and r.exit_code:
+            # the guest's own last word (a test's FAIL line, a benchmark's FAILED reason)
+            last = report.console.decode(errors="replace").strip().splitlines()[-1:]
+            message += f" ({last[0].strip()})" if last else ""
         return SeedResult(
             seed, r.outcome, r.exit_code, rule, message, r.total_instructions, r.wall_seconds
         )

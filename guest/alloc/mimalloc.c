@@ -11,8 +11,9 @@
  *                a head they did not install, so they are free of ABA.
  *
  * `used` counts blocks handed out and not yet freed; a remote free decrements it (an AMO) after
- * its push, as the last thing it does to the page, so the owner may give back a page whose
- * `used` is 0 once it has taken the thread_free list and no delayed announcement is pending.
+ * its push, as the last thing it does to the page. The owner gives a page back only when every
+ * block is home (mi_page_all_home): `used` is 0 (no remote free is still touching the page), its
+ * thread_free list has been taken, and no delayed announcement is pending.
  *
  * Delayed free: pages the owner found full leave the size-class queues (the owner does not scan
  * them). A remote free into such a page announces it once: it sets page->delayed by an atomic
@@ -294,6 +295,14 @@ static void mi_page_unfull(struct mi_heap *heap, struct mi_page *page) {
         mi_direct_update(heap, page->bin);
 }
 
+/* Owner: no block is out, none waits on thread_free, no announcement is pending: the page may
+ * go back to its segment. (Remote frees nobody collects keep their page forever.) */
+static int mi_page_all_home(struct mi_page *page) {
+    return __atomic_load_n(&page->used, __ATOMIC_ACQUIRE) == 0 &&
+           !__atomic_load_n(&page->thread_free, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&page->delayed, __ATOMIC_ACQUIRE);
+}
+
 static int mi_page_has_free(const struct mi_page *page) {
     return page->free || page->local_free || page->capacity < page->reserved;
 }
@@ -311,7 +320,7 @@ static void mi_heap_take_delayed(struct mi_heap *heap) {
         __atomic_store_n(&page->delayed, 0, __ATOMIC_SEQ_CST);
         mi_page_take_thread_free(page);
         if (page->flags & MI_PAGE_HUGE) {
-            if (__atomic_load_n(&page->used, __ATOMIC_ACQUIRE) == 0)
+            if (mi_page_all_home(page))
                 mi_segment_unmap(heap, mi_page_segment(page));
         } else if ((page->flags & MI_PAGE_IN_FULL) && mi_page_has_free(page)) {
             mi_page_unfull(heap, page);
@@ -552,8 +561,7 @@ void mi_collect(void) {
         for (struct mi_page *page = q->first; page; page = next) {
             next = page->next;
             mi_page_take_thread_free(page);
-            if (__atomic_load_n(&page->used, __ATOMIC_ACQUIRE) == 0 &&
-                !__atomic_load_n(&page->delayed, __ATOMIC_ACQUIRE))
+            if (mi_page_all_home(page))
                 mi_page_retire(heap, page);
             else if (bin == MI_BIN_COUNT && mi_page_has_free(page))
                 mi_page_unfull(heap, page);
@@ -566,8 +574,7 @@ void mi_collect(void) {
             continue;
         struct mi_page *page = &seg->pages[0];
         mi_page_take_thread_free(page);
-        if (__atomic_load_n(&page->used, __ATOMIC_ACQUIRE) == 0 &&
-            !__atomic_load_n(&page->delayed, __ATOMIC_ACQUIRE))
+        if (mi_page_all_home(page))
             mi_segment_unmap(heap, seg);
     }
 }
