@@ -95,7 +95,6 @@ class Hart:
         self.loads_reserved = self.sc_successes = self.sc_failures = 0
         self.reservations_dropped = 0  # held at the end of a turn past LRSC_BOUND
         self.shadow: list[Frame] = []  # probed calls in progress (probes.py)
-        self.phantom = 0  # probe traps unicorn counted in the current emu_start (probes.py)
         self._switch = False  # the current turn was ended early (request_switch)
         self.resume_at = -1  # an atomic the hart was switched away in front of (no 2nd switch)
         self.stall_left = 0  # STALLED: instructions the other harts must run first
@@ -138,29 +137,20 @@ class Hart:
 
     # ---- running ----------------------------------------------------------------------------
 
+    def uncount(self) -> None:
+        """The instruction unicorn just counted (a trap) is no guest instruction: take it off,
+        so that the current emu_start runs one guest instruction more. Unicorn counts each
+        instruction before it runs and stops at the first one past its limit."""
+        self._counter.value -= 1
+
     def run(self, quantum: int) -> int:
         """Run `quantum` guest instructions (fewer if it sleeps or stops); returns how many
         retired (also added to instret and clock). Sets state on wfi.
 
-        Probe traps (probes.py) count in unicorn's limit but are not guest instructions: the
-        hart runs on until the quantum holds `quantum` guest instructions all the same."""
-        total = 0
-        while True:
-            retired = self._run_once(quantum - total)
-            total += retired
-            if (
-                not self.phantom
-                or self._switch
-                or total >= quantum
-                or self._wfi_pc >= 0
-                or self.state is not HartState.RUNNING
-                or self.machine.stop is not None
-            ):
-                return total
-
-    def _run_once(self, quantum: int) -> int:
+        Traps that are no guest instruction (probes.py; a step switched away from before it
+        ran) are taken off unicorn's count as they happen (uncount), so unicorn's limit is the
+        quantum in guest instructions."""
         self._wfi_pc = -1
-        self.phantom = 0
         self._switch = False
         uc = self.uc
         self._running = True
@@ -180,7 +170,6 @@ class Hart:
                 self.pc = self._wfi_pc + 4
                 retired = quantum - idle
         self._running = False
-        retired -= self.phantom
         self.instret += retired
         self.clock += retired
         return retired
@@ -193,7 +182,7 @@ class Hart:
     def now(self) -> int:
         """Instructions this hart retired before the current one: exact inside a hook too."""
         if self._running:
-            return self.instret + self._counter.value - 1 - self.phantom
+            return self.instret + self._counter.value - 1
         return self.instret
 
     def clock_now(self) -> int:
@@ -304,7 +293,7 @@ class Hart:
         if self.reservation is not None or not self.machine.switch_at_step(self, epc):
             return False
         self.resume_at = epc
-        self.phantom += 1
+        self.uncount()
         self._wr(R.UC_RISCV_REG_PC, epc)
         self.request_switch()
         return True

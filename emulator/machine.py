@@ -176,15 +176,6 @@ class Machine:
         if not C.RAM_BASE <= image.entry < top:
             raise BadInput(f"{image.path}: entry point {image.entry:#x} is outside guest RAM")
 
-    def store_ram(self, address: int, width: int, value: int) -> bool:
-        """An aligned store into RAM done by the host for a hart (probes.py); False, with
-        nothing written, when the address is not aligned RAM (MMIO, a fault)."""
-        offset = address - C.RAM_BASE
-        if address % width or not 0 <= offset <= self.ram_size - width:
-            return False
-        self.ram[offset : offset + width] = value.to_bytes(width, "little")
-        return True
-
     def instruction_at(self, address: int) -> int:
         offset = address - C.RAM_BASE
         if not 0 <= offset <= self.ram_size - 4:

@@ -14,10 +14,11 @@ No code hook is involved (one would halve unicorn's speed everywhere, see hart.p
   line" from a per-probe slot in the host ROM (the instruction, then an illegal one that sends
   the hart on to entry + length), as kprobes do.
 
-Every illegal instruction the hart passes for a probe counts in unicorn's instruction count
-though the guest never executed it. Those "phantom" instructions are taken off again and the
-hart runs on until its quantum holds exactly as many guest instructions as without probes:
-a probed run follows the same schedule as an unprobed one, instruction for instruction.
+Every illegal instruction the hart passes for a probe (an entry whose displaced instruction
+runs out of line, a slot's exit, the trampoline) counts in unicorn's instruction count though
+the guest never executed it. Each is taken off the count at once (Hart.uncount), so unicorn
+runs one guest instruction more in the same emu_start: a probed run follows the same schedule
+as an unprobed one, instruction for instruction.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from unicorn import riscv_const as R
 
 from emulator.contract import C
 from emulator.errors import BadInput
-from emulator.rvmem import store_operands
 
 if TYPE_CHECKING:
     from emulator.hart import Hart
@@ -73,9 +73,6 @@ class Probes:
 
     by_entry: dict[int, Probe] = field(default_factory=dict)
     slot_exits: dict[int, Probe] = field(default_factory=dict)  # ROM address -> probe
-    # return address -> (word, length) of the instruction there, emulated after a return
-    # through the trampoline; (0, 0): not emulable (probes.py, _step_after_return)
-    after_return: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def add(self, probe: Probe, word: int) -> None:
         old = self.by_entry.get(probe.address)
@@ -174,75 +171,6 @@ def emulate_alu(word: int, length: int, pc: int, read, write) -> int:
     return pc + 2
 
 
-_M64 = (1 << 64) - 1
-
-
-def _alu(op: int, a: int, b: int, alt: bool, word32: bool) -> int | None:
-    """RV64I register ALU: funct3 `op` on a, b (alt: sub/sra); .w forms when word32."""
-    if word32:
-        a, b = a & 0xFFFFFFFF, b & 0xFFFFFFFF
-        shamt = b & 31
-        if op == 0:
-            r = a - b if alt else a + b
-        elif op == 1:
-            r = a << shamt
-        elif op == 5:
-            r = (_sext(a, 32) >> shamt) if alt else (a >> shamt)
-        else:
-            return None
-        return _sext(r & 0xFFFFFFFF, 32) & _M64
-    shamt = b & 63
-    if op == 0:
-        r = a - b if alt else a + b
-    elif op == 1:
-        r = a << shamt
-    elif op == 2:
-        r = int(_sext(a, 64) < _sext(b, 64))
-    elif op == 3:
-        r = int(a < b)
-    elif op == 4:
-        r = a ^ b
-    elif op == 5:
-        r = (_sext(a, 64) >> shamt) if alt else (a >> shamt)
-    elif op == 6:
-        r = a | b
-    else:
-        r = a & b
-    return r & _M64
-
-
-def emulate_more(word: int, length: int, pc: int, read, write, store) -> int | None:
-    """Execute a control-flow, register ALU or store instruction (store(address, width, value)
-    -> False when it cannot be done here); the next pc, or None when not handled (nothing was
-    changed then)."""
-    if emulated(word, length):
-        run = emulate_control_flow if _is_control_flow(word, length) else emulate_alu
-        return run(word, length, pc, read, write)
-    operands = store_operands(word, length, read)
-    if operands is not None:
-        address, width, value = operands
-        return pc + length if store(address, width, value & ((1 << (8 * width)) - 1)) else None
-    if length != 4:
-        return None
-    opcode, rd, funct3 = word & 0x7F, (word >> 7) & 31, (word >> 12) & 7
-    rs1, rs2, funct7 = (word >> 15) & 31, (word >> 20) & 31, word >> 25
-    if opcode in (0x33, 0x3B) and funct7 in (0, 0x20):  # OP, OP-32
-        r = _alu(funct3, read(rs1), read(rs2), funct7 == 0x20, opcode == 0x3B)
-    elif opcode in (0x13, 0x1B):  # OP-IMM, OP-IMM-32
-        imm = _sext(word >> 20, 12) & _M64
-        alt = funct3 == 5 and (word >> 30) & 1 == 1
-        if funct3 in (1, 5):
-            imm = (word >> 20) & (31 if opcode == 0x1B else 63)
-        r = _alu(funct3, read(rs1), imm, alt, opcode == 0x1B)
-    else:
-        return None
-    if r is None:
-        return None
-    if rd:
-        write(rd, r)
-    return pc + 4
-
-
 def _sext(value: int, bits: int) -> int:
     return value - (1 << bits) if value & (1 << (bits - 1)) else value
 
@@ -327,7 +255,7 @@ def emulate_control_flow(word: int, length: int, pc: int, read, write) -> int:
 def step_displaced(hart: Hart, probe: Probe) -> None:
     """Continue the hart after a probe's entry: run the displaced instruction."""
     if probe.slot:
-        hart.phantom += 1  # the trap at the entry; the slot's own trap counts one more
+        hart.uncount()  # the trap at the entry; the slot's own trap counts one more
         hart.write_reg(_PC, probe.slot)
         return
 
@@ -355,35 +283,6 @@ def on_probe_entry(hart: Hart, probe: Probe) -> None:
         step_displaced(hart, probe)
 
 
-def _step_after_return(hart: Hart, ra: int) -> None:
-    """The trampoline's trap counted as an instruction: let it be the caller's next one when
-    that can be emulated here (typically a `mv` of the result or a branch on it); otherwise the
-    trap is a phantom and the caller's instruction runs in unicorn."""
-    probes = hart.machine.probes
-    known = probes.after_return.get(ra)
-    if known is None:
-        m = hart.machine
-        word = m.instruction_at(ra)
-        length = 4 if word & 3 == 3 else 2
-        ok = word != 0 and ra not in m.patched and ra not in probes.by_entry
-        known = probes.after_return[ra] = (word, length) if ok else (0, 0)
-    word, length = known
-    nxt = None
-    if length:
-
-        def read(i: int) -> int:
-            return hart.read_reg(_X[i]) if i else 0
-
-        def write(i: int, v: int) -> None:
-            hart.write_reg(_X[i], v)
-
-        nxt = emulate_more(word, length, ra, read, write, hart.machine.store_ram)
-    if nxt is None:
-        hart.phantom += 1
-    else:
-        hart.write_reg(_PC, nxt)
-
-
 def on_rom_trap(hart: Hart, epc: int) -> bool:
     """A trap in the host ROM: the return trampoline or the end of a slot. False if neither."""
     if epc == TRAMPOLINE:
@@ -391,12 +290,11 @@ def on_rom_trap(hart: Hart, epc: int) -> bool:
         ra = frame.return_address
         hart.write_reg(_PC, ra)
         frame.probe.on_return(hart, frame)  # type: ignore[misc]
-        if hart.machine.stop is None:
-            _step_after_return(hart, ra)
+        hart.uncount()
         return True
     probe = hart.machine.probes.slot_exits.get(epc)
     if probe is None:
         return False
-    hart.phantom += 1
+    hart.uncount()
     hart.write_reg(_PC, probe.address + probe.length)
     return True
