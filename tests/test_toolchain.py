@@ -46,6 +46,28 @@ def test_source_change_changes_the_key(tmp_path, monkeypatch):
         catalog.apps.cache_clear()
 
 
+def test_image_bytes_do_not_depend_on_where_the_checkout_is(tmp_path, monkeypatch):
+    """Source paths go into the image as guest/... (asserts' __FILE__, DWARF), so a copy of the
+    guest tree elsewhere builds the same bytes, and no checkout path leaks into console output."""
+    import shutil
+
+    import toolchain.catalog as catalog
+
+    here = build("alloc-tests", "bbuddy-spin")
+    other = tmp_path / "elsewhere" / "guest"
+    shutil.copytree(catalog.guest_root(), other)
+    monkeypatch.setattr(catalog, "guest_root", lambda: other)
+    monkeypatch.setenv("EMU_BUILD_DIR", str(tmp_path / "build"))
+    catalog.apps.cache_clear()
+    try:
+        there = build("alloc-tests", "bbuddy-spin")
+    finally:
+        catalog.apps.cache_clear()
+    data = there.read_bytes()
+    assert data == here.read_bytes()
+    assert str(tmp_path).encode() not in data and b"guest/alloc/bbuddy.c" in data
+
+
 def test_missing_compiler_message(monkeypatch):
     find_compiler.cache_clear()
     monkeypatch.setenv("RISCV_CC", "/nonexistent/clang")

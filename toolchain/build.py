@@ -59,12 +59,21 @@ def _inputs(app: catalog.App, config: catalog.Config) -> tuple[list[Path], list[
     return tracked, compiled
 
 
+def _path_flags(root: Path, kind: str) -> list[str]:
+    """Source paths in the image (__FILE__ in guest asserts, DWARF) as `guest/...`, and the
+    compilation directory as `.`: the same sources give the same image bytes in every clone,
+    whatever the working directory."""
+    cwd = "-fdebug-compilation-dir=." if kind != "gcc" else f"-fdebug-prefix-map={os.getcwd()}=."
+    return [f"-ffile-prefix-map={root}=guest", cwd]
+
+
 def _command(cc: Compiler, defines: dict[str, str], sources: list[Path], out: Path) -> list[str]:
     root = catalog.guest_root()
     macros = [f"-D{k}={v}" for k, v in sorted(defines.items())]
     return [
         *cc.command,
         *cc.flags(),
+        *_path_flags(root, cc.kind),
         f"-I{root / 'include'}",
         *macros,
         "-T",
@@ -92,7 +101,14 @@ def image_key(
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     h.update(
         json.dumps(
-            [cc.command[-2:], cc.kind, cc.version, cc.flags(), sorted(merged.items())]
+            [
+                cc.command[-2:],
+                cc.kind,
+                cc.version,
+                cc.flags(),
+                _path_flags(Path("guest"), cc.kind)[0],  # their form, not the checkout's path
+                sorted(merged.items()),
+            ]
         ).encode()
     )
     return h.hexdigest()[:16]
