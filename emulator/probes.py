@@ -255,7 +255,7 @@ def emulate_control_flow(word: int, length: int, pc: int, read, write) -> int:
 def step_displaced(hart: Hart, probe: Probe) -> None:
     """Continue the hart after a probe's entry: run the displaced instruction."""
     if probe.slot:
-        hart.uncount()  # the trap at the entry; the slot's own trap counts one more
+        hart.uncount()  # the entry's trap; the slot's exit trap is taken off in on_rom_trap
         hart.write_reg(_PC, probe.slot)
         return
 

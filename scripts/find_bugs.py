@@ -6,8 +6,9 @@ and reports the first failing seed and the share of seeds that fail; writes a ma
 (default runs/bug-finding.md; docs/bug-finding.md is written with --out). rr has no randomness:
 its seeds all give the same schedule, so its column says whether that one schedule fails.
 
-    python scripts/find_bugs.py                       # >= 200 seeds each: a few minutes
+    python scripts/find_bugs.py                       # >= 200 seeds each: about an hour on 2 cores
     python scripts/find_bugs.py --seeds 20 --out /tmp/bugs.md
+    python scripts/find_bugs.py --bug no-collect --out /tmp/no-collect.md   # one row
 """
 
 from __future__ import annotations
