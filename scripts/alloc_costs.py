@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from emulator import events as ev
+from emulator.instruments.markers import Markers
+from emulator.machine import events as ev
 from emulator.session import RunOptions, run
 from toolchain import configs
 
@@ -27,7 +28,7 @@ KINDS = {0: "palloc+pfree (1 page)", 1: "malloc+free (32 B)"}
 def marked_spans(config: str, harts: int, kind: int, pairs: int) -> list[int] | None:
     """Instructions between each hart's two markers, or None when the run failed."""
     bus = ev.Bus()
-    markers = ev.Markers(bus)
+    markers = Markers(bus)
     opts = RunOptions(
         app="alloc-cost",
         config=config,
@@ -35,7 +36,7 @@ def marked_spans(config: str, harts: int, kind: int, pairs: int) -> list[int] | 
         schedule="random",
         quantum=100,
         seed=0,
-        stream=False,
+        quiet=True,
         write_files=False,
         max_instructions=500_000_000,
         defines={"COST_PAIRS": str(pairs), "COST_KIND": str(kind)},

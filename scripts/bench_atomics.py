@@ -27,7 +27,7 @@ def main() -> None:
             app=args.app,
             harts=args.harts,
             quantum=args.quantum,
-            stream=False,
+            quiet=True,
             write_files=False,
             atomics=atomics,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from emulator.explore import explore
+from emulator.explore.explore import explore
 from emulator.session import RunOptions
 from toolchain.catalog import parse_define
 

@@ -24,12 +24,12 @@ from unicorn import UC_ARCH_RISCV, UC_MODE_RISCV64, UC_PROT_ALL, Uc
 from unicorn import riscv_const as R
 from unicorn.unicorn_py3.unicorn import uclib
 
-from emulator.contract import C
-from emulator.elf import Image
-from emulator.hart import TCG_BUFFER_BYTES, HartState, ram_pointer
-from emulator.machine import Machine
-from emulator.qemu import qemu_binary, run_on_qemu
-from emulator.scheduler import RoundRobin
+from emulator.machine.hart import TCG_BUFFER_BYTES, HartState, ram_pointer
+from emulator.machine.image import Image
+from emulator.machine.machine import Machine
+from emulator.reference.qemu import qemu_binary, run_on_qemu
+from emulator.schedule.policies import RoundRobin
+from guest.contract import C
 from toolchain import build
 
 RAM_MIB = 64

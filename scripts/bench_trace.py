@@ -38,7 +38,7 @@ def main() -> None:
                 schedule="random",
                 quantum=args.quantum,
                 seed=args.seed,
-                stream=False,
+                quiet=True,
                 write_files=on,
                 out=f"{tmp}/run" if on else None,
                 trace=on,

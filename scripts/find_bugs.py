@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How many seeds each schedule needs to find each planted bug (emulator/planted.py).
+"""How many seeds each schedule needs to find each planted bug (emulator/explore/planted.py).
 
 For every bug and schedule, explores --seeds seeds (oracle on, all of them, --jobs workers)
 and reports the first failing seed and the share of seeds that fail; writes a markdown table
@@ -17,8 +17,8 @@ import argparse
 import os
 from pathlib import Path
 
-from emulator.explore import explore
-from emulator.planted import BUGS
+from emulator.explore.explore import explore
+from emulator.explore.planted import BUGS
 from emulator.session import RunOptions
 
 # (schedule, quantum, pct unit)
@@ -39,8 +39,9 @@ Reading the table:
   one. A race window with no atomic in it (remote-free-plain: a plain load and a plain store of
   `thread_free`) can then only be hit by a starvation switch (every 64 turns).
 - pct sync: a step is also a plain load or store of a synchronization word, a word some atomic
-  touches (found in one round-robin run, emulator/syncsites.py); a load that reads what the same
-  hart read there last time is not a step, so a spinning wait counts once. A change point can
+  touches (found in one round-robin run, emulator/schedule/syncsites.py); a load that reads
+  what the same hart read there last time is not a step, so a spinning wait counts once. A
+  change point can
   then fall between remote-free-plain's load and store; on palloc-nolock it does as well as
   pct atomics. This is the pct tests/test_planted.py runs.
 - treiber-cas is one bug under two workloads. With TREIBER_HOLD=2 (pop a, pop b, push a, work on

@@ -23,7 +23,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from emulator import events as ev
+from emulator.instruments.markers import Markers
+from emulator.machine import events as ev
 from emulator.session import RunOptions, run
 from toolchain import configs
 
@@ -35,12 +36,12 @@ GOAL = 40
 def sections(config: str, kind: int, size: int, harts: int) -> dict[int, list[int]] | None:
     """Per hart, the instruction count of each measured section (empty section subtracted)."""
     bus = ev.Bus()
-    markers = ev.Markers(bus)
+    markers = Markers(bus)
     opts = RunOptions(
         app="frontend-cost",
         config=config,
         harts=harts,
-        stream=False,
+        quiet=True,
         write_files=False,
         max_instructions=200_000_000,
         defines={"COST_KIND": str(kind), "COST_SIZE": str(size), "COST_REPS": str(REPS)},

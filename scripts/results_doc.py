@@ -71,7 +71,7 @@ def page(data: dict, table: dict, out_dir: Path) -> str:
         f"--harts {' '.join(map(str, sweep['harts']))}` (seeds: {len(sweep['seeds'])}), "
         "then `python scripts/results_doc.py RUN_DIR`. Throughput is in millions of "
         "operations (allocations + frees) per virtual second of the timing model "
-        f"(`emulator/costs.toml`: atomic {costs['atomic']}, line transfer "
+        f"(`emulator/instruments/costs.toml`: atomic {costs['atomic']}, line transfer "
         f"{costs['line_transfer']}, fence {costs['fence']} cycles at "
         f"{costs['cpu_hz'] / 1e9:g} GHz). These are model seconds, not hardware seconds: they "
         "rank designs by instructions, waiting and cache-line traffic, nothing else (no cache "

@@ -26,7 +26,7 @@ def run_app(
     ram_mib: int = 64,
     trace: bool = False,
     check: bool = False,
-    check_every: int = 0,
+    check_every: int | None = None,
     out: Path | None = None,
     **defines: object,
 ) -> RunReport:
@@ -42,7 +42,7 @@ def run_app(
         seed=seed,
         ram_mib=ram_mib,
         max_instructions=max_instructions,
-        stream=False,
+        quiet=True,
         write_files=out is not None,
         out=str(out) if out else None,
         trace=trace,
@@ -54,7 +54,7 @@ def run_app(
 
 def run_image(image: Path, harts: int = 1, **kw: object) -> RunReport:
     opts = RunOptions(
-        image=str(image), harts=harts, stream=False, write_files=False, ram_mib=64, **kw
+        image=str(image), harts=harts, quiet=True, write_files=False, ram_mib=64, **kw
     )  # type: ignore[arg-type]
     return run(opts)
 
@@ -100,7 +100,7 @@ def drop_sites(monkeypatch):
     what the emulator's handling of them is for."""
 
     def drop(*kinds: str) -> None:
-        import emulator.machine as machine
+        import emulator.machine.machine as machine
 
         real_scan = machine.scan
 

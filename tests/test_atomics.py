@@ -1,6 +1,6 @@
 """LR/SC with reservation semantics, the A extension's AMOs, and ABA: litmus apps.
 
-The emulator replaces unicorn's value-based SC (emulator/atomics.py); each test that shows a
+The emulator replaces unicorn's value-based SC (emulator/machine/atomics.py); each test that shows a
 guarantee also shows it missing when the emulator falls back to unicorn's own LR/SC."""
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ import re
 import pytest
 from conftest import cli, console_lines, run_app
 
-from emulator import events as ev
-from emulator.contract import C
+from emulator.machine import events as ev
 from emulator.session import RunOptions, run
+from guest.contract import C
 
 
 def _hart_lines(report) -> set[str]:
@@ -77,7 +77,7 @@ def _schedule_trace(seed: int, schedule: str = "random") -> tuple[dict, bytes, l
         schedule=schedule,
         quantum=50,
         seed=seed,
-        stream=False,
+        quiet=True,
         write_files=False,
         ram_mib=64,
     )

@@ -7,10 +7,10 @@ import json
 import pytest
 from conftest import cli, script
 
-from emulator.contract import C
-from emulator.elf import Image
+from emulator.machine.image import Image
+from emulator.machine.sites import scan
 from emulator.session import RunOptions, run
-from emulator.sites import scan
+from guest.contract import C
 from toolchain import build
 
 
@@ -19,7 +19,7 @@ def _monitor(harts: int, quantum: int, **defines: object) -> dict:
         app="contention",
         harts=harts,
         quantum=quantum,
-        stream=False,
+        quiet=True,
         write_files=False,
         atomics=True,
         ram_mib=64,
@@ -87,7 +87,7 @@ def test_lock_counts_and_holds_for_both_kinds(kind):
 
 
 def test_declaring_a_recognised_lock_counts_it_once():
-    opts = RunOptions(app="contention", harts=2, quantum=1, stream=False, write_files=False,
+    opts = RunOptions(app="contention", harts=2, quantum=1, quiet=True, write_files=False,
                       atomics=True, ram_mib=64, locks=["spin_lock:spin_unlock"])  # fmt: skip
     locks = [lk for lk in run(opts).atomics["locks"] if lk["name"] == "contention_lock"]
     assert len(locks) == 1 and locks[0]["found"] == "declared"

@@ -4,7 +4,7 @@ import subprocess
 
 from elftools.elf.elffile import ELFFile
 
-from emulator import contract
+from guest import contract
 from toolchain import find_compiler
 
 
@@ -44,7 +44,8 @@ def test_parser_rejects_what_it_cannot_read(tmp_path):
 
 
 def test_statuses_are_distinct_from_guest_codes():
-    statuses = contract.emulator_statuses()
+    statuses = {s.name: s.value for s in contract.Status}
+    assert statuses == contract.with_prefix("EMU_STATUS_")
     assert len(set(statuses.values())) == len(statuses)
     assert min(statuses.values()) > contract.C.GUEST_EXIT_MAX
     assert max(statuses.values()) < 126  # below the shell's own 126/127/128+n

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import struct
 
-from emulator.contract import C
-from emulator.devices import ALL_ONES, Clint, TestFinisher, Uart
-from emulator.fdt import build_fdt, fdt_address
+from emulator.machine.devices import ALL_ONES, Clint, TestFinisher, Uart
+from emulator.machine.fdt import build_fdt, fdt_address
+from guest.contract import C
 
 
 def test_finisher_codes():

@@ -8,7 +8,7 @@ import struct
 import pytest
 from conftest import cli
 
-from emulator.contract import C
+from guest.contract import C
 from toolchain import build
 
 
@@ -81,13 +81,16 @@ def test_bad_hart_count(harts, tmp_path):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--schedule", "fifo"], "--schedule 'fifo' is not a policy"),
+        (["--schedule", "fifo"], "--schedule: invalid choice: 'fifo'"),
         (["--quantum", "0"], "--quantum must be at least 1"),
         (["--ram", "4"], "--ram must be between"),
         (["--app", "no-such-app"], "no app named 'no-such-app'"),
         (["--config", "no-such-config"], "no configuration named 'no-such-config'"),
-        (["--schedule", "pct", "--pct-depth", "0"], "--pct-depth: must be a positive number"),
-        (["--check-every", "-5"], "--check-every: must be a positive number"),
+        (["--schedule", "pct", "--pct-depth", "0"], "--pct-depth must be at least 1"),
+        (["--check-every", "-5"], "--check-every must be at least 1"),
+        (["--check-every", "5"], "--check-every walks the heap for the oracle: add --check"),
+        (["-D", "NAME"], "-D wants NAME=VALUE, got 'NAME'"),
+        (["--seed", "-1"], "--seed must be at least 0"),
         (["--schedule", "preempt-atomics", "--preempt-p", "2"], "--preempt-p must be between"),
         (["--replay", "/no/such.json"], "--replay /no/such.json: not a schedule file"),
         (["--timing", "--costs", "/no/such.toml"], "--costs /no/such.toml: cannot read it"),

@@ -10,7 +10,8 @@ import json
 import pytest
 from conftest import cli, console_lines, run_app, script
 
-from emulator.explore import explore, minimize, switches
+from emulator.explore.explore import explore
+from emulator.explore.minimize import minimize, switches
 from emulator.session import RunOptions, run
 
 
@@ -18,7 +19,7 @@ def _opts(app: str, harts: int, schedule: str, quantum: int, **kw) -> RunOptions
     defines = kw.pop("defines", {})
     return RunOptions(
         app=app, harts=harts, schedule=schedule, quantum=quantum, defines=defines,
-        stream=False, write_files=False, **kw,
+        quiet=True, write_files=False, **kw,
     )  # fmt: skip
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.elf import Image
-from emulator.heapwalk import (
+from emulator.instruments.heapwalk import (
     BB_LISTED_TAG,
     BbuddyWalker,
     FrontendWalker,
@@ -15,8 +14,9 @@ from emulator.heapwalk import (
     layout,
     walker_for,
 )
-from emulator.machine import Machine
-from emulator.scheduler import RoundRobin
+from emulator.machine.image import Image
+from emulator.machine.machine import Machine
+from emulator.schedule.policies import RoundRobin
 from toolchain import build
 
 

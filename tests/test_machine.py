@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import console_lines, run_app
 
-from emulator import events as ev
-from emulator.contract import C
+from emulator.machine import events as ev
 from emulator.session import RunOptions, run
+from guest.contract import C
 
 
 def _loop_instructions(iters: int, quantum: int) -> int:
@@ -34,7 +34,7 @@ def _events(app: str, harts: int, kinds, **kw) -> tuple[object, list]:
         bus.subscribe(kind, seen.append)
     defines = {k: str(v) for k, v in kw.pop("defines", {}).items()}
     opts = RunOptions(
-        app=app, harts=harts, stream=False, write_files=False, ram_mib=64, defines=defines, **kw
+        app=app, harts=harts, quiet=True, write_files=False, ram_mib=64, defines=defines, **kw
     )
     return run(opts, bus), seen
 

@@ -10,8 +10,10 @@ import re
 import pytest
 from conftest import cli, run_app
 
-from emulator.alloctrace import API, Call
-from emulator.oracle import Oracle, Violation
+from emulator.instruments.oracle import Oracle, Violation
+from emulator.instruments.probes import Probes
+from emulator.instruments.tracer import API, Call
+from emulator.machine.hooks import Hooks
 
 
 def _faulty(harts: int = 2, config: str = "bbuddy-spin", **defines):
@@ -112,14 +114,12 @@ def test_violation_exit_status_and_summary(tmp_path):
 
 class _Machine:
     fdt_address = 0x8400_0000
-    harts: list = []
-    turn_hooks: list = []
-    stop = None
+    stopped = False
 
     def __init__(self):
         self.violations = []
 
-    def hart_violation(self, hart, pc, message, details):
+    def request_violation(self, hart, pc, message, details):
         self.violations.append(details)
 
 
@@ -144,9 +144,9 @@ def _call(name: str, *args: int, result: int, seq: int = 0) -> Call:
 
 
 def _oracle():
-    oracle = Oracle.__new__(Oracle)
     machine = _Machine()
-    Oracle.__init__(oracle, _Image(), machine)  # type: ignore[arg-type]
+    oracle = Oracle(_Image(), Probes(), Hooks())  # type: ignore[arg-type]
+    oracle.attach(_Image(), machine)  # type: ignore[arg-type]
     return oracle, machine
 
 

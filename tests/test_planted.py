@@ -1,14 +1,14 @@
 """Measured bug finding, as tests: pct finds each planted bug within its budget, and the
 same runs without the bug stay clean over 50 seeds (scripts/find_bugs.py has the full table).
 pct runs with its `sync` unit: atomics and plain accesses of synchronization words are steps
-(emulator/syncsites.py)."""
+(emulator/schedule/syncsites.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from emulator.explore import explore
-from emulator.planted import BUGS
+from emulator.explore.explore import explore
+from emulator.explore.planted import BUGS
 from emulator.session import RunOptions
 
 

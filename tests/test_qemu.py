@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from conftest import console_lines, run_image
 
-from emulator.qemu import qemu_binary, run_on_qemu
+from emulator.reference.qemu import qemu_binary, run_on_qemu
 from toolchain import build
 
 QEMU = qemu_binary()

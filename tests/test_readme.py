@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from emulator.contract import C
+from guest.contract import C
 
 README = (ROOT / "README.md").read_text()
 

@@ -10,11 +10,13 @@ from dataclasses import replace
 import capstone
 import pytest
 
-from emulator.elf import Image
-from emulator.machine import Machine
-from emulator.rvmem import length_of, load_operands, store_operands
-from emulator.scheduler import make_policy
-from emulator.session import RunOptions, resolve_image, run, sync_sites
+from emulator.machine.hooks import Hooks
+from emulator.machine.image import Image
+from emulator.machine.isa import length_of, load_operands, store_operands
+from emulator.machine.machine import Machine
+from emulator.schedule.policies import make_policy
+from emulator.session import RunOptions, run
+from emulator.session.run import resolve_image, sync_sites
 
 ABI = (["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1"]
        + [f"a{i}" for i in range(8)] + [f"s{i}" for i in range(2, 12)]
@@ -45,11 +47,11 @@ def _ours(word: int, length: int):
         base = (address + (1 << 39)) >> 40
         return base, address - (base << 40)
 
-    load = load_operands(word, length, read)
+    load = load_operands(word, read)
     if load is not None:
         address, width, signed, rd = load
         return (False, width, signed, rd, *split(address))
-    store = store_operands(word, length, read)
+    store = store_operands(word, read)
     if store is not None:
         address, width, value = store
         return (True, width, True, value >> 40, *split(address))
@@ -84,14 +86,14 @@ def test_load_store_decoding_agrees_with_capstone():
 def _stress(planted: bool, **kw) -> RunOptions:
     defines = {"ALLOC_BUG": "remote_free_plain"} if planted else {}
     return RunOptions(app="stress", config="mimalloc+bbuddy-spin", defines=defines, harts=4,
-                      schedule="pct", pct_unit="sync", quantum=10, stream=False,
+                      schedule="pct", pct_unit="sync", quantum=10, quiet=True,
                       write_files=False, **kw)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def planted_sites():
     opts = _stress(True)
-    path, _ = resolve_image(opts)
+    path = resolve_image(opts)
     return Image(path), sync_sites(opts, path)
 
 
@@ -112,7 +114,7 @@ def test_the_hart_executes_sync_sites_exactly_as_unicorn_would(planted_sites):
     image, sites = planted_sites
     results = []
     for trapped in ((), sites):
-        machine = Machine(image, 4, 128, sync_sites=trapped)
+        machine = Machine(image, 4, 128, Hooks(sync_sites=frozenset(trapped)))
         results.append((machine.run(make_policy("rr", 10, 0), 10**9), bytes(machine.console)))
     (plain, console), (trapped, console2) = results
     assert plain.outcome == trapped.outcome == "exited"
@@ -126,11 +128,12 @@ def test_a_spinning_load_is_one_step():
     k; counted only when the value read changes it is a small share."""
     opts = replace(_stress(False), app="alloc-tests", config="bbuddy-spin",
                    defines={"ALLOC_STRESS_ITERS": "5"})  # fmt: skip
-    path, _ = resolve_image(opts)
+    path = resolve_image(opts)
     sites = sync_sites(opts, path)
-    machine = Machine(Image(path), 4, 128, trap_atomics=True, sync_sites=sites)
     steps, executed = [0], [0]
-    machine.switch_at_step = lambda hart, pc: steps.__setitem__(0, steps[0] + 1) or False
+    step = lambda hart, pc: steps.__setitem__(0, steps[0] + 1) or False  # noqa: E731
+    hooks = Hooks(watch_atomics=True, sync_sites=frozenset(sites), step=step)
+    machine = Machine(Image(path), 4, 128, hooks)
     original = machine.harts[0]._sync_access.__func__
 
     def counting(self, word, epc):

@@ -9,18 +9,16 @@ import json
 import pytest
 from conftest import cli
 
-from emulator.bench import Cell, run_cell
-from emulator.errors import BadInput
+from emulator.bench.sweep import Cell, run_cell
+from emulator.instruments.timing import CostModel
+from emulator.machine.errors import BadInput
 from emulator.session import RunOptions, run
-from emulator.timing import CostModel
 
 SMALL_LARSON = (("LARSON_CHUNKS", "16"), ("LARSON_ROUNDS", "2"), ("LARSON_STEPS", "32"))
 
 
 def _timed(app: str, harts: int, **kw) -> dict:
-    report = run(
-        RunOptions(app=app, harts=harts, timing=True, stream=False, write_files=False, **kw)
-    )
+    report = run(RunOptions(app=app, harts=harts, timing=True, quiet=True, write_files=False, **kw))
     assert report.result.exit_code == 0
     return report.summary
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from emulator.contract import C
+from guest.contract import Status
 from toolchain import catalog
 from toolchain.build import BuildError, build
 from toolchain.catalog import parse_define
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (catalog.CatalogError, CompilerMissing) as e:
         print(f"toolchain: {e}", file=sys.stderr)
-        return C.EMU_STATUS_BAD_INPUT
+        return Status.BAD_INPUT
     except BuildError as e:
         print(f"toolchain: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,228 @@
+"""python -m emulator bench: SMP allocation benchmarks over a grid, with the virtual-time model.
+
+Each cell (benchmark app, configuration, harts, seed) is one run with --timing (timed scheduler,
+costs from costs.toml), the contention monitor and the allocation tracer's memory figures. A
+benchmark app (guest/include/alloc/bench.h, docs/benchmarks.md) brackets each hart's work with
+zero-length write system calls and prints `bench NAME: harts=N ops=TOTAL ok`; from those:
+
+  virtual_seconds   (latest end marker - earliest start marker) in cycles / cpu_hz
+  ops_per_second    ops / virtual_seconds
+  insns_per_op      guest instructions between the markers, all harts, / ops
+  wait_share        instructions spent waiting for locks / instructions (contention monitor)
+  sc_failures       failed SCs (CAS retries show as these)
+  peak_live_bytes   peak of the bytes the app held (allocation tracer, object + page layers)
+  peak_pages_held   peak of the pages taken from the page allocator (heap walker; bbuddy
+                    providers only, else empty)
+
+Cells run in worker processes (session/pool.py); report.py writes the results to the run
+directory as results.csv, results.json, results.md and plots (PNG and SVG, matplotlib).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+
+from emulator.instruments.heapwalk import walker_for
+from emulator.instruments.markers import Markers
+from emulator.instruments.tracer import Listener, block_bytes
+from emulator.machine import events as ev
+from emulator.machine.machine import Outcome
+from emulator.session.options import RunOptions
+from emulator.session.pool import ProcessRunner
+from emulator.session.run import run
+
+BENCH_LINE = re.compile(r"bench (\S+): harts=(\d+) ops=(\d+) ok")
+DEFAULT_HARTS = (1, 2, 4, 8, 16)
+QUANTUM = 100
+
+
+@dataclass(frozen=True)
+class Cell:
+    app: str
+    config: str
+    harts: int
+    seed: int = 0
+    defines: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class CellResult:
+    app: str
+    config: str
+    harts: int
+    seed: int
+    ok: bool
+    message: str = ""
+    ops: int = 0
+    instructions: int = 0
+    cycles: int = 0
+    virtual_seconds: float = 0.0
+    ops_per_second: float = 0.0
+    insns_per_op: float = 0.0
+    wait_instructions: int = 0
+    wait_share: float = 0.0
+    sc_failures: int = 0
+    line_transfers: int = 0
+    peak_live_bytes: int = 0
+    peak_pages_held: int | None = None
+    wall_seconds: float = 0.0
+
+
+class _Memory(Listener):
+    """Peak live bytes (what the app holds) and peak pages held by the page allocator."""
+
+    def __init__(self) -> None:
+        self.live = 0
+        self.peak_live = 0
+        self.sizes: dict[tuple[str, int], int] = {}
+        self.walker = None
+        self.initial_free: int | None = None
+        self.min_free: int | None = None
+
+    def attach(self, image, machine) -> None:
+        self.walker = walker_for(image, machine)
+
+    def on_entry(self, hart, call) -> None:
+        if self.initial_free is None and self.walker is not None:
+            self.initial_free = self.min_free = self.walker.free_pages()
+
+    def on_return(self, hart, call) -> None:
+        if call.depth or call.nested:
+            return
+        kind, layer = call.fn.call, call.fn.layer
+        if kind in ("free", "pfree", "munmap") or (kind == "realloc" and call.result):
+            self.live -= self.sizes.pop((layer, call.args[0]), 0)
+        if kind not in ("free", "pfree", "munmap", "addmem") and call.block:
+            size = block_bytes(call)
+            self.sizes[(layer, call.block)] = size
+            self.live += size
+            self.peak_live = max(self.peak_live, self.live)
+        if self.walker is not None:
+            free = self.walker.free_pages()
+            if free is not None:
+                if self.initial_free is None:
+                    self.initial_free = free
+                self.min_free = free if self.min_free is None else min(self.min_free, free)
+
+    def peak_pages(self) -> int | None:
+        if self.initial_free is None or self.min_free is None:
+            return None
+        return self.initial_free - self.min_free
+
+
+def run_cell(cell: Cell, quantum: int = QUANTUM, memory: bool = True) -> CellResult:
+    bus = ev.Bus()
+    markers = Markers(bus)
+    mem = _Memory() if memory else None
+    opts = RunOptions(
+        app=cell.app,
+        config=cell.config,
+        defines=dict(cell.defines),
+        harts=cell.harts,
+        schedule="timed",
+        quantum=quantum,
+        seed=cell.seed,
+        ram_mib=128,
+        quiet=True,
+        write_files=False,
+        atomics=True,
+        timing=True,
+        listeners=[mem] if mem else [],
+    )
+    report = run(opts, bus)
+    r = report.result
+    out = CellResult(cell.app, cell.config, cell.harts, cell.seed, False, r.message)
+    out.wall_seconds = r.wall_seconds
+    found = [
+        BENCH_LINE.search(line) for line in report.console.decode(errors="replace").splitlines()
+    ]
+    found = [m for m in found if m]
+    if r.outcome is not Outcome.EXITED or r.exit_code != 0 or not found:
+        tail = report.console.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        out.message = r.message or f"exit {r.exit_code}: {tail[0]}"
+        return out
+    spans = [markers.marks.get(h, []) for h in range(cell.harts)]
+    if any(len(s) < 2 for s in spans):
+        out.message = "the benchmark made no begin/end markers (bench.h)"
+        return out
+    out.ok = True
+    out.message = ""
+    out.ops = int(found[-1].group(3))
+    out.instructions = sum(s[-1][0] - s[0][0] for s in spans)
+    out.cycles = max(s[-1][1] for s in spans) - min(s[0][1] for s in spans)
+    hz = report.summary["timing"]["costs"]["cpu_hz"]
+    out.virtual_seconds = out.cycles / hz
+    out.ops_per_second = out.ops / out.virtual_seconds if out.cycles else 0.0
+    out.insns_per_op = out.instructions / out.ops if out.ops else 0.0
+    atomics = report.atomics or {}
+    out.wait_instructions = sum(lk["wait_instructions"] for lk in atomics.get("locks", []))
+    out.wait_share = out.wait_instructions / out.instructions if out.instructions else 0.0
+    out.sc_failures = sum(h["sc_failure"] for h in atomics.get("harts", []))
+    out.line_transfers = report.summary["timing"]["line_transfers"]
+    if mem:
+        out.peak_live_bytes = mem.peak_live
+        out.peak_pages_held = mem.peak_pages()
+    return out
+
+
+@dataclass(frozen=True)
+class CellRun:
+    """Picklable: one cell in a worker process."""
+
+    quantum: int = QUANTUM
+    memory: bool = True
+
+    def __call__(self, cell: Cell) -> CellResult:
+        try:
+            return run_cell(cell, self.quantum, self.memory)
+        except Exception as e:  # one bad cell must not sink the sweep; it is reported
+            return CellResult(cell.app, cell.config, cell.harts, cell.seed, False, str(e))
+
+
+@dataclass
+class Sweep:
+    apps: list[str]
+    configs: list[str]
+    harts: list[int] = field(default_factory=lambda: list(DEFAULT_HARTS))
+    seeds: list[int] = field(default_factory=lambda: [0])
+    defines: dict[str, str] = field(default_factory=dict)
+
+    def cells(self) -> list[Cell]:
+        d = tuple(sorted(self.defines.items()))
+        return [
+            Cell(a, c, h, s, d)
+            for a in self.apps
+            for c in self.configs
+            for h in self.harts
+            for s in self.seeds
+        ]
+
+
+def run_sweep(sweep: Sweep, jobs: int, quantum: int = QUANTUM, progress: bool = True):
+    cells = sweep.cells()
+    # Build every image first, in this process: workers then only read the cache.
+    from toolchain import build
+
+    for app in sweep.apps:
+        for config in sweep.configs:
+            build(app, config, sweep.defines)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(cells), unit="run", file=sys.stderr, leave=False)
+    results = []
+    try:
+        for r in ProcessRunner(jobs).map(CellRun(quantum), cells):
+            results.append(r)
+            if bar:
+                bar.update()
+                if not r.ok:
+                    bar.write(f"{r.app} {r.config} {r.harts}h seed {r.seed}: {r.message}")
+    finally:
+        if bar:
+            bar.close()
+    results.sort(key=lambda r: (r.app, r.config, r.harts, r.seed))
+    return results

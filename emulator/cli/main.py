@@ -1,0 +1,292 @@
+"""python -m emulator run | apps | explore | bench
+
+Every problem the user can fix is one line on stderr and a documented exit status; anything
+else is a bug in the emulator: one line naming it and where its traceback went, and the
+internal-error status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass, replace
+
+from emulator import __version__
+from emulator.machine.errors import EmulatorError
+from emulator.machine.machine import Outcome
+from emulator.session.options import (
+    DEFAULT_APP,
+    RunOptions,
+    add_arguments,
+    at_least,
+    count,
+    define,
+    from_arguments,
+    option,
+    validate,
+)
+from guest.contract import C, Status
+
+DEFAULT_BENCH_CONFIGS = [
+    "bbuddy-spin",
+    "bbuddy-ticket",
+    "bbuddy-perorder",
+    "bbuddy-lockfree",
+    "mimalloc+bbuddy-lockfree",
+    "mimalloc+bbuddy-unlocked+shimlock",
+    "mimalloc+bbuddy-spin",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and the bad-input status."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(Status.BAD_INPUT, f"emulator: {message} (see `{self.prog} --help`)\n")
+
+
+def _seeds(text: str) -> list[int]:
+    """`N` (seeds 0..N-1) or `A:B` (A..B-1)."""
+    try:
+        if ":" in text:
+            a, b = (int(x, 0) for x in text.split(":"))
+            seeds = list(range(a, b))
+        else:
+            seeds = list(range(int(text, 0)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds wants N or A:B, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r} names no seed")
+    return seeds
+
+
+@dataclass
+class ExploreOptions:
+    seeds: list[int] = option(
+        list(range(100)), "--seeds", "seeds 0..N-1 or A..B-1 (default 100)", metavar="N|A:B",
+        parse=_seeds,
+    )  # fmt: skip
+    jobs: int = option(
+        os.cpu_count() or 1, "--jobs", "worker processes (default: the core count)", metavar="J",
+        parse=count, check=at_least(1),
+    )  # fmt: skip
+    all: bool = option(False, "--all", "run every seed, not stop at a failure", kind="flag")
+    minimize: int | None = option(
+        None, "--minimize", "shrink the failing schedule of SEED to a schedule file",
+        metavar="SEED", parse=count,
+    )  # fmt: skip
+    minimize_runs: int = option(
+        64, "--minimize-runs", "runs the minimizer may spend", metavar="N", parse=count,
+        check=at_least(1),
+    )  # fmt: skip
+
+
+@dataclass
+class BenchOptions:
+    benchmarks: list[str] | None = option(
+        None, "--benchmarks", "benchmark apps (default: every bench-* app)", metavar="APP",
+        kind="many",
+    )  # fmt: skip
+    configs: list[str] = option(
+        DEFAULT_BENCH_CONFIGS, "--configs", "configurations", metavar="CONFIG", kind="many"
+    )
+    harts: list[int] = option(
+        [1, 2, 4, 8, 16], "--harts", "hart counts", metavar="N", parse=count, kind="many"
+    )
+    seeds: int = option(1, "--seeds", "seeds per cell", metavar="N", parse=count, check=at_least(1))
+    quantum: int = option(
+        100, "--quantum", "timed scheduler quantum", metavar="Q", parse=count, check=at_least(1)
+    )
+    jobs: int = option(
+        os.cpu_count() or 1, "--jobs", "worker processes", metavar="J", parse=count,
+        check=at_least(1),
+    )  # fmt: skip
+    defines: dict[str, str] = option(
+        {}, "-D", "macro for every benchmark build", metavar="NAME=VALUE", parse=define,
+        kind="defines",
+    )  # fmt: skip
+    out: str | None = option(None, "--out", "run directory (default: under ./runs/)", metavar="DIR")
+
+
+# ---- run -----------------------------------------------------------------------------------------
+
+
+def run_and_report(opts: RunOptions) -> int:
+    """Run, print the closing line, return the exit status."""
+    from emulator.instruments.contention import format_report
+    from emulator.instruments.tracer import format_table
+    from emulator.session.run import exit_status, run
+
+    report = run(opts)
+    result = report.result
+    status = exit_status(result)
+    if report.atomics:
+        print(format_report(report.atomics))
+    if report.allocs:
+        print(format_table(report.allocs, report.allocs["missing"]))
+    if report.run_dir and opts.trace:
+        print(
+            f"allocation trace: {report.run_dir / 'allocs.jsonl'}\n"
+            f"Perfetto trace:   {report.run_dir / 'allocs.trace.json'} "
+            "(open it at https://ui.perfetto.dev)"
+        )
+    if report.oracle:
+        o = report.oracle
+        print(
+            f"oracle: {o['checked_calls']} calls checked, heap walker {o['walker'] or 'none'} "
+            f"({o['walks']} walks), page conservation {o['conservation']}"
+        )
+    where = f" [{report.run_dir}]" if report.run_dir else ""
+    if result.outcome is Outcome.EXITED:
+        note = ""
+        if status == Status.GUEST_CODE_RANGE:
+            note = f" (above {C.GUEST_EXIT_MAX}: exit status {status})"
+        harts = len(result.instructions)
+        print(
+            f"emulator: guest exited with code {result.exit_code}{note} after "
+            f"{result.total_instructions} instructions on {harts} hart{'s' * (harts != 1)}, "
+            f"{result.mips:.1f} MIPS{where}",
+            file=sys.stderr,
+        )
+    else:
+        print(f"emulator: {result.outcome}: {result.message}{where}", file=sys.stderr)
+    return status
+
+
+def cmd_apps() -> int:
+    from toolchain import catalog
+
+    print("apps (python -m emulator run --app NAME):")
+    for a in catalog.apps().values():
+        mark = " (default)" if a.name == DEFAULT_APP else ""
+        print(f"  {a.name:16} {a.description}{mark}")
+    print("configurations (--config NAME):")
+    for c in catalog.configs().values():
+        print(f"  {c.name:16} {c.description}")
+    return 0
+
+
+# ---- explore -------------------------------------------------------------------------------------
+
+
+def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
+    from emulator.explore.explore import explore, write_results
+    from emulator.explore.minimize import minimize
+    from emulator.session.rundir import make_run_dir
+
+    validate(ex)
+    opts = replace(opts, check=True, quiet=True)
+    opts.validate()
+    label = f"explore-{opts.label}-{opts.schedule}-{opts.harts}h"
+    if ex.minimize is not None:
+        run_dir = make_run_dir(opts.out, label + f"-min{ex.minimize}")
+        found = minimize(opts, ex.minimize, run_dir, budget=ex.minimize_runs)
+        if found is None:
+            print(f"emulator: seed {ex.minimize} does not fail; nothing to minimize")
+            return 1
+        out, _, _ = found
+        print(f"replay: {replace(opts, seed=0, replay=str(out)).reproduce()}")
+        return 0
+    run_dir = make_run_dir(opts.out, label)
+    results, work = explore(opts, ex.seeds, ex.jobs, stop_at_first=not ex.all)
+    write_results(run_dir, results, work)
+    failed = [r for r in results if r.failed]
+    for r in failed:
+        print(f"seed {r.seed}: {r.outcome}: {r.message}")
+    mips = sum(r.instructions for r in results) / max(sum(r.wall_seconds for r in results), 1e-9)
+    print(
+        f"explored {len(results)} of {len(ex.seeds)} seeds ({opts.schedule}, quantum "
+        f"{opts.quantum}, {opts.harts} harts): {len(failed)} failed, {mips / 1e6:.2f} MIPS per "
+        f"process; results in {run_dir / 'results.csv'}"
+    )
+    if failed:
+        print(f"reproduce: {replace(opts, seed=failed[0].seed, out=None).reproduce()}")
+    return 1 if failed else 0
+
+
+# ---- bench ---------------------------------------------------------------------------------------
+
+
+def cmd_bench(b: BenchOptions) -> int:
+    from emulator.bench.report import markdown_table, write_outputs
+    from emulator.bench.sweep import Sweep, run_sweep
+    from emulator.instruments.timing import CostModel
+    from emulator.session.rundir import make_run_dir
+    from toolchain import catalog
+
+    validate(b)
+    try:
+        apps = b.benchmarks or [a for a in catalog.apps() if a.startswith("bench-")]
+        for name in apps:
+            catalog.app(name)
+        for name in b.configs:
+            catalog.config(name)
+    except catalog.CatalogError as e:
+        raise EmulatorError(str(e)) from None
+    if any(not 1 <= h <= C.MAX_HARTS for h in b.harts):
+        raise EmulatorError(f"--harts must be between 1 and {C.MAX_HARTS}")
+    sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines))
+    results = run_sweep(sweep, b.jobs, b.quantum)
+    run_dir = make_run_dir(b.out, "bench")
+    plots = write_outputs(run_dir, results, sweep, CostModel.load().describe())
+    print(markdown_table(results), end="")
+    bad = [r for r in results if not r.ok]
+    print(
+        f"{len(results)} runs, {len(bad)} failed; results.csv, results.json, results.md and "
+        f"{len(plots)} plots in {run_dir}"
+    )
+    return 1 if bad else 0
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog="python -m emulator",
+        description="Multi-hart RISC-V machine for SMP allocator experiments.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    add_arguments(sub.add_parser("run", help="boot an image or a bundled app"), RunOptions)
+    sub.add_parser("apps", help="list bundled apps and build configurations")
+    ex = sub.add_parser("explore", help="run many seeded schedules with the oracle on")
+    add_arguments(ex, RunOptions, skip=("seed", "save_schedule"))
+    add_arguments(ex, ExploreOptions)
+    add_arguments(sub.add_parser("bench", help="sweep the SMP allocation benchmarks"), BenchOptions)
+    return parser
+
+
+def _main(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "apps":
+        return cmd_apps()
+    if args.command == "explore":
+        return cmd_explore(from_arguments(RunOptions, args), from_arguments(ExploreOptions, args))
+    if args.command == "bench":
+        return cmd_bench(from_arguments(BenchOptions, args))
+    return run_and_report(from_arguments(RunOptions, args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except EmulatorError as e:
+        print(f"emulator: {e}", file=sys.stderr)
+        return e.status
+    except KeyboardInterrupt:
+        print("emulator: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug in the emulator: say so in one line, keep the traceback
+        fd, path = tempfile.mkstemp(prefix="emulator-internal-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            traceback.print_exc(file=f)
+        print(
+            f"emulator: internal error: {type(e).__name__}: {e} (a bug in the emulator, not in "
+            f"your input; the traceback is in {path}; please report it)",
+            file=sys.stderr,
+        )
+        return Status.INTERNAL

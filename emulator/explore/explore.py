@@ -1,0 +1,129 @@
+"""python -m emulator explore: one run under many seeded schedules, in parallel, oracle on.
+
+Each seed is an independent run (same image, harts, schedule policy, quantum; its own seed) in
+a worker process; the image is built once, and PCT's k is estimated once, before the workers
+start. The runner is one small interface (session/pool.py `Runner.map`), so a distributed
+engine can stand in for the local process pool. Results go to the run directory as
+results.csv / results.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from emulator.machine.machine import Outcome
+from emulator.session.options import RunOptions
+from emulator.session.pool import ProcessRunner, Runner
+from emulator.session.run import prepare_pct, resolve_image, run
+from emulator.session.rundir import write_json
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    outcome: str
+    exit_code: int | None
+    rule: str | None
+    message: str
+    instructions: int
+    wall_seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return not (self.outcome == Outcome.EXITED and self.exit_code == 0)
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """A picklable function of the seed: one run with the oracle on."""
+
+    opts: RunOptions
+
+    def __call__(self, seed: int) -> SeedResult:
+        report = run(replace(self.opts, seed=seed))
+        r = report.result
+        rule = r.extra.get("rule") if r.outcome is Outcome.VIOLATION else None
+        message = r.message or f"the guest exited with code {r.exit_code}"
+        if not r.message and r.exit_code:
+            # the guest's own last word (a test's FAIL line, a benchmark's FAILED reason)
+            last = report.console.decode(errors="replace").strip().splitlines()[-1:]
+            message += f" ({last[0].strip()})" if last else ""
+        return SeedResult(
+            seed, r.outcome, r.exit_code, rule, message, r.total_instructions, r.wall_seconds
+        )
+
+
+def worker_options(opts: RunOptions) -> RunOptions:
+    """The options each worker runs: the built image, the oracle on, nothing streamed or written,
+    PCT's k fixed once for all seeds."""
+    path = resolve_image(opts)
+    return replace(
+        prepare_pct(opts, path),
+        image=str(path),
+        app=None,
+        config="default",
+        defines={},
+        check=True,
+        trace=False,
+        quiet=True,
+        write_files=False,
+        out=None,
+        save_schedule=None,
+    )
+
+
+def explore(
+    opts: RunOptions,
+    seeds: list[int],
+    jobs: int,
+    stop_at_first: bool = True,
+    runner: Runner | None = None,
+    progress: bool = True,
+) -> tuple[list[SeedResult], RunOptions]:
+    work = worker_options(opts)
+    runner = runner or ProcessRunner(jobs)
+    results: list[SeedResult] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(seeds), unit="seed", file=sys.stderr, leave=False)
+    try:
+        for result in runner.map(SeedRun(work), seeds):
+            results.append(result)
+            if bar:
+                bar.update()
+                if result.failed:
+                    bar.write(f"seed {result.seed}: {result.outcome}: {result.message}")
+            if result.failed and stop_at_first:
+                break
+    finally:
+        if bar:
+            bar.close()
+    results.sort(key=lambda r: r.seed)
+    return results, work
+
+
+def write_results(run_dir: Path, results: list[SeedResult], work: RunOptions) -> None:
+    fields = ["seed", "outcome", "exit_code", "rule", "instructions", "wall_seconds", "message"]
+    with (run_dir / "results.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in results:
+            w.writerow({k: getattr(r, k) for k in fields})
+    write_json(
+        run_dir / "results.json",
+        {
+            "image": work.image,
+            "harts": work.harts,
+            "schedule": work.schedule,
+            "quantum": work.quantum,
+            "pct_depth": work.pct_depth,
+            "pct_steps": work.pct_steps,
+            "preempt_p": work.preempt_p,
+            "results": [asdict(r) for r in results],
+        },
+    )

@@ -1,0 +1,460 @@
+"""Allocation tracing: every call into the allocator API, per hart, with exact times.
+
+The API is declared once, in API below: the symbol of each entry point, the layer it belongs to
+(objects, pages, mmap regions), what kind of call it is and its arguments in register order.
+mmap and munmap are found through the guest's system-call table (.syscalls, see
+guest/include/rt/syscall.h): their handlers get a pointer to a0..a5 of the ecall.
+
+Each finished call becomes a `Call`; listeners (the tracer's writers, the oracle) get every
+call at entry and at return. Times are in retired instructions of the calling hart (`entry`,
+`exit`); `clock` is the hart's virtual clock at entry, which the Perfetto trace uses so that
+harts line up.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from unicorn import riscv_const as R
+
+from emulator.instruments.probes import SKIP, TRAMPOLINE, Frame, Probes
+from emulator.machine.isa import MASK64 as _MASK
+from emulator.machine.isa import PC, RA, sext
+from emulator.machine.isa import A as _A
+from guest.contract import C
+
+if TYPE_CHECKING:
+    from emulator.machine.hart import Hart
+    from emulator.machine.image import Image
+    from emulator.machine.machine import Machine, RunResult
+
+_MEPC = R.UC_RISCV_REG_MEPC
+
+
+@dataclass(frozen=True)
+class ApiFunction:
+    symbol: str  # ELF symbol (for system calls: the SYS_ name in contract.h)
+    layer: str  # objects | pages | mmap
+    call: str  # the name in traces: malloc, free, palloc, mmap, ...
+    args: tuple[str, ...]  # argument names, a0 first
+    syscall: bool = False  # found through .syscalls; args come through a pointer in a0
+
+
+# The one table of what is traced. Order is irrelevant; names are used in allocs.jsonl.
+API: tuple[ApiFunction, ...] = (
+    ApiFunction("uk_malloc", "objects", "malloc", ("size",)),
+    ApiFunction("uk_calloc", "objects", "calloc", ("nmemb", "size")),
+    ApiFunction("uk_realloc", "objects", "realloc", ("ptr", "size")),
+    ApiFunction("uk_memalign", "objects", "memalign", ("align", "size")),
+    ApiFunction("uk_posix_memalign", "objects", "posix_memalign", ("memptr", "align", "size")),
+    ApiFunction("uk_free", "objects", "free", ("ptr",)),
+    ApiFunction("uk_palloc", "pages", "palloc", ("pages",)),
+    ApiFunction("uk_pfree", "pages", "pfree", ("ptr", "pages")),
+    ApiFunction("uk_addmem", "pages", "addmem", ("base", "len")),
+    ApiFunction(
+        "SYS_mmap", "mmap", "mmap", ("addr", "length", "prot", "flags", "fd", "offset"), True
+    ),
+    ApiFunction("SYS_munmap", "mmap", "munmap", ("addr", "length"), True),
+)
+# Calls --fail can make fail, and the failure each returns (ENOMEM: 12).
+FAILURES = {"malloc": 0, "calloc": 0, "realloc": 0, "memalign": 0, "posix_memalign": 12,
+            "palloc": 0, "mmap": -12}  # fmt: skip
+POINTER_ARGS = frozenset({"ptr", "memptr", "addr", "base"})
+
+
+@dataclass(slots=True)
+class Call:
+    """One call into the allocator API."""
+
+    seq: int  # order of entry over the whole run
+    hart: int
+    fn: ApiFunction
+    args: tuple[int, ...]
+    entry: int  # instructions the hart had retired at entry
+    clock: int  # the hart's virtual clock at entry
+    caller: int  # pc of the call (for a system call: the ecall)
+    depth: int  # traced calls of the same layer in progress below it on this hart
+    nested: bool = False  # made inside another traced call (the allocator's own business)
+    result: int | None = None  # a0 at return (None while in progress)
+    exit: int = 0
+    out: int = 0  # posix_memalign: the pointer it stored (0 when it failed)
+    injected: bool = False  # made to fail by --fail (inject.py): the function did not run
+
+    @property
+    def insns(self) -> int:
+        return self.exit - self.entry
+
+    def arg(self, name: str) -> int:
+        return self.args[self.fn.args.index(name)]
+
+    @property
+    def block(self) -> int:
+        """The address a call handed out (0 when it failed or hands out nothing)."""
+        kind = self.fn.call
+        if kind == "posix_memalign":
+            return self.out if self.result == 0 else 0
+        if kind in ("free", "pfree", "munmap", "addmem") or self.result is None:
+            return 0
+        if kind == "mmap" and self.result > _MASK - 4096:
+            return 0  # -errno
+        return self.result
+
+    # One definition of a call's row (allocs.jsonl, violations), written by hand rather than
+    # with json.dumps because it runs once per allocator call. Every string in it is a name, a
+    # symbol or a hex number, so none needs escaping (test_trace parses every line).
+
+    def json_args(self) -> str:
+        return ",".join(
+            f'"{n}":"{v:#x}"' if n in POINTER_ARGS else f'"{n}":{_signed(v)}'
+            for n, v in zip(self.fn.args, self.args, strict=True)
+        )
+
+    def json_result(self) -> str:
+        result = _result_json(self.fn, self.result)
+        return (
+            "null" if result is None else f'"{result}"' if isinstance(result, str) else str(result)
+        )
+
+    def json_line(self, symbol: str) -> str:
+        """The row as one JSON object; `symbol` is the caller's symbol as JSON (or null)."""
+        fn = self.fn
+        extra = f',"ptr":"{self.out:#x}"' if fn.call == "posix_memalign" else ""
+        if self.injected:
+            extra += ',"injected":true'
+        return (
+            f'{{"seq":{self.seq},"hart":{self.hart},"layer":"{fn.layer}",'
+            f'"call":"{fn.call}","args":{{{self.json_args()}}},"result":{self.json_result()},'
+            f'"entry":{self.entry},"exit":{self.exit},"insns":{self.insns},'
+            f'"caller":"{self.caller:#x}","caller_symbol":{symbol},'
+            f'"depth":{self.depth}{extra}}}'
+        )
+
+    def to_json(self, image: Image) -> dict:
+        return json.loads(self.json_line(symbol_json(image, self.caller)))
+
+
+def _signed(v: int) -> int:
+    return sext(v, 64)
+
+
+def _result_json(fn: ApiFunction, value: int | None) -> object:
+    if value is None or fn.call in ("free", "pfree"):
+        return None
+    if fn.call in ("posix_memalign", "munmap", "addmem"):
+        return _signed(value)
+    if fn.call == "mmap" and value > _MASK - 4096:
+        return _signed(value)
+    return f"{value:#x}"
+
+
+def symbol_json(image: Image, pc: int) -> str:
+    found = _symbol(image, pc)
+    return f'"{found}"' if found else "null"
+
+
+def _symbol(image: Image, pc: int) -> str | None:
+    hit = image.symbol_at(pc)
+    if hit is None:
+        return None
+    sym, off = hit
+    return f"{sym.name}+{off:#x}" if off else sym.name
+
+
+class Listener:
+    """What the tracer calls; the oracle and the writers implement these."""
+
+    def attach(self, image: Image, machine: Machine) -> None:
+        """The machine exists (before it runs)."""
+
+    def on_entry(self, hart: Hart, call: Call) -> None:
+        pass
+
+    def on_return(self, hart: Hart, call: Call) -> None:
+        pass
+
+    def finish(self, machine: Machine, result: RunResult) -> None:
+        """The run ended (the listener may turn `result` into a violation)."""
+
+
+@dataclass
+class Tracer:
+    """Finds the API in an image, probes it and hands calls to listeners."""
+
+    image: Image
+    listeners: list[Listener] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # API symbols this image lacks
+    calls: int = 0
+    fail: dict[str, int] = field(default_factory=dict)  # call name -> N (--fail CALL:N)
+    injected: list[int] = field(default_factory=list)  # seq of each call made to fail
+    _counts: dict[str, int] = field(default_factory=dict)
+    probes: Probes = field(default_factory=Probes)
+
+    def __post_init__(self) -> None:
+        handlers = self._syscall_handlers()
+        for fn in API:
+            if fn.syscall:
+                address = handlers.get(getattr(C, fn.symbol))
+            else:
+                sym = self.image.symbol(fn.symbol)
+                address = sym.address if sym else None
+            entry, ret = self._entry_for(fn), self._on_return
+            if address is None or not self.probes.add_address(
+                self.image, address, fn.symbol, entry, ret
+            ):
+                self.missing.append(fn.symbol)
+
+    def _syscall_handlers(self) -> dict[int, int]:
+        table = self.image.section(".syscalls")
+        if table is None:
+            return {}
+        _, data = table
+        return {nr: fn for nr, fn in struct.iter_unpack("<QQ", data[: len(data) // 16 * 16])}
+
+    def _entry_for(self, fn: ApiFunction) -> Callable[[Hart], object]:
+        nargs = len(fn.args)
+        layer = fn.layer
+        listeners = self.listeners
+
+        def on_entry(hart: Hart) -> object:
+            rd = hart.read_reg
+            shadow = self.probes.shadow(hart.id)
+            if fn.syscall:
+                base = rd(_A[0]) - C.RAM_BASE
+                args = struct.unpack_from(f"<{nargs}Q", hart.host.ram, base)
+                caller = rd(_MEPC)
+            else:
+                args = tuple(rd(_A[i]) for i in range(nargs))
+                ra = rd(RA)
+                # The call's own address (jal or jalr: 4 bytes); a tail call (its return
+                # address is the trampoline) is charged to the outer call's site.
+                tail = ra == TRAMPOLINE and shadow
+                caller = shadow[-1].data.caller if tail else ra - 4  # type: ignore[attr-defined]
+            depth = 0
+            for frame in shadow:
+                if frame.data.fn.layer == layer:  # type: ignore[attr-defined]
+                    depth += 1
+            now = hart.now()
+            call = Call(self.calls, hart.id, fn, args, now, hart.clock_now(), caller, depth)
+            call.nested = bool(shadow)
+            self.calls += 1
+            if fn.call in self.fail:
+                count = self._counts[fn.call] = self._counts.get(fn.call, 0) + 1
+                if count == self.fail[fn.call]:
+                    return self._inject(hart, call)
+            for listener in listeners:
+                listener.on_entry(hart, call)
+            return call
+
+        return on_entry
+
+    def _inject(self, hart: Hart, call: Call) -> object:
+        """Return at once with the call's failure value, the function unrun."""
+        value = FAILURES[call.fn.call]
+        hart.write_reg(_A[0], value)
+        hart.write_reg(PC, hart.read_reg(RA))
+        call.result, call.exit, call.injected = value & _MASK, call.entry, True
+        self.injected.append(call.seq)
+        for listener in self.listeners:
+            listener.on_entry(hart, call)
+        for listener in self.listeners:
+            listener.on_return(hart, call)
+        return SKIP
+
+    def _on_return(self, hart: Hart, frame: Frame) -> None:
+        call: Call = frame.data  # type: ignore[assignment]
+        call.result = hart.read_reg(_A[0])
+        call.exit = hart.now()
+        if call.fn.call == "posix_memalign" and call.result == 0:
+            offset = call.args[0] - C.RAM_BASE
+            call.out = int.from_bytes(hart.host.ram[offset : offset + 8], "little")
+        for listener in self.listeners:
+            listener.on_return(hart, call)
+
+    def finish(self, machine: Machine, result: RunResult) -> None:
+        for listener in self.listeners:
+            listener.finish(machine, result)
+
+
+# ---- writers -----------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[int], q: float) -> int:
+    if not sorted_values:
+        return 0
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+@dataclass
+class HartStats:
+    calls: int = 0
+    failed: int = 0  # allocations that returned nothing
+    bytes: int = 0  # bytes handed out (objects: asked size; pages/mmap: whole pages)
+    remote_frees: int = 0  # frees of blocks another hart allocated
+    latencies: list[int] = field(default_factory=list)
+
+
+def block_bytes(call: Call) -> int:
+    kind = call.fn.call
+    if kind == "calloc":
+        return call.arg("nmemb") * call.arg("size")
+    if kind in ("malloc", "realloc", "memalign", "posix_memalign"):
+        return call.arg("size")
+    if kind == "palloc":
+        return call.arg("pages") << 12
+    if kind == "mmap":
+        return call.arg("length")
+    return 0
+
+
+class TraceWriter(Listener):
+    """allocs.jsonl, the Perfetto/Chrome trace and per-hart statistics.
+
+    Streams both files as calls finish, so memory does not grow with the run. Ownership of live
+    blocks (who allocated what) is kept to draw flows and count remote frees and live bytes."""
+
+    def __init__(self, image: Image, harts: int, jsonl: IO[str] | None, chrome: IO[str] | None):
+        self.image = image
+        self.jsonl = jsonl
+        self.chrome = chrome
+        self.stats = [HartStats() for _ in range(harts)]
+        self.live = [0] * harts  # live bytes by allocating hart
+        self.owner: dict[tuple[str, int], tuple[int, int, int]] = {}  # -> hart, bytes, seq
+        self._first = True
+        self._alloc_ts: dict[int, float] = {}  # seq of a live allocation -> its trace time
+        self._symbols: dict[int, str] = {}  # caller pc -> its symbol as JSON
+        if chrome is not None:
+            chrome.write('{"displayTimeUnit": "ns", "traceEvents": [\n')
+            self._write('{"ph":"M","pid":1,"name":"process_name","args":{"name":"guest"}}')
+            for h in range(harts):
+                name = f'"args":{{"name":"hart {h}"}}'
+                self._write(f'{{"ph":"M","pid":1,"tid":{h},"name":"thread_name",{name}}}')
+
+    def on_return(self, hart: Hart, call: Call) -> None:
+        st = self.stats[call.hart]
+        st.calls += 1
+        st.latencies.append(call.insns)
+        kind, layer = call.fn.call, call.fn.layer
+        freed: tuple[int, int, int] | None = None
+        if call.depth == 0:
+            if kind in ("free", "pfree", "munmap") or (kind == "realloc" and call.result):
+                ptr = call.args[0]
+                freed = self.owner.pop((layer, ptr), None) if ptr else None
+                if freed:
+                    self.live[freed[0]] -= freed[1]
+                    if freed[0] != call.hart:
+                        st.remote_frees += 1
+            block = call.block
+            if kind not in ("free", "pfree", "munmap", "addmem"):
+                if block:
+                    size = block_bytes(call)
+                    st.bytes += size
+                    self.owner[(layer, block)] = (call.hart, size, call.seq)
+                    self.live[call.hart] += size
+                else:
+                    st.failed += 1
+        if self.jsonl is None and self.chrome is None:
+            return
+        fn = call.fn
+        symbol = self._symbols.get(call.caller)
+        if symbol is None:
+            symbol = self._symbols[call.caller] = symbol_json(self.image, call.caller)
+        if self.jsonl is not None:
+            self.jsonl.write(call.json_line(symbol) + "\n")
+        if self.chrome is not None:
+            caller = symbol if symbol != "null" else f'"{call.caller:#x}"'
+            args, result = call.json_args(), call.json_result()
+            sep = "," if args else ""
+            self._write(
+                f'{{"ph":"X","pid":1,"tid":{call.hart},"ts":{call.clock / 1000},'
+                f'"dur":{call.insns / 1000},"name":"{fn.call}","cat":"{fn.layer}",'
+                f'"args":{{{args}{sep}"result":{result},"seq":{call.seq},"caller":{caller}}}}}'
+            )
+            self._chrome_call(call, freed)
+
+    def _write(self, text: str) -> None:
+        assert self.chrome is not None
+        self.chrome.write(text if self._first else ",\n" + text)
+        self._first = False
+
+    def _chrome_call(self, call: Call, freed: tuple[int, int, int] | None) -> None:
+        """Flows and counters that go with a call's slice (one instruction = 1 ns)."""
+        ts = call.clock / 1000
+        name = call.fn.call
+        if freed and freed[0] != call.hart:
+            # A flow from the allocating call (its seq) to this free on another hart.
+            start = self._alloc_ts.pop(freed[2], ts)
+            self._write(
+                f'{{"ph":"s","pid":1,"tid":{freed[0]},"id":{freed[2]},"name":"remote free",'
+                f'"cat":"flow","ts":{start}}}'
+            )
+            self._write(
+                f'{{"ph":"f","bp":"e","pid":1,"tid":{call.hart},"id":{freed[2]},'
+                f'"name":"remote free","cat":"flow","ts":{ts}}}'
+            )
+        elif freed:
+            self._alloc_ts.pop(freed[2], None)
+        if call.depth == 0 and call.block and name not in ("free", "pfree", "munmap"):
+            self._alloc_ts[call.seq] = ts
+        if freed or (call.depth == 0 and call.block):
+            owner = freed[0] if freed else call.hart
+            end = (call.clock + call.insns) / 1000
+            for h in {owner, call.hart}:
+                self._write(
+                    f'{{"ph":"C","pid":1,"ts":{end},"name":"live bytes hart {h}",'
+                    f'"args":{{"bytes":{self.live[h]}}}}}'
+                )
+
+    def close(self) -> None:
+        if self.chrome is not None:
+            self.chrome.write("\n]}\n")
+            self.chrome.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
+
+    def table(self) -> dict:
+        rows = []
+        for h, st in enumerate(self.stats):
+            lat = sorted(st.latencies)
+            rows.append(
+                {
+                    "hart": h,
+                    "calls": st.calls,
+                    "failed": st.failed,
+                    "bytes": st.bytes,
+                    "remote_frees": st.remote_frees,
+                    "p50": percentile(lat, 0.50),
+                    "p90": percentile(lat, 0.90),
+                    "p99": percentile(lat, 0.99),
+                    "max": lat[-1] if lat else 0,
+                    "live_bytes": self.live[h],
+                }
+            )
+        return {"harts": rows}
+
+
+def format_table(table: dict, missing: list[str]) -> str:
+    head = (
+        f"{'hart':>4} {'calls':>8} {'failed':>6} {'bytes':>12} {'remote frees':>12} "
+        f"{'p50':>6} {'p90':>6} {'p99':>6} {'max':>7}  (latency in instructions)"
+    )
+    lines = ["allocation calls per hart:", head]
+    for r in table["harts"]:
+        lines.append(
+            f"{r['hart']:>4} {r['calls']:>8} {r['failed']:>6} {r['bytes']:>12} "
+            f"{r['remote_frees']:>12} {r['p50']:>6} {r['p90']:>6} {r['p99']:>6} {r['max']:>7}"
+        )
+    if missing:
+        lines.append(f"not traced (no such symbol in the image): {', '.join(missing)}")
+    return "\n".join(lines)
+
+
+def open_outputs(run_dir: Path) -> tuple[IO[str], IO[str]]:
+    return (
+        (run_dir / "allocs.jsonl").open("w"),
+        (run_dir / "allocs.trace.json").open("w"),
+    )

@@ -1,0 +1,210 @@
+"""ELF images: validation, loadable segments, symbols and source lines (pyelftools).
+
+Symbols are read when the image is opened; the DWARF line table only when a location is
+first asked for (error messages, reports), so a plain run pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from emulator.machine.errors import BadInput
+
+EM_RISCV = 243
+_MACHINE_NAMES = {"EM_386": "x86", "EM_ARM": "ARM", "EM_X86_64": "x86-64", "EM_AARCH64": "AArch64"}
+
+
+@dataclass(frozen=True)
+class Segment:
+    address: int  # physical load address
+    data: bytes
+    memsize: int
+    executable: bool
+
+
+@dataclass(frozen=True)
+class Symbol:
+    address: int
+    size: int
+    name: str
+
+
+class Image:
+    """A validated rv64 ELF image."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            raise BadInput(
+                f"{self.path}: no such file; build one with `python -m toolchain "
+                "build APP` or pass --app NAME"
+            ) from None
+        except OSError as e:
+            raise BadInput(f"{self.path}: cannot read it ({e.strerror})") from None
+        if raw[:4] != b"\x7fELF":
+            raise BadInput(f"{self.path}: not an ELF file; pass a RISC-V ELF image or --app NAME")
+        if raw[4] == 1:
+            machine = int.from_bytes(raw[18:20], "little")
+            what = "32-bit RISC-V" if machine == EM_RISCV else "32-bit"
+            raise BadInput(
+                f"{self.path}: a {what} ELF (ELFCLASS32); this machine runs rv64 "
+                "images: build for riscv64"
+            )
+        self.raw = raw
+        self.sha256 = hashlib.sha256(raw).hexdigest()
+        try:
+            self._elf = ELFFile(io.BytesIO(raw))
+            machine = self._elf.header["e_machine"]
+            if machine != "EM_RISCV":
+                name = _MACHINE_NAMES.get(machine, str(machine).removeprefix("EM_"))
+                raise BadInput(
+                    f"{self.path}: an ELF for {name}, not RISC-V; build the image for riscv64"
+                )
+            self.entry: int = self._elf.header["e_entry"]
+            self.segments = self._read_segments()
+            self.symbols, self._by_name = self._read_symbols()
+        except (ELFError, ValueError, KeyError) as e:
+            raise BadInput(f"{self.path}: a damaged ELF file ({e})") from None
+        self._starts = [s.address for s in self.symbols]
+
+    def _read_segments(self) -> list[Segment]:
+        out = []
+        for seg in self._elf.iter_segments():
+            if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
+                continue
+            out.append(
+                Segment(seg["p_paddr"], seg.data(), seg["p_memsz"], bool(seg["p_flags"] & 1))
+            )
+        if not out:
+            raise BadInput(f"{self.path}: the ELF has no loadable segment")
+        return out
+
+    def _read_symbols(self) -> tuple[list[Symbol], dict[str, Symbol]]:
+        table = self._elf.get_section_by_name(".symtab")
+        found: dict[int, Symbol] = {}
+        by_name: dict[str, Symbol] = {}
+        if table is not None:
+            for sym in table.iter_symbols():
+                kind = sym["st_info"]["type"]
+                if kind not in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE") or not sym.name:
+                    continue
+                if sym["st_shndx"] == "SHN_UNDEF" or sym.name.startswith((".L", "$")):
+                    continue
+                s = Symbol(sym["st_value"], sym["st_size"], sym.name)
+                by_name.setdefault(s.name, s)
+                # Prefer sized symbols (functions, objects) over labels at the same address.
+                if s.address not in found or (s.size and not found[s.address].size):
+                    found[s.address] = s
+        return sorted(found.values(), key=lambda s: s.address), by_name
+
+    # ---- lookups -------------------------------------------------------------------------
+
+    def read(self, address: int, size: int) -> bytes | None:
+        """`size` bytes the image loads at `address`, or None if no segment holds them all."""
+        for seg in self.segments:
+            offset = address - seg.address
+            if offset >= 0 and offset + size <= len(seg.data):
+                return seg.data[offset : offset + size]
+        return None
+
+    def section(self, name: str) -> tuple[int, bytes] | None:
+        """(address, contents) of a section, or None when the image has none of that name."""
+        sec = self._elf.get_section_by_name(name)
+        if sec is None or sec["sh_type"] == "SHT_NOBITS":
+            return None
+        return sec["sh_addr"], sec.data()
+
+    @cached_property
+    def dwarf(self):
+        """pyelftools' DWARFInfo, or None for an image built without -g."""
+        return self._elf.get_dwarf_info() if self._elf.has_dwarf_info() else None
+
+    def symbol(self, name: str) -> Symbol | None:
+        return self._by_name.get(name)
+
+    def symbol_at(self, address: int) -> tuple[Symbol, int] | None:
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i < 0:
+            return None
+        s = self.symbols[i]
+        if s.size and address >= s.address + s.size:
+            return None
+        return s, address - s.address
+
+    def cached(self, what: str, compute):
+        """compute() (JSON-able), kept beside the image as IMAGE.WHAT.json and keyed by the
+        image's hash, when that directory is writable: reading DWARF with pyelftools costs a
+        good part of a second per image, which a short run should not pay every time."""
+        path = self.path.with_name(f"{self.path.name}.{what}.json")
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("sha256") == self.sha256:
+                return saved["value"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        value = compute()
+        try:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"sha256": self.sha256, "value": value}))
+            tmp.replace(path)
+        except OSError:
+            pass
+        return value
+
+    @cached_property
+    def _lines(self) -> tuple[list[int], list[tuple[str, int]]]:
+        rows = self.cached("lines", self._read_lines)
+        return [r[0] for r in rows], [(r[1], r[2]) for r in rows]
+
+    def _read_lines(self) -> list[tuple[int, str, int]]:
+        if not self._elf.has_dwarf_info():
+            return []
+        dwarf = self._elf.get_dwarf_info()
+        rows = []
+        for cu in dwarf.iter_CUs():
+            program = dwarf.line_program_for_CU(cu)
+            if program is None:
+                continue
+            header = program.header
+            files = header["file_entry"]
+            base = 0 if header["version"] >= 5 else 1
+            for entry in program.get_entries():
+                st = entry.state
+                if st is None or st.end_sequence:
+                    continue
+                index = st.file - base
+                name = files[index].name.decode() if 0 <= index < len(files) else "?"
+                rows.append((st.address, name, st.line))
+        rows.sort()
+        return rows
+
+    def line_at(self, address: int) -> tuple[str, int] | None:
+        addresses, places = self._lines
+        i = bisect.bisect_right(addresses, address) - 1
+        if i < 0 or (self.symbol_at(address) is None and address - addresses[i] > 64):
+            return None
+        return places[i]
+
+    def where(self, address: int) -> str:
+        """`0x80000123 (name+0x1a, file.c:57)`: as much as the image knows."""
+        parts = []
+        hit = self.symbol_at(address)
+        if hit:
+            sym, off = hit
+            parts.append(f"{sym.name}+{off:#x}" if off else sym.name)
+        line = self.line_at(address)
+        if line:
+            parts.append(f"{line[0]}:{line[1]}")
+        return f"{address:#x}" + (f" ({', '.join(parts)})" if parts else "")

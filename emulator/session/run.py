@@ -1,0 +1,309 @@
+"""One run from options to run directory: find or build the image, set up the instruments the
+options ask for, boot, stream the console, summarise.
+
+The CLI, scripts and tests all come through `run()`, so what a user types and what a test
+checks are the same code path.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from emulator import __version__
+from emulator.instruments.contention import ContentionMonitor
+from emulator.instruments.inject import Stalls, parse_fail, parse_stall
+from emulator.instruments.oracle import Oracle
+from emulator.instruments.probes import Probes
+from emulator.instruments.timing import CostModel, Timing
+from emulator.instruments.tracer import FAILURES, Tracer, TraceWriter, open_outputs
+from emulator.machine import events as ev
+from emulator.machine.errors import BadInput
+from emulator.machine.hooks import Hooks
+from emulator.machine.image import Image
+from emulator.machine.machine import Machine, Outcome, RunResult
+from emulator.schedule.files import Recorder, load_schedule, save_schedule
+from emulator.schedule.policies import RoundRobin, Schedule, make_policy
+from emulator.session.options import DEFAULT_APP, RunOptions, record
+from emulator.session.rundir import make_run_dir, write_json
+from guest.contract import C, Status
+
+
+@dataclass
+class RunReport:
+    result: RunResult
+    summary: dict
+    console: bytes
+    run_dir: Path | None
+    atomics: dict | None = None  # the contention monitor's report, when it ran
+    allocs: dict | None = None  # the tracer's per-hart table, when it ran
+    oracle: dict | None = None  # the oracle's verdict, when it ran
+
+
+def resolve_image(opts: RunOptions) -> Path:
+    """The image to boot: IMAGE, or --app built with --config and -D (default app when
+    neither)."""
+    if opts.image:
+        return Path(opts.image)
+    from toolchain import BuildError, CompilerMissing, build
+    from toolchain.catalog import CatalogError
+
+    try:
+        return build(opts.app or DEFAULT_APP, opts.config, opts.defines)
+    except (CatalogError, CompilerMissing) as e:
+        raise BadInput(str(e)) from None
+    except BuildError as e:
+        raise BadInput(f"{e}\n(the guest sources did not compile)") from None
+
+
+class _ConsoleStream:
+    """Copies UART bytes to stdout, a line at a time, as the guest writes them."""
+
+    def __init__(self) -> None:
+        self._line = bytearray()
+
+    def __call__(self, event: ev.Console) -> None:
+        self._line.append(event.byte)
+        if event.byte == 10:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._line:
+            sys.stdout.buffer.write(self._line)
+            sys.stdout.buffer.flush()
+            self._line.clear()
+
+
+# ---- pct's preparation: sync sites and k ---------------------------------------------------------
+
+
+def sync_sites(opts: RunOptions, path: Path) -> tuple[int, ...]:
+    """The plain load/store sites pct's `sync` unit makes steps of (none for other runs)."""
+    if opts.schedule != "pct" or opts.pct_unit != "sync":
+        return ()
+    if opts.sync_sites is not None:
+        return opts.sync_sites
+    from emulator.schedule.syncsites import discover
+
+    return tuple(
+        discover(Image(path), opts.harts, opts.ram_mib, opts.quantum, opts.max_instructions)
+    )
+
+
+def estimate_steps(opts: RunOptions, path: Path, sites: tuple[int, ...] = ()) -> int:
+    """PCT's k when not given: the steps (atomics, sync accesses or instructions) of a
+    round-robin run of the same image at the same quantum."""
+    counted = opts.pct_unit != "instructions"
+    seen = [0]
+
+    def count(hart, pc) -> bool:
+        seen[0] += 1
+        return False
+
+    hooks = Hooks(
+        watch_atomics=counted, sync_sites=frozenset(sites), step=count if counted else None
+    )
+    machine = Machine(Image(path), opts.harts, opts.ram_mib, hooks)
+    result = machine.run(RoundRobin(opts.quantum), opts.max_instructions)
+    return max(seen[0] if counted else result.total_instructions, 1)
+
+
+def prepare_pct(opts: RunOptions, path: Path) -> RunOptions:
+    """pct's sync sites and k, found once (explore's workers all get the same)."""
+    if opts.schedule != "pct" or opts.replay:
+        return opts
+    sites = sync_sites(opts, path)
+    steps = opts.pct_steps or estimate_steps(opts, path, sites)
+    return replace(opts, sync_sites=sites, pct_steps=steps)
+
+
+def make_run_policy(opts: RunOptions) -> Schedule:
+    schedule = "replay" if opts.replay else opts.schedule
+    if opts.timing and schedule == "rr":
+        schedule = "timed"
+    return make_policy(
+        schedule,
+        opts.quantum,
+        opts.seed,
+        pct_depth=opts.pct_depth,
+        pct_steps=opts.pct_steps,
+        pct_unit=opts.pct_unit,
+        preempt_p=opts.preempt_p,
+        replay_turns=load_schedule(opts.replay, opts.harts) if opts.replay else None,
+        replay_source=opts.replay or "",
+    )
+
+
+# ---- the instruments of one run ------------------------------------------------------------------
+
+
+class Instruments:
+    """Everything the options switch on, registered in one Hooks before the machine exists."""
+
+    def __init__(
+        self,
+        opts: RunOptions,
+        image: Image,
+        policy: Schedule,
+        bus: ev.Bus,
+        run_dir: Path | None,
+        sites: tuple[int, ...],
+    ):
+        self.hooks = hooks = Hooks(bus=bus, sync_sites=frozenset(sites), step=policy.preemption)
+        self.stream = _ConsoleStream() if not opts.quiet else None
+        if self.stream:
+            bus.subscribe(ev.Console, self.stream)
+        self.monitor = ContentionMonitor(image, opts.harts) if opts.atomics else None
+        if self.monitor:
+            self.monitor.attach(bus)
+        stall_specs = [parse_stall(text) for text in opts.stall]
+        fails = dict(parse_fail(text, tuple(FAILURES)) for text in opts.fail)
+        self.tracer: Tracer | None = None
+        self.writer: TraceWriter | None = None
+        self.oracle: Oracle | None = None
+        probes = Probes()
+        if opts.trace or opts.check or fails or opts.listeners:
+            self.tracer = Tracer(image, fail=fails, probes=probes)
+            self.tracer.listeners.extend(opts.listeners)
+        self.stalls = Stalls(image, stall_specs, probes) if stall_specs else None
+        if self.monitor:
+            self.monitor.declare_locks(probes, opts.locks)
+        if opts.trace and self.tracer:
+            files = open_outputs(run_dir) if run_dir else (None, None)
+            self.writer = TraceWriter(image, opts.harts, *files)
+            self.tracer.listeners.append(self.writer)
+        if opts.check and self.tracer:
+            self.oracle = Oracle(image, probes, hooks, check_every=opts.check_every or 0)
+            self.tracer.listeners.insert(0, self.oracle)
+        self.timing = Timing(CostModel.load(opts.costs)) if opts.timing else None
+        if self.timing:
+            hooks.charge = self.timing.charge
+        self.recorder = Recorder() if opts.save_schedule else None
+        if self.recorder:
+            hooks.after_turn.insert(0, self.recorder)
+        # The contention monitor and the timing model see every atomic; so do preemption points.
+        hooks.watch_atomics = opts.atomics or opts.timing or policy.preemption is not None
+        probes.install(hooks)
+
+    def attach(self, machine: Machine) -> None:
+        """The machine exists: instruments that read it or ask it for things get it now."""
+        if self.tracer:
+            for listener in self.tracer.listeners:
+                listener.attach(machine.image, machine)
+        if self.stalls:
+            self.stalls.attach(machine)
+        if self.monitor:
+            self.monitor.add_sites(machine.sites)
+
+    def finish(self, machine: Machine, result: RunResult) -> None:
+        if self.tracer:
+            self.tracer.finish(machine, result)
+
+    def close(self) -> None:
+        if self.stream:
+            self.stream.flush()
+        if self.writer:
+            self.writer.close()
+
+
+# ---- a run ---------------------------------------------------------------------------------------
+
+
+def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
+    opts.validate()
+    path = resolve_image(opts)
+    opts = prepare_pct(opts, path)
+    policy = make_run_policy(opts)
+    image = Image(path)
+    run_dir = make_run_dir(opts.out, f"{opts.label}-{opts.harts}h") if opts.write_files else None
+    inst = Instruments(opts, image, policy, bus or ev.Bus(), run_dir, sync_sites(opts, path))
+    machine = Machine(image, opts.harts, opts.ram_mib, inst.hooks)
+    inst.attach(machine)
+    try:
+        result = machine.run(policy, opts.max_instructions)
+        inst.finish(machine, result)
+    finally:
+        inst.close()
+    summary = _summary(opts, path, image, policy, result, inst)
+    if opts.save_schedule and inst.recorder:
+        save_schedule(Path(opts.save_schedule), opts.harts, inst.recorder.turns, policy.describe())
+    atomics = inst.monitor.report() if inst.monitor else None
+    allocs = None
+    if inst.writer and inst.tracer:
+        allocs = inst.writer.table() | {"missing": inst.tracer.missing}
+    verdict = inst.oracle.report() if inst.oracle else None
+    if run_dir:
+        write_json(run_dir / "summary.json", summary)
+        (run_dir / "console.log").write_bytes(bytes(machine.console))
+        if atomics:
+            write_json(run_dir / "atomics.json", atomics)
+        if allocs:
+            write_json(run_dir / "allocs.json", allocs)
+    return RunReport(result, summary, bytes(machine.console), run_dir, atomics, allocs, verdict)
+
+
+def _summary(
+    opts: RunOptions,
+    path: Path,
+    image: Image,
+    policy: Schedule,
+    result: RunResult,
+    inst: Instruments,
+) -> dict:
+    summary = {
+        "outcome": result.outcome,
+        "exit_code": result.exit_code,
+        "message": result.message,
+        "harts": opts.harts,
+        "instructions": result.instructions,
+        "total_instructions": result.total_instructions,
+        "clocks": result.clocks,
+        "quanta": result.quanta,
+        "schedule_digest": result.schedule_digest,
+        **policy.describe(),
+        "ram_mib": opts.ram_mib,
+        "max_instructions": opts.max_instructions,
+        "image": str(path),
+        "image_sha256": image.sha256,
+        "app": opts.app or (None if opts.image else DEFAULT_APP),
+        "config": None if opts.image else opts.config,
+        "defines": opts.defines,
+        "emulator_version": __version__,
+        "wall_seconds": round(result.wall_seconds, 6),
+        "mips": round(result.mips, 3),
+        "atomics": opts.atomics,
+        "trace": opts.trace,
+        "check": opts.check,
+        "options": record(opts),
+        "reproduce": opts.reproduce(),
+    }
+    if inst.timing:
+        summary["timing"] = inst.timing.report(result.clocks, result.instructions)
+    if inst.stalls or opts.fail:
+        summary["injected"] = {
+            "stalls": [{"hart": h, "symbol": s} for h, s in inst.stalls.done]
+            if inst.stalls
+            else [],
+            "failed_calls": inst.tracer.injected if inst.tracer else [],
+        }
+    for key, value in policy.counters().items():
+        summary[f"schedule_{key}"] = value
+    if inst.oracle:
+        summary["oracle"] = inst.oracle.report()
+    if result.outcome is Outcome.VIOLATION:
+        summary["violation"] = result.extra
+    return summary
+
+
+def exit_status(result: RunResult) -> int:
+    """The emulator's exit status for a finished run (see README, "Exit statuses")."""
+    if result.outcome is Outcome.EXITED:
+        code = result.exit_code or 0
+        return code if code <= C.GUEST_EXIT_MAX else Status.GUEST_CODE_RANGE
+    return {
+        Outcome.FAULT: Status.FAULT,
+        Outcome.BUDGET: Status.BUDGET,
+        Outcome.DEADLOCK: Status.DEADLOCK,
+        Outcome.VIOLATION: Status.VIOLATION,
+    }[result.outcome]
