@@ -44,7 +44,10 @@ class Program:
 
 SMP = {"PRIV_ALL_HARTS": "1"}
 
-PROGRAMS: tuple[Program, ...] = ()
+PROGRAMS: tuple[Program, ...] = (
+    Program("traps", "traps.c", "trap entry/return between M, S, U; illegal instructions"),
+    Program("traps-smp", "traps.c", "traps on every hart at once", SMP),
+)
 # The framework's own tests (selftest.c): not part of the matrix; tests/test_privileged.py runs
 # them to show that a failing check and an unexpected trap are reported.
 SELFTESTS: tuple[Program, ...] = (
