@@ -47,6 +47,7 @@ SMP = {"PRIV_ALL_HARTS": "1"}
 PROGRAMS: tuple[Program, ...] = (
     Program("traps", "traps.c", "trap entry/return between M, S, U; illegal instructions"),
     Program("traps-smp", "traps.c", "traps on every hart at once", SMP),
+    Program("delegation", "delegation.c", "medeleg/mideleg: traps and interrupts to S"),
 )
 # The framework's own tests (selftest.c): not part of the matrix; tests/test_privileged.py runs
 # them to show that a failing check and an unexpected trap are reported.
