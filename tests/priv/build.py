@@ -48,6 +48,14 @@ PROGRAMS: tuple[Program, ...] = (
     Program("traps", "traps.c", "trap entry/return between M, S, U; illegal instructions"),
     Program("traps-smp", "traps.c", "traps on every hart at once", SMP),
     Program("delegation", "delegation.c", "medeleg/mideleg: traps and interrupts to S"),
+    Program("interrupts", "interrupts.c", "MSI/MTI/SSI/STI/SEI: enables, priority, vectors"),
+    Program("interrupts-smp", "interrupts.c", "interrupts on every hart at once", SMP),
+    Program(
+        "interrupt-priority",
+        "interrupt_priority.c",
+        "the spec's priority order (emulator only: QEMU 7.2 takes the lowest number first)",
+        on_qemu=False,
+    ),
 )
 # The framework's own tests (selftest.c): not part of the matrix; tests/test_privileged.py runs
 # them to show that a failing check and an unexpected trap are reported.
