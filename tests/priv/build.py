@@ -56,6 +56,9 @@ PROGRAMS: tuple[Program, ...] = (
         "the spec's priority order (emulator only: QEMU 7.2 takes the lowest number first)",
         on_qemu=False,
     ),
+    Program("ipi", "ipi.c", "each hart interrupts the next through CLINT msip", SMP),
+    Program("wfi", "wfi.c", "wfi wake-up rules; woken by another hart's IPI", SMP),
+    Program("mhartid", "mhartid.c", "mhartid on every hart; parking by mhartid", SMP, (1, 2, 4, 8)),
 )
 # The framework's own tests (selftest.c): not part of the matrix; tests/test_privileged.py runs
 # them to show that a failing check and an unexpected trap are reported.
