@@ -59,6 +59,14 @@ PROGRAMS: tuple[Program, ...] = (
     Program("ipi", "ipi.c", "each hart interrupts the next through CLINT msip", SMP),
     Program("wfi", "wfi.c", "wfi wake-up rules; woken by another hart's IPI", SMP),
     Program("mhartid", "mhartid.c", "mhartid on every hart; parking by mhartid", SMP, (1, 2, 4, 8)),
+    Program("ebreak", "ebreak.c", "ebreak and c.ebreak: cause 3, epc, tval, delegation"),
+    Program("counters", "counters.c", "cycle/time/instret, aliases, counteren gating, writes"),
+    Program(
+        "counters-exact",
+        "counters_exact.c",
+        "instret counts exactly (emulator only: QEMU's is host time without -icount)",
+        on_qemu=False,
+    ),
 )
 # The framework's own tests (selftest.c): not part of the matrix; tests/test_privileged.py runs
 # them to show that a failing check and an unexpected trap are reported.
