@@ -67,6 +67,13 @@ PROGRAMS: tuple[Program, ...] = (
         "instret counts exactly (emulator only: QEMU's is host time without -icount)",
         on_qemu=False,
     ),
+    Program(
+        "paging-sv39",
+        "paging.c",
+        "Sv39: mappings, U/R/W/X, SUM, MXR, A/D, sfence.vma",
+        {"SATP_MODE": "8"},
+    ),
+    Program("paging-sv48", "paging.c", "Sv48: the same with four levels", {"SATP_MODE": "9"}),
 )
 # The framework's own tests (selftest.c): not part of the matrix; tests/test_privileged.py runs
 # them to show that a failing check and an unexpected trap are reported.
