@@ -74,6 +74,8 @@ PROGRAMS: tuple[Program, ...] = (
         {"SATP_MODE": "8"},
     ),
     Program("paging-sv48", "paging.c", "Sv48: the same with four levels", {"SATP_MODE": "9"}),
+    Program("pmp", "pmp.c", "PMP: 16 entries, TOR/NAPOT regions, no-match default, lock"),
+    Program("misc-csrs", "misc_csrs.c", "misa, XLEN fields, ID CSRs, trigger CSRs"),
 )
 # The framework's own tests (selftest.c): not part of the matrix; tests/test_privileged.py runs
 # them to show that a failing check and an unexpected trap are reported.
