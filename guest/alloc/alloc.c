@@ -29,7 +29,7 @@ int alloc_init_range(void *base, size_t len) {
     a = alloc_frontend_init(a); /* the frontend in front, the backend as its page provider */
 #endif
     if (!a)
-        return -ALLOC_ENOMEM;
+        return -ERRNO_ENOMEM;
     __atomic_store_n(&default_alloc, a, __ATOMIC_RELEASE);
     return 0;
 }
@@ -162,11 +162,11 @@ void *uk_realloc(void *ptr, size_t size) {
 int uk_posix_memalign(void **memptr, size_t align, size_t size) {
     struct uk_alloc *a = uk_alloc_default();
     if (!a || !a->posix_memalign)
-        return ALLOC_ENOMEM;
+        return ERRNO_ENOMEM;
     int rc = a->posix_memalign(a, memptr, align, size);
     if (rc == 0)
         counted(a, *memptr);
-    else if (rc == ALLOC_ENOMEM)
+    else if (rc == ERRNO_ENOMEM)
         count_enomem(a);
     return rc;
 }
@@ -192,7 +192,7 @@ void *uk_palloc(unsigned long num_pages) {
         return NULL;
     void *p = a->palloc(a, num_pages);
     if (p)
-        count_alloc(a, num_pages << ALLOC_PAGE_SHIFT);
+        count_alloc(a, num_pages << PAGE_SHIFT);
     else
         count_enomem(a);
     return p;
@@ -202,7 +202,7 @@ void uk_pfree(void *ptr, unsigned long num_pages) {
     struct uk_alloc *a = uk_alloc_default();
     if (!a || !a->pfree || !ptr)
         return;
-    count_free(a, num_pages << ALLOC_PAGE_SHIFT);
+    count_free(a, num_pages << PAGE_SHIFT);
     a->pfree(a, ptr, num_pages);
 }
 
@@ -228,7 +228,7 @@ long uk_pmaxalloc(void) {
 
 int uk_addmem(void *base, size_t len) {
     struct uk_alloc *a = uk_alloc_default();
-    return a && a->addmem ? a->addmem(a, base, len) : -ALLOC_EINVAL;
+    return a && a->addmem ? a->addmem(a, base, len) : -ERRNO_EINVAL;
 }
 
 void uk_alloc_stats(struct uk_alloc_stats *dst) {

@@ -70,7 +70,7 @@ struct bbuddy {
     struct lock_policy lock;
 };
 
-_Static_assert(sizeof(struct bbuddy) <= ALLOC_PAGE_SIZE, "the allocator takes one page");
+_Static_assert(sizeof(struct bbuddy) <= PAGE_SIZE, "the allocator takes one page");
 
 const char alloc_backend_name[] = "bbuddy-" ALLOC_STR(ALLOC_LOCK);
 
@@ -89,18 +89,18 @@ static unsigned order_for(unsigned long num_pages) {
 
 static struct bb_region *region_of(struct bbuddy *b, uintptr_t addr) {
     for (struct bb_region *r = __atomic_load_n(&b->regions, __ATOMIC_ACQUIRE); r; r = r->next)
-        if (addr >= r->first_page && addr - r->first_page < r->nr_pages << ALLOC_PAGE_SHIFT)
+        if (addr >= r->first_page && addr - r->first_page < r->nr_pages << PAGE_SHIFT)
             return r;
     return NULL;
 }
 
 static int region_holds(const struct bb_region *r, uintptr_t addr, unsigned order) {
-    uintptr_t end = r->first_page + (r->nr_pages << ALLOC_PAGE_SHIFT);
-    return addr >= r->first_page && addr < end && (end - addr) >> ALLOC_PAGE_SHIFT >= 1UL << order;
+    uintptr_t end = r->first_page + (r->nr_pages << PAGE_SHIFT);
+    return addr >= r->first_page && addr < end && (end - addr) >> PAGE_SHIFT >= 1UL << order;
 }
 
 static unsigned long page_index(const struct bb_region *r, uintptr_t addr) {
-    return (addr - r->first_page) >> ALLOC_PAGE_SHIFT;
+    return (addr - r->first_page) >> PAGE_SHIFT;
 }
 
 static int page_allocated(const struct bb_region *r, uintptr_t addr) {
@@ -176,7 +176,7 @@ static void *bbuddy_palloc(struct uk_alloc *a, unsigned long num_pages) {
     uintptr_t addr = (uintptr_t)node;
     for (k--; k > order; k--) {
         palloc_lock(lp_order_lock(&b->lock, k - 1));
-        list_push(b, addr + (ALLOC_PAGE_SIZE << (k - 1)), k - 1);
+        list_push(b, addr + (PAGE_SIZE << (k - 1)), k - 1);
         palloc_lock(lp_order_unlock(&b->lock, k - 1));
     }
 #if BB_BUG(overlap)
@@ -202,7 +202,7 @@ static void *bbuddy_palloc(struct uk_alloc *a, unsigned long num_pages) {
 static void free_block(struct bbuddy *b, struct bb_region *r, uintptr_t addr, unsigned order) {
     unsigned k = order;
     for (;;) {
-        uintptr_t buddy = addr ^ (ALLOC_PAGE_SIZE << k);
+        uintptr_t buddy = addr ^ (PAGE_SIZE << k);
         lp_order_lock(&b->lock, k);
         if (k + 1 < BB_ORDERS && region_holds(r, buddy, k) && !page_allocated(r, buddy) &&
             ((struct bb_node *)buddy)->state == BB_LISTED(k)) {
@@ -227,7 +227,7 @@ static void bbuddy_pfree(struct uk_alloc *a, void *ptr, unsigned long num_pages)
     if (!ptr)
         return;
     ALLOC_ASSERT(order < BB_ORDERS);
-    ALLOC_ASSERT((addr & ((ALLOC_PAGE_SIZE << order) - 1)) == 0); /* a block of that order */
+    ALLOC_ASSERT((addr & ((PAGE_SIZE << order) - 1)) == 0); /* a block of that order */
     struct bb_region *r = region_of(b, addr);
     ALLOC_ASSERT(r && region_holds(r, addr, order));
     lp_whole_lock(&b->lock);
@@ -261,20 +261,20 @@ static long bbuddy_pmaxalloc(struct uk_alloc *a) {
  */
 static int bbuddy_addmem(struct uk_alloc *a, void *base, size_t len) {
     struct bbuddy *b = to_bbuddy(a);
-    uintptr_t start = alloc_align_up((uintptr_t)base, ALLOC_PAGE_SIZE);
-    uintptr_t end = ((uintptr_t)base + len) & ~(ALLOC_PAGE_SIZE - 1);
+    uintptr_t start = alloc_align_up((uintptr_t)base, PAGE_SIZE);
+    uintptr_t end = ((uintptr_t)base + len) & ~(PAGE_SIZE - 1);
     if ((uintptr_t)base + len < (uintptr_t)base || end <= start)
-        return -ALLOC_EINVAL;
-    unsigned long pages = (end - start) >> ALLOC_PAGE_SHIFT;
+        return -ERRNO_EINVAL;
+    unsigned long pages = (end - start) >> PAGE_SHIFT;
     size_t bitmap_bytes = (pages + BITS_PER_WORD - 1) / BITS_PER_WORD * sizeof(unsigned long);
     unsigned long meta_pages =
-        (sizeof(struct bb_region) + bitmap_bytes + ALLOC_PAGE_SIZE - 1) >> ALLOC_PAGE_SHIFT;
+        (sizeof(struct bb_region) + bitmap_bytes + PAGE_SIZE - 1) >> PAGE_SHIFT;
     if (pages <= meta_pages)
-        return -ALLOC_EINVAL;
+        return -ERRNO_EINVAL;
 
     struct bb_region *r = (struct bb_region *)start;
     r->bitmap = (unsigned long *)(r + 1);
-    r->first_page = start + (meta_pages << ALLOC_PAGE_SHIFT);
+    r->first_page = start + (meta_pages << PAGE_SHIFT);
     r->nr_pages = pages - meta_pages;
     memset(r->bitmap, 0xff, bitmap_bytes); /* allocated until listed below */
 
@@ -287,11 +287,11 @@ static int bbuddy_addmem(struct uk_alloc *a, void *base, size_t len) {
     uintptr_t addr = r->first_page;
     while (addr < end) {
         unsigned order = 0;
-        while (order + 1 < BB_ORDERS && (addr & ((ALLOC_PAGE_SIZE << (order + 1)) - 1)) == 0 &&
-               (end - addr) >> ALLOC_PAGE_SHIFT >= 2UL << order)
+        while (order + 1 < BB_ORDERS && (addr & ((PAGE_SIZE << (order + 1)) - 1)) == 0 &&
+               (end - addr) >> PAGE_SHIFT >= 2UL << order)
             order++;
         free_block(b, r, addr, order);
-        addr += ALLOC_PAGE_SIZE << order;
+        addr += PAGE_SIZE << order;
     }
     lp_whole_unlock(&b->lock);
     return 0;
@@ -299,9 +299,9 @@ static int bbuddy_addmem(struct uk_alloc *a, void *base, size_t len) {
 
 /* The allocator's own state takes the first page of the heap; addmem gets the rest. */
 struct uk_alloc *alloc_backend_init(void *base, size_t len) {
-    uintptr_t start = alloc_align_up((uintptr_t)base, ALLOC_PAGE_SIZE);
+    uintptr_t start = alloc_align_up((uintptr_t)base, PAGE_SIZE);
     uintptr_t end = (uintptr_t)base + len;
-    if (end < start + 2 * ALLOC_PAGE_SIZE)
+    if (end < start + 2 * PAGE_SIZE)
         return NULL;
     struct bbuddy *b = (struct bbuddy *)start;
     memset(b, 0, sizeof(*b));
@@ -312,7 +312,7 @@ struct uk_alloc *alloc_backend_init(void *base, size_t len) {
     b->a.addmem = bbuddy_addmem;
     b->a.stats = alloc_stats_snapshot;
     ifpages_install(&b->a);
-    if (bbuddy_addmem(&b->a, (void *)(start + ALLOC_PAGE_SIZE), end - start - ALLOC_PAGE_SIZE))
+    if (bbuddy_addmem(&b->a, (void *)(start + PAGE_SIZE), end - start - PAGE_SIZE))
         return NULL;
     return &b->a;
 }

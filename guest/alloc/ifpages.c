@@ -32,12 +32,12 @@ static void *ifpages_alloc(struct uk_alloc *a, size_t align, size_t size) {
     if (__builtin_add_overflow(size, lead, &total) ||
         total > ((size_t)-1 >> 1)) /* leaves room for rounding up to pages */
         return NULL;
-    unsigned long num_pages = (total + ALLOC_PAGE_SIZE - 1) >> ALLOC_PAGE_SHIFT;
+    unsigned long num_pages = (total + PAGE_SIZE - 1) >> PAGE_SHIFT;
     char *base = a->palloc(a, num_pages);
     if (!base)
         return NULL;
     uintptr_t obj = alloc_align_up((uintptr_t)base + IFPAGES_HEADER_SIZE, align);
-    ALLOC_ASSERT(obj + size <= (uintptr_t)base + (num_pages << ALLOC_PAGE_SHIFT));
+    ALLOC_ASSERT(obj + size <= (uintptr_t)base + (num_pages << PAGE_SHIFT));
     struct ifpages_header *h = (struct ifpages_header *)(obj - IFPAGES_HEADER_SIZE);
     h->size = size;
     h->num_pages = num_pages;
@@ -63,7 +63,7 @@ static void *ifpages_calloc(struct uk_alloc *a, size_t nmemb, size_t size) {
 static size_t ifpages_getsize(struct uk_alloc *a, const void *ptr) {
     (void)a;
     struct ifpages_header *h = header_of(ptr);
-    return (uintptr_t)h->base + (h->num_pages << ALLOC_PAGE_SHIFT) - (uintptr_t)ptr;
+    return (uintptr_t)h->base + (h->num_pages << PAGE_SHIFT) - (uintptr_t)ptr;
 }
 
 static void ifpages_free(struct uk_alloc *a, void *ptr) {
@@ -120,10 +120,10 @@ static void *ifpages_alloc_aligned(struct uk_alloc *a, size_t align, size_t size
 
 static int ifpages_posix_memalign(struct uk_alloc *a, void **memptr, size_t align, size_t size) {
     if (!alloc_is_pow2(align) || align < sizeof(void *))
-        return ALLOC_EINVAL;
+        return ERRNO_EINVAL;
     void *p = ifpages_alloc_aligned(a, align, size);
     if (!p)
-        return ALLOC_ENOMEM;
+        return ERRNO_ENOMEM;
     *memptr = p;
     return 0;
 }
@@ -135,12 +135,12 @@ static void *ifpages_memalign(struct uk_alloc *a, size_t align, size_t size) {
 }
 
 static long ifpages_availmem(struct uk_alloc *a) {
-    return a->pavailmem(a) << ALLOC_PAGE_SHIFT;
+    return a->pavailmem(a) << PAGE_SHIFT;
 }
 
 static long ifpages_maxalloc(struct uk_alloc *a) {
     long pages = a->pmaxalloc(a);
-    return pages > 0 ? (pages << ALLOC_PAGE_SHIFT) - IFPAGES_HEADER_SIZE : 0;
+    return pages > 0 ? (pages << PAGE_SHIFT) - IFPAGES_HEADER_SIZE : 0;
 }
 
 void ifpages_install(struct uk_alloc *a) {

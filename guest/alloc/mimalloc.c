@@ -506,10 +506,10 @@ static void *mi_uk_memalign(struct uk_alloc *a, size_t align, size_t size) {
 static int mi_uk_posix_memalign(struct uk_alloc *a, void **memptr, size_t align, size_t size) {
     (void)a;
     if (!alloc_is_pow2(align) || align % sizeof(void *))
-        return ALLOC_EINVAL;
+        return ERRNO_EINVAL;
     void *p = mi_memalign(align, size);
     if (!p)
-        return ALLOC_ENOMEM;
+        return ERRNO_ENOMEM;
     *memptr = p;
     return 0;
 }
@@ -547,7 +547,7 @@ static long mi_uk_pmaxalloc(struct uk_alloc *a) {
 }
 static int mi_uk_addmem(struct uk_alloc *a, void *base, size_t len) {
     (void)a;
-    return mi_provider->addmem ? mi_provider->addmem(mi_provider, base, len) : -ALLOC_EINVAL;
+    return mi_provider->addmem ? mi_provider->addmem(mi_provider, base, len) : -ERRNO_EINVAL;
 }
 
 /* ---- collect and counts ---- */

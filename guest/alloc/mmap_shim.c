@@ -54,7 +54,7 @@ unsigned long mmap_shim_pages;
 spinlock_t mmap_shim_lock = SPINLOCK_INIT;
 
 static unsigned long slot_of(uintptr_t addr) {
-    return (unsigned long)(((addr >> ALLOC_PAGE_SHIFT) * 0x9E3779B97F4A7C15UL) >>
+    return (unsigned long)(((addr >> PAGE_SHIFT) * 0x9E3779B97F4A7C15UL) >>
                            (64 - SHIM_SLOTS_SHIFT));
 }
 
@@ -126,7 +126,7 @@ static uintptr_t provide(unsigned long n, uintptr_t align, uintptr_t *base, unsi
     }
     uk_pfree(p, n);
 #endif
-    unsigned long more = n + (align >> ALLOC_PAGE_SHIFT) - 1;
+    unsigned long more = n + (align >> PAGE_SHIFT) - 1;
     void *q = uk_palloc(more);
     if (!q)
         return 0;
@@ -146,8 +146,8 @@ static long sys_mmap(const unsigned long *args) {
         return -ERRNO_EINVAL;
     if (len > (1UL << 40))
         return -ERRNO_ENOMEM;
-    len = alloc_align_up(len, ALLOC_PAGE_SIZE);
-    unsigned long n = len >> ALLOC_PAGE_SHIFT;
+    len = alloc_align_up(len, PAGE_SIZE);
+    unsigned long n = len >> PAGE_SHIFT;
     uintptr_t align = len & -len; /* largest power of two dividing len */
     if (align > MMAP_ALIGN_MAX)
         align = MMAP_ALIGN_MAX;
@@ -172,9 +172,9 @@ static long sys_mmap(const unsigned long *args) {
 static long sys_munmap(const unsigned long *args) {
     uintptr_t addr = args[0];
     size_t len = args[1];
-    if (len == 0 || (addr & (ALLOC_PAGE_SIZE - 1)) || len > (1UL << 40))
+    if (len == 0 || (addr & (PAGE_SIZE - 1)) || len > (1UL << 40))
         return -ERRNO_EINVAL;
-    len = alloc_align_up(len, ALLOC_PAGE_SIZE);
+    len = alloc_align_up(len, PAGE_SIZE);
     uintptr_t base;
     unsigned long pages;
     shim_lock();

@@ -177,7 +177,7 @@ static long search(struct nb_tree *t, unsigned long n, unsigned dn, unsigned d, 
 
 static uintptr_t node_addr(struct nb_tree *t, unsigned long n) {
     unsigned d = depth_of(n);
-    return t->base + ((n - (1UL << d)) << (t->depth - d + ALLOC_PAGE_SHIFT));
+    return t->base + ((n - (1UL << d)) << (t->depth - d + PAGE_SHIFT));
 }
 
 static void *nbbs_palloc(struct uk_alloc *a, unsigned long num_pages) {
@@ -214,9 +214,8 @@ static void nbbs_pfree(struct uk_alloc *a, void *ptr, unsigned long num_pages) {
     }
     ALLOC_ASSERT(t != NULL); /* a foreign pointer */
     ALLOC_ASSERT(order <= t->depth);
-    ALLOC_ASSERT((addr & ((ALLOC_PAGE_SIZE << order) - 1)) == 0); /* a block of that order */
-    unsigned long n =
-        (1UL << (t->depth - order)) + ((addr - t->base) >> (ALLOC_PAGE_SHIFT + order));
+    ALLOC_ASSERT((addr & ((PAGE_SIZE << order) - 1)) == 0); /* a block of that order */
+    unsigned long n = (1UL << (t->depth - order)) + ((addr - t->base) >> (PAGE_SHIFT + order));
     ALLOC_ASSERT(load(t, n) & NB_OCC); /* else a double free, or the wrong size */
     __atomic_fetch_add(&b->nr_free_pages, 1UL << order, __ATOMIC_RELAXED);
     free_node(t, n, 1);
@@ -256,8 +255,7 @@ static long nbbs_pmaxalloc(struct uk_alloc *a) {
 
 /* Before publication: allocate [from, to) of the span for good, as the largest aligned blocks. */
 static void reserve(struct nb_tree *t, uintptr_t from, uintptr_t to) {
-    unsigned long p = (from - t->base) >> ALLOC_PAGE_SHIFT,
-                  end = (to - t->base) >> ALLOC_PAGE_SHIFT;
+    unsigned long p = (from - t->base) >> PAGE_SHIFT, end = (to - t->base) >> PAGE_SHIFT;
     while (p < end) {
         unsigned k = 0;
         while (k < t->depth && !(p & ((2UL << k) - 1)) && end - p >= 2UL << k)
@@ -273,28 +271,28 @@ static void reserve(struct nb_tree *t, uintptr_t from, uintptr_t to) {
 /*
  * The tree and its header go at the start of [base, base + len); its span is the smallest
  * aligned power of two of pages covering the region. Up to NB_MAX_TREES regions in all; more
- * (or a range too small for its own metadata) get -ALLOC_EINVAL.
+ * (or a range too small for its own metadata) get -ERRNO_EINVAL.
  */
 static int nbbs_addmem(struct uk_alloc *a, void *base, size_t len) {
     struct nbbs *b = to_nbbs(a);
-    uintptr_t start = alloc_align_up((uintptr_t)base, ALLOC_PAGE_SIZE);
-    uintptr_t end = ((uintptr_t)base + len) & ~(ALLOC_PAGE_SIZE - 1);
+    uintptr_t start = alloc_align_up((uintptr_t)base, PAGE_SIZE);
+    uintptr_t end = ((uintptr_t)base + len) & ~(PAGE_SIZE - 1);
     if ((uintptr_t)base + len < (uintptr_t)base || end <= start)
-        return -ALLOC_EINVAL;
+        return -ERRNO_EINVAL;
     unsigned depth = 0;
     uintptr_t span_base = start;
     for (;; depth++) {
         if (depth > NB_MAX_DEPTH)
-            return -ALLOC_EINVAL;
-        uintptr_t size = ALLOC_PAGE_SIZE << depth;
+            return -ERRNO_EINVAL;
+        uintptr_t size = PAGE_SIZE << depth;
         span_base = start & ~(size - 1);
         if (end - span_base <= size)
             break;
     }
     size_t meta = sizeof(struct nb_tree) + (2UL << depth);
-    uintptr_t lo = alloc_align_up(start + meta, ALLOC_PAGE_SIZE);
+    uintptr_t lo = alloc_align_up(start + meta, PAGE_SIZE);
     if (lo >= end)
-        return -ALLOC_EINVAL;
+        return -ERRNO_EINVAL;
 
     struct nb_tree *t = (struct nb_tree *)start;
     t->base = span_base;
@@ -303,17 +301,17 @@ static int nbbs_addmem(struct uk_alloc *a, void *base, size_t len) {
     t->depth = depth;
     memset(t->node, 0, 2UL << depth);
     reserve(t, span_base, lo);
-    reserve(t, end, span_base + (ALLOC_PAGE_SIZE << depth));
+    reserve(t, end, span_base + (PAGE_SIZE << depth));
 
     for (unsigned i = 0; i < NB_MAX_TREES; i++) {
         struct nb_tree *none = NULL;
         if (__atomic_compare_exchange_n(&b->trees[i], &none, t, 0, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED)) {
-            __atomic_fetch_add(&b->nr_free_pages, (end - lo) >> ALLOC_PAGE_SHIFT, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&b->nr_free_pages, (end - lo) >> PAGE_SHIFT, __ATOMIC_RELAXED);
             return 0;
         }
     }
-    return -ALLOC_EINVAL;
+    return -ERRNO_EINVAL;
 }
 
 struct uk_alloc *alloc_backend_init(void *base, size_t len) {

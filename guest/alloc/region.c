@@ -102,10 +102,10 @@ static void *region_realloc(struct uk_alloc *a, void *ptr, size_t size) {
 
 static int region_posix_memalign(struct uk_alloc *a, void **memptr, size_t align, size_t size) {
     if (!alloc_is_pow2(align) || align < sizeof(void *))
-        return ALLOC_EINVAL;
+        return ERRNO_EINVAL;
     void *p = region_alloc(a, align, size);
     if (!p)
-        return ALLOC_ENOMEM;
+        return ERRNO_ENOMEM;
     *memptr = p;
     return 0;
 }
@@ -115,9 +115,9 @@ static void *region_memalign(struct uk_alloc *a, size_t align, size_t size) {
 }
 
 static void *region_palloc(struct uk_alloc *a, unsigned long num_pages) {
-    if (num_pages == 0 || num_pages > ((size_t)-1 >> (ALLOC_PAGE_SHIFT + 1)))
+    if (num_pages == 0 || num_pages > ((size_t)-1 >> (PAGE_SHIFT + 1)))
         return NULL;
-    return (void *)bump(to_region(a), 0, ALLOC_PAGE_SIZE, num_pages << ALLOC_PAGE_SHIFT);
+    return (void *)bump(to_region(a), 0, PAGE_SIZE, num_pages << PAGE_SHIFT);
 }
 
 static void region_pfree(struct uk_alloc *a, void *ptr, unsigned long num_pages) {
@@ -131,7 +131,7 @@ static long region_availmem(struct uk_alloc *a) {
 }
 
 static long region_pavailmem(struct uk_alloc *a) {
-    return region_availmem(a) >> ALLOC_PAGE_SHIFT;
+    return region_availmem(a) >> PAGE_SHIFT;
 }
 
 static long region_maxalloc(struct uk_alloc *a) {
@@ -141,20 +141,20 @@ static long region_maxalloc(struct uk_alloc *a) {
 
 static long region_pmaxalloc(struct uk_alloc *a) {
     struct region *r = to_region(a);
-    uintptr_t next = alloc_align_up(__atomic_load_n(&r->next, __ATOMIC_RELAXED), ALLOC_PAGE_SIZE);
+    uintptr_t next = alloc_align_up(__atomic_load_n(&r->next, __ATOMIC_RELAXED), PAGE_SIZE);
     uintptr_t end = __atomic_load_n(&r->end, __ATOMIC_RELAXED);
-    return next < end ? (long)((end - next) >> ALLOC_PAGE_SHIFT) : 0;
+    return next < end ? (long)((end - next) >> PAGE_SHIFT) : 0;
 }
 
 static int region_addmem(struct uk_alloc *a, void *base, size_t len) {
     struct region *r = to_region(a);
     uintptr_t expected = (uintptr_t)base;
     if ((uintptr_t)base + len < (uintptr_t)base)
-        return -ALLOC_EINVAL;
+        return -ERRNO_EINVAL;
     return __atomic_compare_exchange_n(&r->end, &expected, (uintptr_t)base + len, 0,
                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)
                ? 0
-               : -ALLOC_EINVAL;
+               : -ERRNO_EINVAL;
 }
 
 struct uk_alloc *alloc_backend_init(void *base, size_t len) {

@@ -54,7 +54,7 @@ static unsigned long take_everything(void) {
         if (n <= 0)
             break;
         void *p = uk_palloc((unsigned long)n);
-        if (!EXPECT(p != NULL) || !EXPECT(in_heap(p, (size_t)n << ALLOC_PAGE_SHIFT)))
+        if (!EXPECT(p != NULL) || !EXPECT(in_heap(p, (size_t)n << PAGE_SHIFT)))
             break;
         held[held_count++] = (struct held){p, (unsigned long)n};
         total += (unsigned long)n;
@@ -77,8 +77,8 @@ static void test_init(unsigned hart, unsigned nharts) {
     EXPECT_EQ(alloc_init_range(start, (size_t)(carve_base - start)), 0);
     EXPECT(uk_alloc_default() != NULL);
     EXPECT(uk_pavailmem() > 0);
-    EXPECT(uk_availmem() == uk_pavailmem() << ALLOC_PAGE_SHIFT ||
-           uk_availmem() >> ALLOC_PAGE_SHIFT == uk_pavailmem());
+    EXPECT(uk_availmem() == uk_pavailmem() << PAGE_SHIFT ||
+           uk_availmem() >> PAGE_SHIFT == uk_pavailmem());
     EXPECT(uk_pmaxalloc() > 0 && uk_pmaxalloc() <= uk_pavailmem());
     printf("  %s: %ld pages free, largest run %ld pages\n", alloc_backend_name, uk_pavailmem(),
            uk_pmaxalloc());
@@ -90,10 +90,10 @@ static void test_one_page(unsigned hart, unsigned nharts) {
     char *p = uk_palloc(1);
     if (!EXPECT(p != NULL))
         return;
-    EXPECT(((uintptr_t)p & (ALLOC_PAGE_SIZE - 1)) == 0);
-    EXPECT(in_heap(p, ALLOC_PAGE_SIZE));
+    EXPECT(((uintptr_t)p & (PAGE_SIZE - 1)) == 0);
+    EXPECT(in_heap(p, PAGE_SIZE));
     EXPECT(uk_pavailmem() <= before - 1);
-    memset(p, 0xa5, ALLOC_PAGE_SIZE);
+    memset(p, 0xa5, PAGE_SIZE);
     uk_pfree(p, 1);
     if (FREES_MEMORY)
         EXPECT_EQ(uk_pavailmem(), before);
@@ -105,10 +105,10 @@ static void test_four_pages_aligned(unsigned hart, unsigned nharts) {
     void *p[4];
     for (int i = 0; i < 4; i++) {
         p[i] = uk_palloc(4);
-        EXPECT(p[i] != NULL && ((uintptr_t)p[i] & (4 * ALLOC_PAGE_SIZE - 1)) == 0);
+        EXPECT(p[i] != NULL && ((uintptr_t)p[i] & (4 * PAGE_SIZE - 1)) == 0);
     }
     void *three = uk_palloc(3); /* rounded up to a 4-page block */
-    EXPECT(three != NULL && ((uintptr_t)three & (4 * ALLOC_PAGE_SIZE - 1)) == 0);
+    EXPECT(three != NULL && ((uintptr_t)three & (4 * PAGE_SIZE - 1)) == 0);
     uk_pfree(three, 3);
     for (int i = 0; i < 4; i++)
         uk_pfree(p[i], 4);
@@ -132,8 +132,8 @@ static void test_alignment(unsigned hart, unsigned nharts) {
         }
     }
     void *p = NULL;
-    EXPECT_EQ(uk_posix_memalign(&p, 24, 8), ALLOC_EINVAL);
-    EXPECT_EQ(uk_posix_memalign(&p, 4, 8), ALLOC_EINVAL);
+    EXPECT_EQ(uk_posix_memalign(&p, 24, 8), ERRNO_EINVAL);
+    EXPECT_EQ(uk_posix_memalign(&p, 4, 8), ERRNO_EINVAL);
     EXPECT(uk_memalign(48, 8) == NULL);
     if (FREES_MEMORY)
         EXPECT_EQ(uk_pavailmem(), before);
@@ -157,12 +157,12 @@ static void test_huge(unsigned hart, unsigned nharts) {
     void *p = NULL;
     EXPECT(uk_malloc((size_t)-1) == NULL);
     EXPECT(uk_malloc((size_t)-1 / 2) == NULL);
-    EXPECT(uk_malloc((size_t)uk_availmem() + ALLOC_PAGE_SIZE) == NULL);
+    EXPECT(uk_malloc((size_t)uk_availmem() + PAGE_SIZE) == NULL);
     EXPECT(uk_palloc(1UL << 40) == NULL);
     EXPECT(uk_palloc((unsigned long)-1) == NULL);
     EXPECT(uk_memalign(1UL << 62, 16) == NULL);
-    EXPECT_EQ(uk_posix_memalign(&p, 1UL << 62, 16), ALLOC_ENOMEM);
-    EXPECT_EQ(uk_posix_memalign(&p, 16, (size_t)-1), ALLOC_ENOMEM);
+    EXPECT_EQ(uk_posix_memalign(&p, 1UL << 62, 16), ERRNO_ENOMEM);
+    EXPECT_EQ(uk_posix_memalign(&p, 16, (size_t)-1), ERRNO_ENOMEM);
     EXPECT_EQ(uk_pavailmem(), before);
     struct uk_alloc_stats s;
     uk_alloc_stats(&s);
@@ -258,7 +258,7 @@ static void test_coalesce(unsigned hart, unsigned nharts) {
     uk_pfree(base, pages);
     char *first = uk_palloc(1), *second = uk_palloc(1);
     EXPECT(first == base);
-    EXPECT(second == base + ALLOC_PAGE_SIZE);
+    EXPECT(second == base + PAGE_SIZE);
     void *rest[64];
     unsigned nrest = 0;
     for (unsigned long n = 2; n < pages && nrest < 64; n <<= 1) {
@@ -294,8 +294,8 @@ static void test_addmem(unsigned hart, unsigned nharts) {
     if (!EXPECT_EQ(uk_addmem(carve_base, ALLOC_TEST_CARVE), 0))
         return;
     long added = uk_pavailmem() - before;
-    EXPECT(added >= (long)(ALLOC_TEST_CARVE >> ALLOC_PAGE_SHIFT) - 1);
-    EXPECT(added <= (long)(ALLOC_TEST_CARVE >> ALLOC_PAGE_SHIFT));
+    EXPECT(added >= (long)(ALLOC_TEST_CARVE >> PAGE_SHIFT) - 1);
+    EXPECT(added <= (long)(ALLOC_TEST_CARVE >> PAGE_SHIFT));
     if (!FREES_MEMORY)
         return;
     /* The new pages are reachable: some block of the whole lies in them. */
@@ -339,7 +339,7 @@ static uint64_t pattern(const struct tag *t, unsigned long word) {
 }
 
 static unsigned long block_words(const struct tag *t) {
-    return t->kind == KIND_PAGES ? ((unsigned long)t->size << ALLOC_PAGE_SHIFT) / 8 : t->size / 8;
+    return t->kind == KIND_PAGES ? ((unsigned long)t->size << PAGE_SHIFT) / 8 : t->size / 8;
 }
 
 static unsigned long word_step(const struct tag *t) {

@@ -21,16 +21,11 @@
 #ifndef ALLOC_ALLOC_H
 #define ALLOC_ALLOC_H
 
+/* PAGE_SHIFT, PAGE_SIZE (4 KiB) and the errno values (ERRNO_ENOMEM, ERRNO_EINVAL) are the
+ * contract's; there is no errno variable in this runtime. */
+#include <contract.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* 4 KiB pages: the page size of RISC-V Sv39/Sv48 and of Unikraft's allocators. */
-#define ALLOC_PAGE_SHIFT 12
-#define ALLOC_PAGE_SIZE (1UL << ALLOC_PAGE_SHIFT)
-
-/* errno values, as Linux numbers them; there is no errno variable in this runtime. */
-#define ALLOC_ENOMEM 12
-#define ALLOC_EINVAL 22
 
 /* Backend and lock names as tokens (-DALLOC_BACKEND=bbuddy) turned into numbers for #if. */
 #define ALLOC_BACKEND_ID_bbuddy 1
@@ -91,7 +86,7 @@
 /*
  * Counters kept for every allocator by the entry points, with __atomic operations so that harts
  * may update them concurrently (Unikraft's are not SMP-safe). Sizes are in bytes; a palloc of n
- * pages counts as n * ALLOC_PAGE_SIZE bytes, an object as its usable size (getsize).
+ * pages counts as n * PAGE_SIZE bytes, an object as its usable size (getsize).
  */
 struct uk_alloc_stats {
     size_t last_alloc_size;
@@ -108,14 +103,14 @@ struct uk_alloc_stats {
 
 /*
  * One allocator. Operations a backend cannot do are left NULL; the entry points then fail
- * (NULL, -ALLOC_EINVAL or -1). Sizes and counts returned as long are negative when unknown.
+ * (NULL, -ERRNO_EINVAL or -1). Sizes and counts returned as long are negative when unknown.
  */
 struct uk_alloc {
     /* Objects. malloc(0) returns a distinct pointer that free accepts; free(NULL) is a no-op. */
     void *(*malloc)(struct uk_alloc *a, size_t size);
     void *(*calloc)(struct uk_alloc *a, size_t nmemb, size_t size);
     void *(*realloc)(struct uk_alloc *a, void *ptr, size_t size);
-    /* 0, ALLOC_EINVAL (align not a power of two multiple of sizeof(void *)) or ALLOC_ENOMEM. */
+    /* 0, ERRNO_EINVAL (align not a power of two multiple of sizeof(void *)) or ERRNO_ENOMEM. */
     int (*posix_memalign)(struct uk_alloc *a, void **memptr, size_t align, size_t size);
     void *(*memalign)(struct uk_alloc *a, size_t align, size_t size);
     void (*free)(struct uk_alloc *a, void *ptr);
@@ -131,7 +126,7 @@ struct uk_alloc {
     long (*maxalloc)(struct uk_alloc *a);
     long (*pmaxalloc)(struct uk_alloc *a);
 
-    /* Hand the allocator more memory: 0, or -ALLOC_EINVAL if it cannot use [base, base+len). */
+    /* Hand the allocator more memory: 0, or -ERRNO_EINVAL if it cannot use [base, base+len). */
     int (*addmem)(struct uk_alloc *a, void *base, size_t len);
 
     /* Copy of the counters below (alloc_stats_snapshot does it for every backend here). */
