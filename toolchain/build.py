@@ -97,7 +97,7 @@ def image_key(
     """The cache key of an image: changes whenever anything that goes into it changes."""
     a, c = catalog.app(app), catalog.config(config)
     cc = cc or find_compiler()
-    merged = {**c.defines, **(defines or {})}
+    merged = {**catalog.image_defines(c), **c.defines, **(defines or {})}
     tracked, _ = _inputs(a, c)
     h = hashlib.sha256()
     root = catalog.guest_root()
@@ -129,7 +129,7 @@ def build(
     """Path of the ELF image for `app` built with `config` (+ extra macros); builds if needed."""
     a, c = catalog.app(app), catalog.config(config)
     cc = cc or find_compiler()
-    merged = {**c.defines, **(defines or {})}
+    merged = {**catalog.image_defines(c), **c.defines, **(defines or {})}
     key = image_key(app, config, defines, cc)
     suffix = "".join(f"-{k}={v}" for k, v in sorted((defines or {}).items()))
     out = build_dir() / f"{app}.{config}{suffix}.{key}.elf"

@@ -31,6 +31,7 @@ class Library:
     directory: Path
     sources: tuple[Path, ...]  # compiled into every image that links the library, in order
     requires: tuple[str, ...] = ()
+    init: str = ""  # an allocator's init function (backend, frontend)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ GRAMMAR = "FRONTEND+PROVIDER[+OPTION...]"
 # headers other libraries and apps use.
 LIBRARY_KINDS = ("runtime", "interface", "backend", "frontend", "support")
 _SOURCE_FILES = (".c", ".S", ".s")
-_LIBRARY_FIELDS = ("description", "kind", "sources", "requires")
+_LIBRARY_FIELDS = ("description", "kind", "sources", "requires", "init")
+_ALLOCATORS = ("backend", "frontend")
 _CONFIG_FIELDS = ("description", "kind", "libraries", "defines")
 
 
@@ -126,7 +128,17 @@ def _library(directory: Path) -> Library:
     else:  # every source file in the folder itself (include/ holds headers only)
         sources = tuple(sorted(p for p in directory.iterdir() if p.suffix in _SOURCE_FILES))
     requires = _strings(str(path), "requires", data.get("requires", []))
-    return Library(directory.name, description, kind, directory, sources, requires)
+    init = data.get("init", "")
+    if kind in _ALLOCATORS and not (
+        isinstance(init, str) and init.isidentifier() and init.endswith("_init")
+    ):
+        raise CatalogError(
+            f"{path}: a {kind} names its init function (a C name ending in _init), "
+            f'e.g. init = "uk_{directory.name}_init"; got {init!r}'
+        )
+    if init and kind not in _ALLOCATORS:
+        raise CatalogError(f"{path}: only a backend or a frontend has an init; this is a {kind}")
+    return Library(directory.name, description, kind, directory, sources, requires, init)
 
 
 def libraries() -> dict[str, Library]:
@@ -176,7 +188,36 @@ def image_libraries(config: Config) -> tuple[Library, ...]:
 
     for name in [n for n, lib in table.items() if lib.kind == "runtime"] + list(config.libraries):
         visit(name, ())
+    for kind in _ALLOCATORS:
+        found = [lib.name for lib in order.values() if lib.kind == kind]
+        if len(found) > 1:
+            raise CatalogError(
+                f"configuration {config.name!r} links {len(found)} {kind}s ({', '.join(found)}); "
+                f"an image has at most one"
+            )
+    if any(lib.kind == "frontend" for lib in order.values()) and not any(
+        lib.kind == "backend" for lib in order.values()
+    ):
+        raise CatalogError(
+            f"configuration {config.name!r} links a frontend but no backend to give it pages"
+        )
     return tuple(order.values())
+
+
+def image_defines(config: Config) -> dict[str, str]:
+    """The macros an image's libraries give every file of it: CONFIG_LIB<NAME> for each library
+    (Unikraft's spelling), and the allocators' init functions for the allocator interface
+    (alloc/alloc.h, "Registration"): UK_ALLOC_BACKEND_INIT, UK_ALLOC_BACKEND_NAME (X_name beside
+    X_init) and UK_ALLOC_FRONTEND_INIT."""
+    defines = {}
+    for lib in image_libraries(config):
+        defines["CONFIG_LIB" + "".join(c if c.isalnum() else "_" for c in lib.name).upper()] = "1"
+        if lib.kind == "backend":
+            defines["UK_ALLOC_BACKEND_INIT"] = lib.init
+            defines["UK_ALLOC_BACKEND_NAME"] = lib.init.removesuffix("_init") + "_name"
+        elif lib.kind == "frontend":
+            defines["UK_ALLOC_FRONTEND_INIT"] = lib.init
+    return defines
 
 
 def parts() -> dict[str, Config]:

@@ -642,7 +642,7 @@ unsigned long mi_live_segments(void) {
 
 /* ---- init ---- */
 
-struct uk_alloc *alloc_frontend_init(struct uk_alloc *provider) {
+struct uk_alloc *uk_mimalloc_init(struct uk_alloc *provider) {
     if (!provider)
         return NULL;
     mi_provider = provider;

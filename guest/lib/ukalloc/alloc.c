@@ -9,8 +9,9 @@
  */
 #include <alloc/alloc.h>
 #include <rt/runtime.h>
-#ifdef ALLOC_FRONTEND
-#include <alloc/frontend.h>
+
+#ifndef UK_ALLOC_BACKEND_INIT
+#error "ukalloc is linked with a backend: the build defines UK_ALLOC_BACKEND_INIT from its lib.toml"
 #endif
 
 #ifndef ALLOC_STATS
@@ -23,15 +24,24 @@ struct uk_alloc *uk_alloc_default(void) {
     return __atomic_load_n(&default_alloc, __ATOMIC_ACQUIRE);
 }
 
-int alloc_init_range(void *base, size_t len) {
-    struct uk_alloc *a = alloc_backend_init(base, len);
-#ifdef ALLOC_FRONTEND
-    a = alloc_frontend_init(a); /* the frontend in front, the backend as its page provider */
+/*
+ * Registration (alloc/alloc.h). An image has one allocator stack, built once, so registering
+ * compiles to storing its top (release: a hart that sees the pointer sees the allocator built
+ * behind it). Static, so that it costs no code beside alloc_init's: the libraries never call it,
+ * the interface registers them, named by their lib.toml.
+ */
+static int uk_alloc_register(struct uk_alloc *a) {
+#ifdef UK_ALLOC_FRONTEND_INIT
+    a = UK_ALLOC_FRONTEND_INIT(a); /* the frontend registers over a, its provider */
 #endif
     if (!a)
         return -ERRNO_ENOMEM;
     __atomic_store_n(&default_alloc, a, __ATOMIC_RELEASE);
     return 0;
+}
+
+int alloc_init_range(void *base, size_t len) {
+    return uk_alloc_register(UK_ALLOC_BACKEND_INIT(base, len));
 }
 
 int alloc_init(void) {

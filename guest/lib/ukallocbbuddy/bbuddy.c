@@ -22,6 +22,8 @@
  * Locking is lock_policy.h's business; this file calls its hooks.
  */
 #include <alloc/alloc.h>
+#include <alloc/bbuddy.h>
+#include <alloc/ifpages.h>
 #include <rt/runtime.h>
 
 /* 2^31 pages of 4 KiB are 8 TiB: more than any guest RAM, and a short scan per palloc. */
@@ -72,7 +74,7 @@ struct bbuddy {
 
 _Static_assert(sizeof(struct bbuddy) <= PAGE_SIZE, "the allocator takes one page");
 
-const char alloc_backend_name[] = "bbuddy-" ALLOC_STR(ALLOC_LOCK);
+const char uk_allocbbuddy_name[] = "bbuddy-" ALLOC_STR(ALLOC_LOCK);
 
 static struct bbuddy *to_bbuddy(struct uk_alloc *a) {
     return (struct bbuddy *)a;
@@ -298,7 +300,7 @@ static int bbuddy_addmem(struct uk_alloc *a, void *base, size_t len) {
 }
 
 /* The allocator's own state takes the first page of the heap; addmem gets the rest. */
-struct uk_alloc *alloc_backend_init(void *base, size_t len) {
+struct uk_alloc *uk_allocbbuddy_init(void *base, size_t len) {
     uintptr_t start = alloc_align_up((uintptr_t)base, PAGE_SIZE);
     uintptr_t end = (uintptr_t)base + len;
     if (end < start + 2 * PAGE_SIZE)

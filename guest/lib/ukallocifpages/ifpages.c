@@ -6,6 +6,7 @@
  * IFPAGES_HEADER_SIZE for small A).
  */
 #include <alloc/alloc.h>
+#include <alloc/ifpages.h>
 #include <rt/runtime.h>
 
 struct ifpages_header {

@@ -30,6 +30,8 @@
  * README.md ("bbuddy-lockfree") argues why this is lock-free and linearizable.
  */
 #include <alloc/alloc.h>
+#include <alloc/ifpages.h>
+#include <alloc/nbbs.h>
 #include <rt/runtime.h>
 
 #define NB_OCC 0x01u
@@ -59,7 +61,7 @@ struct nbbs {
 
 static struct nbbs nbbs_state;
 
-const char alloc_backend_name[] = "bbuddy-lockfree";
+const char uk_allocnbbs_name[] = "bbuddy-lockfree";
 
 static struct nbbs *to_nbbs(struct uk_alloc *a) {
     return (struct nbbs *)a;
@@ -314,7 +316,7 @@ static int nbbs_addmem(struct uk_alloc *a, void *base, size_t len) {
     return -ERRNO_EINVAL;
 }
 
-struct uk_alloc *alloc_backend_init(void *base, size_t len) {
+struct uk_alloc *uk_allocnbbs_init(void *base, size_t len) {
     struct nbbs *b = &nbbs_state;
     memset(b, 0, sizeof(*b));
     b->a.palloc = nbbs_palloc;

@@ -8,6 +8,7 @@
  * addmem only extends the region when the new memory starts exactly at its end.
  */
 #include <alloc/alloc.h>
+#include <alloc/region.h>
 #include <rt/runtime.h>
 
 #define REGION_HEADER_SIZE 16
@@ -28,7 +29,7 @@ struct region {
 
 static struct region region_state;
 
-const char alloc_backend_name[] = "region";
+const char uk_allocregion_name[] = "region";
 
 static struct region *to_region(struct uk_alloc *a) {
     return (struct region *)a;
@@ -157,7 +158,7 @@ static int region_addmem(struct uk_alloc *a, void *base, size_t len) {
                : -ERRNO_EINVAL;
 }
 
-struct uk_alloc *alloc_backend_init(void *base, size_t len) {
+struct uk_alloc *uk_allocregion_init(void *base, size_t len) {
     struct region *r = &region_state;
     memset(r, 0, sizeof(*r));
     r->next = (uintptr_t)base;

@@ -1,19 +1,18 @@
 /*
- * The allocator frontend (alloc/mimalloc.c): per-hart heaps of small blocks in front of a page
- * provider (any backend), over the mmap shim (alloc/mmap_shim.c). Configurations named
- * `mimalloc+PROVIDER[+shimlock]` define ALLOC_FRONTEND and link it; uk_malloc and friends then
- * go to it, uk_palloc and friends to the provider.
+ * The allocator frontend (library mimalloc): per-hart heaps of small blocks in front of a page
+ * provider (any backend), over the mmap shim (library mmapshim). Configurations named
+ * `mimalloc+PROVIDER[+shimlock]` link it; uk_malloc and friends then go to it, uk_palloc and
+ * friends to the provider.
  */
 #ifndef ALLOC_FRONTEND_H
 #define ALLOC_FRONTEND_H
 
 #include <alloc/alloc.h>
 
-#define ALLOC_FRONTEND_ID_mimalloc 1
-#define ALLOC_FRONTEND_ID ALLOC_CAT(ALLOC_FRONTEND_ID_, ALLOC_FRONTEND)
-
-/* Wrap the provider: returns the frontend's uk_alloc (called by alloc_init_range). */
-struct uk_alloc *alloc_frontend_init(struct uk_alloc *provider);
+/* The frontend's init (its lib.toml `init`): registering the backend registers the frontend over
+ * it (alloc/alloc.h, "Registration"), which calls this with the backend as the provider.
+ * Returns the frontend's table, or NULL when provider is NULL. */
+struct uk_alloc *uk_mimalloc_init(struct uk_alloc *provider);
 
 /* The frontend's own entry points (what uk_malloc / uk_free reach through the table). */
 __attribute__((noinline)) void *mi_malloc(size_t size);

@@ -1,22 +1,23 @@
 /*
- * The allocator interface: one table of operations that every allocator fills in (after
- * Unikraft's struct uk_alloc), and the entry points apps call. This header is the map of the
- * allocator stack; the files under guest/alloc/ each implement one concern:
+ * The allocator interface (library ukalloc, after Unikraft's lib/ukalloc): one table of
+ * operations that every allocator fills in (struct uk_alloc), the entry points apps call, and
+ * how an allocator library plugs in. The allocators are libraries of their own, each in its
+ * folder under guest/lib with a README:
  *
- *   alloc.c        entry points (out of line, so the host sees each call at its symbol),
- *                  SMP-safe statistics, the default allocator, alloc_init
- *   ifpages.c      objects on a page allocator: a header in front of each object
- *   bbuddy.c       binary buddy page allocator (per-order free lists, one bit per page)
- *   lock_policy.h  how bbuddy is locked, chosen at build time by ALLOC_LOCK
- *   region.c       bump allocator: an atomic bump pointer, frees do nothing
- *   mimalloc.c     frontend: per-hart heaps of small blocks on segments from mmap
- *                  (+ mimalloc_fast.S, mimalloc.h; alloc/frontend.h is its interface)
- *   mmap_shim.c    mmap/munmap system calls backed by the backend's pages (alloc/mmap.h)
+ *   ukalloc         this interface: entry points (out of line, so the host sees each call at
+ *                   its symbol), SMP-safe statistics, registration, alloc_init
+ *   ukallocifpages  objects on a page allocator: a header in front of each object
+ *   ukallocbbuddy   backend: binary buddy page allocator, locked as ALLOC_LOCK says
+ *   ukallocnbbs     backend: lock-free binary buddy page allocator (NBBS)
+ *   ukallocregion   backend: bump allocator, an atomic bump pointer, frees do nothing
+ *   mimalloc        frontend: per-hart heaps of small blocks on segments from mmap
+ *   mmapshim        mmap/munmap system calls served from the backend's pages
  *
- * Exactly one backend (bbuddy.c or region.c) is linked into an image; the build configuration
- * (guest/configs.toml) chooses it and defines ALLOC_BACKEND (and ALLOC_LOCK for bbuddy). A
- * composed configuration FRONTEND+PROVIDER[+shimlock] also defines ALLOC_FRONTEND: the
- * frontend then serves the object calls and the backend (the provider) the page calls.
+ * An image links at most one backend, its page allocator; the build configuration
+ * (guest/configs.toml) names it. A composed configuration FRONTEND+PROVIDER[+OPTION] also links
+ * a frontend, which then serves the object calls while the backend (its provider) serves the
+ * page calls. Nothing in this library names an allocator: they plug in as "Registration" below
+ * says.
  */
 #ifndef ALLOC_ALLOC_H
 #define ALLOC_ALLOC_H
@@ -135,11 +136,11 @@ struct uk_alloc {
     struct uk_alloc_stats counters; /* written only by alloc.c, atomically */
 };
 
-/* Set up the configured allocator over [heap_start(), heap_end()) (call once, on hart 0). */
+/* Set up the image's allocator over [heap_start(), heap_end()) (call once, on hart 0). */
 int alloc_init(void);
 /* The same over [base, base + len), for callers that keep part of the heap for later. */
 int alloc_init_range(void *base, size_t len);
-/* The allocator alloc_init set up; NULL before that. */
+/* The default allocator (see "Registration" below); NULL before alloc_init. */
 struct uk_alloc *uk_alloc_default(void);
 
 /* Entry points over the default allocator; out of line so the host sees them at symbols. */
@@ -159,23 +160,34 @@ ALLOC_API long uk_pmaxalloc(void);
 ALLOC_API int uk_addmem(void *base, size_t len);
 ALLOC_API void uk_alloc_stats(struct uk_alloc_stats *dst);
 
-/* ---- For backends ---- */
-
-/* Each backend defines these: build its allocator over [base, base + len), or return NULL. */
-struct uk_alloc *alloc_backend_init(void *base, size_t len);
-extern const char alloc_backend_name[];
-
-/* stats operation shared by all backends: an atomic read of each counter. */
-void alloc_stats_snapshot(struct uk_alloc *a, struct uk_alloc_stats *dst);
-
 /*
- * ifpages.c: fill in the object operations (malloc .. getsize, availmem, maxalloc) of a page
- * allocator from its palloc/pfree/pavailmem/pmaxalloc. Each object sits behind a 32-byte
- * header (size, pages, base of the run); any power-of-two alignment is met by allocating
- * `align` bytes more than needed. So every object takes at least one page.
+ * Registration, after Unikraft's uk_alloc_register. An allocator library names its init in its
+ * lib.toml (`init`) and the build hands it to this interface as a macro:
+ *
+ *   UK_ALLOC_BACKEND_INIT   struct uk_alloc *init(void *base, size_t len): the backend over
+ *                           [base, base + len), or NULL when it cannot;
+ *   UK_ALLOC_BACKEND_NAME   const char name[]: the backend's name in messages (the library
+ *                           defines X_name beside X_init), alloc_backend_name to apps;
+ *   UK_ALLOC_FRONTEND_INIT  struct uk_alloc *init(struct uk_alloc *provider): the frontend over
+ *                           the allocator it gets its pages from, or NULL if that is NULL.
+ *
+ * alloc_init_range calls the backend's init directly and registers what it built
+ * (uk_alloc_register, in alloc.c): the first allocator registered becomes the default, the one
+ * behind the uk_* entry points. In an image with a frontend, the frontend registers itself over
+ * it: its init gets that allocator as its provider, and the frontend becomes the default. The
+ * libraries never call the registration themselves, so nothing in them names another library.
  */
-#define IFPAGES_HEADER_SIZE 32
-void ifpages_install(struct uk_alloc *a);
+#ifdef UK_ALLOC_BACKEND_INIT
+struct uk_alloc *UK_ALLOC_BACKEND_INIT(void *base, size_t len);
+extern const char UK_ALLOC_BACKEND_NAME[];
+#define alloc_backend_name UK_ALLOC_BACKEND_NAME
+#endif
+#ifdef UK_ALLOC_FRONTEND_INIT
+struct uk_alloc *UK_ALLOC_FRONTEND_INIT(struct uk_alloc *provider);
+#endif
+
+/* stats operation shared by all allocators: an atomic read of each counter. */
+void alloc_stats_snapshot(struct uk_alloc *a, struct uk_alloc_stats *dst);
 
 /* Cheap invariant checks, always on: a broken allocator stops the run with a panic. */
 #define ALLOC_ASSERT(cond)                                                                         \
