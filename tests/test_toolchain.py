@@ -94,7 +94,6 @@ def test_composed_configs_merge_their_parts():
 
     c = catalog.config("mimalloc+bbuddy-lockfree")
     assert c.kind == "composed" and "mimalloc+bbuddy-lockfree" in configs()
-    assert c.defines["ALLOC_FRONTEND"] == "mimalloc" and c.defines["ALLOC_BACKEND"] == "nbbs"
     assert c.defines["MMAP_SHIM_LOCK"] == "none" and c.defines["ALLOC_STATS"] == "0"
     assert c.libraries == ("mimalloc", "ukallocnbbs")
     linked = [lib.name for lib in catalog.image_libraries(c)]

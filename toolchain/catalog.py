@@ -32,6 +32,7 @@ class Library:
     sources: tuple[Path, ...]  # compiled into every image that links the library, in order
     requires: tuple[str, ...] = ()
     init: str = ""  # an allocator's init function (backend, frontend)
+    caps: tuple[str, ...] = ()  # what a backend promises (ALLOC_CAPS)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ GRAMMAR = "FRONTEND+PROVIDER[+OPTION...]"
 # headers other libraries and apps use.
 LIBRARY_KINDS = ("runtime", "interface", "backend", "frontend", "support")
 _SOURCE_FILES = (".c", ".S", ".s")
-_LIBRARY_FIELDS = ("description", "kind", "sources", "requires", "init")
+_LIBRARY_FIELDS = ("description", "kind", "sources", "requires", "init", "caps")
+# Capabilities a backend may declare (lib.toml `caps`); alloc/alloc.h defines UK_ALLOC_CAP_<NAME>
+# for each, and code that depends on one asks UK_ALLOC_PROVIDER_HAS instead of naming backends.
+ALLOC_CAPS = ("size-aligned", "frees-pages")
 _ALLOCATORS = ("backend", "frontend")
 _CONFIG_FIELDS = ("description", "kind", "libraries", "defines")
 
@@ -138,7 +142,13 @@ def _library(directory: Path) -> Library:
         )
     if init and kind not in _ALLOCATORS:
         raise CatalogError(f"{path}: only a backend or a frontend has an init; this is a {kind}")
-    return Library(directory.name, description, kind, directory, sources, requires, init)
+    caps = _strings(str(path), "caps", data.get("caps", []))
+    if caps and kind != "backend":
+        raise CatalogError(f"{path}: only a backend declares caps; this is a {kind}")
+    for cap in caps:
+        if cap not in ALLOC_CAPS:
+            raise CatalogError(f"{path}: unknown cap {cap!r}; caps: {', '.join(ALLOC_CAPS)}")
+    return Library(directory.name, description, kind, directory, sources, requires, init, caps)
 
 
 def libraries() -> dict[str, Library]:
@@ -204,17 +214,22 @@ def image_libraries(config: Config) -> tuple[Library, ...]:
     return tuple(order.values())
 
 
+def _cap_macro(cap: str) -> str:
+    return "UK_ALLOC_CAP_" + cap.upper().replace("-", "_")
+
+
 def image_defines(config: Config) -> dict[str, str]:
     """The macros an image's libraries give every file of it: CONFIG_LIB<NAME> for each library
     (Unikraft's spelling), and the allocators' init functions for the allocator interface
     (alloc/alloc.h, "Registration"): UK_ALLOC_BACKEND_INIT, UK_ALLOC_BACKEND_NAME (X_name beside
-    X_init) and UK_ALLOC_FRONTEND_INIT."""
+    X_init), UK_ALLOC_FRONTEND_INIT, and the backend's capabilities as UK_ALLOC_CAPS."""
     defines = {}
     for lib in image_libraries(config):
         defines["CONFIG_LIB" + "".join(c if c.isalnum() else "_" for c in lib.name).upper()] = "1"
         if lib.kind == "backend":
             defines["UK_ALLOC_BACKEND_INIT"] = lib.init
             defines["UK_ALLOC_BACKEND_NAME"] = lib.init.removesuffix("_init") + "_name"
+            defines["UK_ALLOC_CAPS"] = "|".join(_cap_macro(c) for c in lib.caps) or "0"
         elif lib.kind == "frontend":
             defines["UK_ALLOC_FRONTEND_INIT"] = lib.init
     return defines

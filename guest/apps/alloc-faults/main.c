@@ -66,7 +66,7 @@
 #define PLANTED_BUG "none"
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 ALLOC_APP_NEEDS_ALLOCATOR("alloc-faults")
 #else
 

@@ -21,7 +21,7 @@
 #define PSTORM_MAX_PAGES 16
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 int app_main(unsigned hart, unsigned nharts) {
     (void)nharts;
     return bench_no_allocator(hart, "page-storm");

@@ -10,7 +10,7 @@
 #include <alloc/test.h>
 #include <rt/runtime.h>
 
-#ifndef ALLOC_FRONTEND
+#ifndef CONFIG_LIBMIMALLOC
 ALLOC_APP_NEEDS_FRONTEND("malloc-api")
 #else
 #include <alloc/frontend_check.h>
@@ -144,7 +144,7 @@ static void test_pages(unsigned hart, unsigned nharts) {
         EXPECT(((uintptr_t)p & (PAGE_SIZE - 1)) == 0);
         uk_pfree(p, 3);
     }
-#if ALLOC_BACKEND_ID != ALLOC_BACKEND_ID_region
+#if UK_ALLOC_PROVIDER_HAS(UK_ALLOC_CAP_FREES_PAGES)
     EXPECT_EQ(uk_pavailmem(), before);
 #else
     (void)before;
@@ -213,8 +213,7 @@ int app_main(unsigned hart, unsigned nharts) {
         if (alloc_init() != 0)
             return 1;
         api_pages_at_start = uk_pavailmem();
-        printf("malloc-api: %s over %s, %u harts\n", ALLOC_STR(ALLOC_FRONTEND), alloc_backend_name,
-               nharts);
+        printf("malloc-api: %s over %s, %u harts\n", "mimalloc", alloc_backend_name, nharts);
     }
     int rc = test_run(cases, sizeof(cases) / sizeof(cases[0]), hart, nharts);
     if (frontend_check_end(hart, api_pages_at_start))

@@ -5,12 +5,13 @@
  * symbols; with a frontend configured they delegate to the provider.
  *
  * Alignment: a mapping of n pages is aligned to A = the largest power of two dividing n pages
- * (at most MMAP_ALIGN_MAX). A buddy provider (bbuddy, nbbs) aligns every block to its own
- * rounded-up size, so asking for n pages already gives A; any other provider (region), or a
- * buddy whose block is not aligned after all, is asked for n + A/page - 1 pages and the mapping
- * starts at the first A-aligned address inside. Each mapping is recorded (address, provider
- * base, provider pages, length) in mmap_shim_table so munmap hands the provider exactly what it
- * gave; munmap takes whole mappings only.
+ * (at most MMAP_ALIGN_MAX). A provider that says it aligns every block to its own rounded-up
+ * size (the capability UK_ALLOC_CAP_SIZE_ALIGNED: bbuddy, nbbs) is asked for n pages, which
+ * already gives A; any other provider (region), or one whose block is not aligned after all, is
+ * asked for n + A/page - 1 pages and the mapping starts at the first A-aligned address inside.
+ * The shim asks the capability, never the provider's name. Each mapping is recorded (address,
+ * provider base, provider pages, length) in mmap_shim_table so munmap hands the provider exactly
+ * what it gave; munmap takes whole mappings only.
  *
  * Synchronization (MMAP_SHIM_LOCK): `spin` puts one spinlock (mmap_shim_lock) around each call,
  * provider included, so even an unlocked provider is safe; `none` takes no lock: the table is
@@ -26,12 +27,6 @@
 #define MMAP_SHIM_LOCK none
 #endif
 #define MMAP_SHIM_LOCK_ID ALLOC_CAT(MMAP_SHIM_LOCK_ID_, MMAP_SHIM_LOCK)
-
-#if ALLOC_BACKEND_ID == ALLOC_BACKEND_ID_bbuddy || ALLOC_BACKEND_ID == ALLOC_BACKEND_ID_nbbs
-#define PROVIDER_ALIGNS_BLOCKS 1
-#else
-#define PROVIDER_ALIGNS_BLOCKS 0
-#endif
 
 /* Open addressing, linear probing; a key is the mapping's address or one of these states. */
 #define SLOT_EMPTY 0UL
@@ -115,17 +110,17 @@ static void shim_unlock(void) {
 
 /* Pages of n (rounded) pages aligned to `align` bytes; *base and *pages as the provider gave. */
 static uintptr_t provide(unsigned long n, uintptr_t align, uintptr_t *base, unsigned long *pages) {
-#if PROVIDER_ALIGNS_BLOCKS
-    void *p = uk_palloc(n);
-    if (!p)
-        return 0;
-    if (((uintptr_t)p & (align - 1)) == 0) {
-        *base = (uintptr_t)p;
-        *pages = n;
-        return (uintptr_t)p;
+    if (UK_ALLOC_PROVIDER_HAS(UK_ALLOC_CAP_SIZE_ALIGNED)) {
+        void *p = uk_palloc(n);
+        if (!p)
+            return 0;
+        if (((uintptr_t)p & (align - 1)) == 0) {
+            *base = (uintptr_t)p;
+            *pages = n;
+            return (uintptr_t)p;
+        }
+        uk_pfree(p, n);
     }
-    uk_pfree(p, n);
-#endif
     unsigned long more = n + (align >> PAGE_SHIFT) - 1;
     void *q = uk_palloc(more);
     if (!q)

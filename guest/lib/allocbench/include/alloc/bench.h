@@ -31,7 +31,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 
-#ifdef ALLOC_FRONTEND
+#ifdef CONFIG_LIBMIMALLOC
 #include <alloc/frontend.h>
 #endif
 
@@ -236,13 +236,13 @@ static inline void bench_end(unsigned long ops) {
  */
 static inline int bench_finish(unsigned hart, unsigned nharts, const char *name) {
     barrier_all();
-#ifdef ALLOC_FRONTEND
+#ifdef CONFIG_LIBMIMALLOC
     mi_collect();
     barrier_all();
 #endif
     if (hart != 0)
         return 0;
-#if ALLOC_BACKEND_ID != ALLOC_BACKEND_ID_region
+#if UK_ALLOC_PROVIDER_HAS(UK_ALLOC_CAP_FREES_PAGES)
     long after = uk_pavailmem();
     if (!bench_failed() && bench_state.pages_before >= 0 && after != bench_state.pages_before)
         bench_fail(BENCH_EXIT_PAGES, "%ld free pages after the run, %ld before", after,

@@ -35,7 +35,7 @@ static inline int frontend_check_end(unsigned hart, long pages_at_start) {
         bad = printf("FAIL frontend: %lu segments still mapped after collect\n", segments);
     if (mappings)
         bad = printf("FAIL frontend: the mmap shim still has %lu mappings\n", mappings);
-#if ALLOC_BACKEND_ID == ALLOC_BACKEND_ID_region
+#if !UK_ALLOC_PROVIDER_HAS(UK_ALLOC_CAP_FREES_PAGES) /* region, the one bundled */
     printf("frontend: provider region never takes pages back: %ld free pages, %ld at start\n",
            pages, pages_at_start);
 #else

@@ -28,25 +28,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Backend and lock names as tokens (-DALLOC_BACKEND=bbuddy) turned into numbers for #if. */
-#define ALLOC_BACKEND_ID_bbuddy 1
-#define ALLOC_BACKEND_ID_region 2
-#define ALLOC_BACKEND_ID_nbbs 3
+/* Tokens given as macros (-DALLOC_LOCK=spin) turned into numbers for #if, and into strings. */
 #define ALLOC_CAT_(a, b) a##b
 #define ALLOC_CAT(a, b) ALLOC_CAT_(a, b)
-#define ALLOC_BACKEND_ID ALLOC_CAT(ALLOC_BACKEND_ID_, ALLOC_BACKEND)
 #define ALLOC_STR_(x) #x
 #define ALLOC_STR(x) ALLOC_STR_(x)
 
 /*
  * The app_main of an app built without what it needs: hart 0 says so and the run fails (exit 1).
- * An app that needs an allocator (or a frontend) starts its body with
+ * An app that needs an allocator (or the frontend) starts its body with
  *
- *     #ifndef ALLOC_BACKEND
+ *     #ifndef CONFIG_LIBUKALLOC
  *     ALLOC_APP_NEEDS_ALLOCATOR("alloc-cost")
  *     #else
  *
- * (ALLOC_FRONTEND / ALLOC_APP_NEEDS_FRONTEND). printf must be declared (rt/runtime.h).
+ * (CONFIG_LIBMIMALLOC / ALLOC_APP_NEEDS_FRONTEND): the build defines CONFIG_LIB<NAME> for every
+ * library of the image. printf must be declared (rt/runtime.h).
  */
 #define ALLOC_APP_UNAVAILABLE(app, why)                                                            \
     int app_main(unsigned hart, unsigned nharts) {                                                 \
@@ -185,6 +182,21 @@ extern const char UK_ALLOC_BACKEND_NAME[];
 #ifdef UK_ALLOC_FRONTEND_INIT
 struct uk_alloc *UK_ALLOC_FRONTEND_INIT(struct uk_alloc *provider);
 #endif
+
+/*
+ * Capabilities: what the image's page allocator (its backend, the provider under a frontend)
+ * promises beyond the interface. A backend lists them in its lib.toml (`caps`) and the build
+ * passes their sum as UK_ALLOC_CAPS, so code that depends on one asks for it, never for a
+ * backend by name, and an out-of-tree backend only declares its own. The answer is known at
+ * build time: UK_ALLOC_PROVIDER_HAS(cap) is a constant (usable in #if), so asking costs nothing
+ * and a branch on it compiles to the branch it selects.
+ */
+#define UK_ALLOC_CAP_SIZE_ALIGNED 0x1 /* palloc(n) is aligned to n pages rounded up to 2^k */
+#define UK_ALLOC_CAP_FREES_PAGES 0x2  /* pfree gives pages back: pavailmem counts them again */
+#ifndef UK_ALLOC_CAPS
+#define UK_ALLOC_CAPS 0
+#endif
+#define UK_ALLOC_PROVIDER_HAS(cap) (((UK_ALLOC_CAPS) & (cap)) == (cap))
 
 /* stats operation shared by all allocators: an atomic read of each counter. */
 void alloc_stats_snapshot(struct uk_alloc *a, struct uk_alloc_stats *dst);
