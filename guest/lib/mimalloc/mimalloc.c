@@ -20,7 +20,7 @@
  * swap and, if it was the first, pushes the page onto its heap's `delayed` list, which the owner
  * takes (swap) in its slow path and in mi_collect.
  *
- * See guest/alloc/README.md for sizes, invariants and the host-visible names.
+ * See guest/lib/mimalloc/README.md for sizes, invariants and the host-visible names.
  */
 #include "mimalloc.h"
 

@@ -1,6 +1,6 @@
 /*
  * The frontend's data structures (private to mimalloc.c, but read by the host through DWARF:
- * the names below are documented in guest/alloc/README.md, "Host-visible structures").
+ * the names below are documented in guest/lib/mimalloc/README.md, "Host-visible structures").
  *
  *   segment  MI_SEGMENT_SIZE bytes from mmap, aligned to its size; a header and MI_SEGMENT_PAGES
  *            pages of MI_PAGE_SIZE bytes (page 0 starts after the header, at MI_SEGMENT_HEADER).

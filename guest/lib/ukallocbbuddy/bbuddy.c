@@ -34,7 +34,7 @@
 #define BITS_PER_WORD (8 * sizeof(unsigned long))
 
 /*
- * Planted bugs for showing the host's allocation oracle at work (README.md, "Planted bugs").
+ * Planted bugs for showing the host's allocation oracle at work (lib/ukalloc/README.md).
  * ALLOC_BUG is undefined by default, and then nothing below changes the allocator.
  *   overlap     the 3rd palloc that finds a block hands it out but leaves it listed and free,
  *               so the next palloc of that size returns the same pages again;

@@ -100,7 +100,7 @@ static void *ifpages_realloc(struct uk_alloc *a, void *ptr, size_t size) {
  * Planted bug (ALLOC_BUG=misalign; undefined by default, and then this is ifpages_alloc itself):
  * memalign and posix_memalign honour an alignment only up to 16. Above it the object is put 16
  * bytes past the aligned address, with its header moved along, so it is aligned to 16 and never
- * to `align`: memalign(64, n) returns the run's base + 80. See README.md, "Planted bugs".
+ * to `align`: memalign(64, n) returns the run's base + 80. See ukalloc's README.md.
  */
 #if ALLOC_BUG_IS(misalign)
 static void *ifpages_alloc_aligned(struct uk_alloc *a, size_t align, size_t size) {

@@ -27,7 +27,7 @@
  * into the node (the block is free from here on); (3) climb again clearing our side's OCC and
  * COAL bits by CAS, but only while our COAL bit is still set (an allocation that came through
  * cleared it and now owns the mark) and while the node's other side is free.
- * README.md ("bbuddy-lockfree") argues why this is lock-free and linearizable.
+ * README.md ("Design") argues why this is lock-free and linearizable.
  */
 #include <alloc/alloc.h>
 #include <alloc/ifpages.h>

@@ -60,7 +60,7 @@
                                "mimalloc+bbuddy-spin (or another mimalloc+PROVIDER)")
 
 /*
- * Planted bugs (guest/alloc/README.md, "Planted bugs"): -DALLOC_BUG=NAME turns one on, for
+ * Planted bugs (guest/lib/ukalloc/README.md): -DALLOC_BUG=NAME turns one on, for
  * showing the oracle and schedule exploration at work; ALLOC_BUG_IS(NAME) tests for it (0 when
  * ALLOC_BUG is not defined, so every #if ALLOC_BUG_IS(..) block is compiled out by default).
  */
