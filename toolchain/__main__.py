@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     b.add_argument("--cc", help="compiler command (default: $RISCV_CC, else ziglang)")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    sub.add_parser("list", help="list apps and configurations")
+    sub.add_parser("list", help="list apps, configurations and libraries")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {part.kind + ' ' + part.name:17} {part.description}")
             for name in composed:
                 print(f"  {name}")
+            print("libraries (guest/lib; the runtime and what a library requires come along):")
+            for lib in catalog.libraries().values():
+                needs = f" [requires {', '.join(lib.requires)}]" if lib.requires else ""
+                print(f"  {lib.name:16} {lib.kind:9} {lib.description}{needs}")
             return 0
         from toolchain.compiler import find_compiler
 

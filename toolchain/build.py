@@ -1,4 +1,5 @@
-"""Builds one guest image: runtime + app + configuration sources, linked with guest/link.ld.
+"""Builds one guest image: the app and the libraries its configuration names (the runtime
+and what they require), linked with guest/link.ld.
 
 Outputs go to an ignored build directory ($EMU_BUILD_DIR, default build/guest under the
 checkout), one file per (sources, configuration, macros, compiler) key, so an unchanged
@@ -35,27 +36,30 @@ def _files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _SOURCE_SUFFIXES)
 
 
-def _inputs(app: catalog.App, config: catalog.Config) -> tuple[list[Path], list[Path]]:
-    """(everything that can change the image, the files handed to the compiler)."""
+def _include_dirs() -> list[Path]:
+    """guest/include (the contract), then every library's public headers: any app may include
+    any of them, e.g. an allocator's header to say that the build has no allocator."""
     root = catalog.guest_root()
-    tracked = [root / "link.ld", *_files_under(root / "include"), *_files_under(root / "runtime")]
-    extra = [root / s for s in config.sources]
-    for path in extra:
-        if not path.exists():
-            raise catalog.CatalogError(
-                f"configuration {config.name!r} names {path}, which is missing"
-            )
-        tracked += _files_under(path)
-    tracked += _files_under(app.directory)
-    compiled = [
-        p
-        for p in [
-            *_files_under(root / "runtime"),
-            *(q for e in extra for q in _files_under(e)),
-            *_files_under(app.directory),
-        ]
-        if p.suffix in {".c", ".S", ".s"}
+    return [root / "include"] + [
+        lib.directory / "include"
+        for lib in catalog.libraries().values()
+        if (lib.directory / "include").is_dir()
     ]
+
+
+def _inputs(app: catalog.App, config: catalog.Config) -> tuple[list[Path], list[Path]]:
+    """(everything that can change the image, the files handed to the compiler): the link
+    script, every public header, and the files of the app and of each library the image links
+    (sources, private headers, lib.toml). Another library's sources never change the key."""
+    root = catalog.guest_root()
+    linked = catalog.image_libraries(config)
+    tracked = [root / "link.ld", *(h for d in _include_dirs() for h in _files_under(d))]
+    for lib in linked:
+        tracked += [lib.directory / "lib.toml"]
+        tracked += [p for p in _files_under(lib.directory) if p not in tracked]
+    tracked += _files_under(app.directory)
+    compiled = [s for lib in linked for s in lib.sources]
+    compiled += [p for p in _files_under(app.directory) if p.suffix in {".c", ".S", ".s"}]
     return tracked, compiled
 
 
@@ -74,7 +78,7 @@ def _command(cc: Compiler, defines: dict[str, str], sources: list[Path], out: Pa
         *cc.command,
         *cc.flags(),
         *_path_flags(root, cc.kind),
-        f"-I{root / 'include'}",
+        *(f"-I{d}" for d in _include_dirs()),
         *macros,
         "-T",
         str(root / "link.ld"),
@@ -93,7 +97,7 @@ def image_key(
     """The cache key of an image: changes whenever anything that goes into it changes."""
     a, c = catalog.app(app), catalog.config(config)
     cc = cc or find_compiler()
-    merged = {**c.defines, **(defines or {})}
+    merged = {**catalog.image_defines(c), **c.defines, **(defines or {})}
     tracked, _ = _inputs(a, c)
     h = hashlib.sha256()
     root = catalog.guest_root()
@@ -125,7 +129,7 @@ def build(
     """Path of the ELF image for `app` built with `config` (+ extra macros); builds if needed."""
     a, c = catalog.app(app), catalog.config(config)
     cc = cc or find_compiler()
-    merged = {**c.defines, **(defines or {})}
+    merged = {**catalog.image_defines(c), **c.defines, **(defines or {})}
     key = image_key(app, config, defines, cc)
     suffix = "".join(f"-{k}={v}" for k, v in sorted((defines or {}).items()))
     out = build_dir() / f"{app}.{config}{suffix}.{key}.elf"

@@ -44,6 +44,11 @@
 #define RAM_MIN_MIB 16
 #define RAM_MAX_MIB 2048
 
+/* Pages: 4 KiB, the base page of RISC-V Sv39/Sv48, the unit of the guest's page allocators and of
+ * mmap (as in Unikraft's allocators). */
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1UL << PAGE_SHIFT)
+
 /* ---- Boot: every hart starts at the ELF entry (= RAM_BASE) with a0 = hart id, a1 = FDT. ----- */
 
 #define MAX_HARTS 64

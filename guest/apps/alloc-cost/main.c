@@ -17,7 +17,7 @@
 #define COST_SIZE 32
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 ALLOC_APP_NEEDS_ALLOCATOR("alloc-cost")
 #else
 

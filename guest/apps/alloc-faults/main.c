@@ -1,7 +1,7 @@
 /*
  * alloc-faults: runs with one planted mistake each, so that every rule of the host's allocation
  * oracle can be seen failing. FAULT picks an app-level misuse; ALLOC_BUG (bbuddy.c, ifpages.c;
- * guest/alloc/README.md "Planted bugs") plants a bug in the allocator itself. Both are tokens:
+ * guest/lib/ukalloc/README.md) plants a bug in the allocator itself. Both are tokens:
  *
  *   python -m emulator run --app alloc-faults --config bbuddy-spin --harts 2 -D FAULT=leak
  *   python -m emulator run --app alloc-faults --config bbuddy-spin --harts 2 -D ALLOC_BUG=overlap
@@ -66,7 +66,7 @@
 #define PLANTED_BUG "none"
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 ALLOC_APP_NEEDS_ALLOCATOR("alloc-faults")
 #else
 

@@ -42,7 +42,7 @@
 #include <alloc/alloc.h>
 #include <rt/runtime.h>
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 ALLOC_APP_NEEDS_ALLOCATOR("alloc-seq")
 #else
 

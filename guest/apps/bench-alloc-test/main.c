@@ -21,7 +21,7 @@
 #define ATEST_MAX_LOG 10
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 int app_main(unsigned hart, unsigned nharts) {
     (void)nharts;
     return bench_no_allocator(hart, "alloc-test");

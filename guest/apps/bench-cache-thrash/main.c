@@ -20,7 +20,7 @@
 #define CTHRASH_REPS 2000
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 int app_main(unsigned hart, unsigned nharts) {
     (void)nharts;
     return bench_no_allocator(hart, "cache-thrash");

@@ -24,7 +24,7 @@
 #define GTHREAD_MAX 32768
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 int app_main(unsigned hart, unsigned nharts) {
     (void)nharts;
     return bench_no_allocator(hart, "glibc-thread");

@@ -21,14 +21,14 @@
 #define PSTORM_MAX_PAGES 16
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 int app_main(unsigned hart, unsigned nharts) {
     (void)nharts;
     return bench_no_allocator(hart, "page-storm");
 }
 #else
 
-#define PSTORM_WORDS (ALLOC_PAGE_SIZE / sizeof(uint64_t))
+#define PSTORM_WORDS (PAGE_SIZE / sizeof(uint64_t))
 
 /* size holds the number of pages. */
 static struct bench_block pstorm_slots[MAX_HARTS][PSTORM_SLOTS];
@@ -39,7 +39,7 @@ static uint64_t pstorm_value(const struct bench_block *b, unsigned page, unsigne
 
 static void pstorm_fill(const struct bench_block *b) {
     for (unsigned i = 0; i < b->size; i++) {
-        uint64_t *page = (uint64_t *)((char *)b->p + i * ALLOC_PAGE_SIZE);
+        uint64_t *page = (uint64_t *)((char *)b->p + i * PAGE_SIZE);
         page[0] = pstorm_value(b, i, 0);
         page[PSTORM_WORDS - 1] = pstorm_value(b, i, 1);
     }
@@ -47,7 +47,7 @@ static void pstorm_fill(const struct bench_block *b) {
 
 static void pstorm_check(const struct bench_block *b) {
     for (unsigned i = 0; i < b->size; i++) {
-        const uint64_t *page = (const uint64_t *)((char *)b->p + i * ALLOC_PAGE_SIZE);
+        const uint64_t *page = (const uint64_t *)((char *)b->p + i * PAGE_SIZE);
         if (page[0] != pstorm_value(b, i, 0) || page[PSTORM_WORDS - 1] != pstorm_value(b, i, 1)) {
             bench_fail(BENCH_EXIT_CORRUPT,
                        "page-storm: page %u of the run at %p (%u pages) changed", i, b->p,

@@ -32,7 +32,7 @@
 #define RPTEST_MAX 2048
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 int app_main(unsigned hart, unsigned nharts) {
     (void)nharts;
     return bench_no_allocator(hart, "rptest");

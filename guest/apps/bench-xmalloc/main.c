@@ -25,7 +25,7 @@
 #define XMALLOC_CAP 8
 #endif
 
-#ifndef ALLOC_BACKEND
+#ifndef CONFIG_LIBUKALLOC
 int app_main(unsigned hart, unsigned nharts) {
     (void)nharts;
     return bench_no_allocator(hart, "xmalloc");

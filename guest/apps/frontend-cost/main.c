@@ -27,7 +27,7 @@
 #define COST_REPS 20
 #endif
 
-#ifndef ALLOC_FRONTEND
+#ifndef CONFIG_LIBMIMALLOC
 ALLOC_APP_NEEDS_FRONTEND("frontend-cost")
 #else
 #include <alloc/frontend.h>

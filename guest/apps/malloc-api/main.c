@@ -10,7 +10,7 @@
 #include <alloc/test.h>
 #include <rt/runtime.h>
 
-#ifndef ALLOC_FRONTEND
+#ifndef CONFIG_LIBMIMALLOC
 ALLOC_APP_NEEDS_FRONTEND("malloc-api")
 #else
 #include <alloc/frontend_check.h>
@@ -129,9 +129,9 @@ static void test_memalign(unsigned hart, unsigned nharts) {
             uk_free(p);
         }
     void *p = (void *)1;
-    EXPECT(uk_posix_memalign(&p, 24, 8) == ALLOC_EINVAL);
-    EXPECT(uk_posix_memalign(&p, 4, 8) == ALLOC_EINVAL);
-    EXPECT(uk_posix_memalign(&p, 0, 8) == ALLOC_EINVAL);
+    EXPECT(uk_posix_memalign(&p, 24, 8) == ERRNO_EINVAL);
+    EXPECT(uk_posix_memalign(&p, 4, 8) == ERRNO_EINVAL);
+    EXPECT(uk_posix_memalign(&p, 0, 8) == ERRNO_EINVAL);
     EXPECT(p == (void *)1); /* untouched on failure */
     EXPECT(uk_memalign(48, 8) == NULL);
 }
@@ -141,10 +141,10 @@ static void test_pages(unsigned hart, unsigned nharts) {
     long before = uk_pavailmem();
     void *p = uk_palloc(3);
     if (EXPECT(p != NULL)) {
-        EXPECT(((uintptr_t)p & (ALLOC_PAGE_SIZE - 1)) == 0);
+        EXPECT(((uintptr_t)p & (PAGE_SIZE - 1)) == 0);
         uk_pfree(p, 3);
     }
-#if ALLOC_BACKEND_ID != ALLOC_BACKEND_ID_region
+#if UK_ALLOC_PROVIDER_HAS(UK_ALLOC_CAP_FREES_PAGES)
     EXPECT_EQ(uk_pavailmem(), before);
 #else
     (void)before;
@@ -154,13 +154,13 @@ static void test_pages(unsigned hart, unsigned nharts) {
 static void test_mmap(unsigned hart, unsigned nharts) {
     (void)hart, (void)nharts;
     const int rw = PROT_READ | PROT_WRITE, anon = MAP_PRIVATE | MAP_ANONYMOUS;
-    unsigned long *p = mmap(NULL, 3 * ALLOC_PAGE_SIZE, rw, anon, -1, 0);
+    unsigned long *p = mmap(NULL, 3 * PAGE_SIZE, rw, anon, -1, 0);
     if (EXPECT(!mmap_failed(p))) {
-        EXPECT(((uintptr_t)p & (ALLOC_PAGE_SIZE - 1)) == 0);
-        EXPECT(filled_with((unsigned char *)p, 0, 3 * ALLOC_PAGE_SIZE));
-        EXPECT_EQ(munmap(p, 2 * ALLOC_PAGE_SIZE), -ERRNO_EINVAL); /* not the whole mapping */
-        EXPECT_EQ(munmap(p, 3 * ALLOC_PAGE_SIZE), 0);
-        EXPECT_EQ(munmap(p, 3 * ALLOC_PAGE_SIZE), -ERRNO_EINVAL); /* not mapped any more */
+        EXPECT(((uintptr_t)p & (PAGE_SIZE - 1)) == 0);
+        EXPECT(filled_with((unsigned char *)p, 0, 3 * PAGE_SIZE));
+        EXPECT_EQ(munmap(p, 2 * PAGE_SIZE), -ERRNO_EINVAL); /* not the whole mapping */
+        EXPECT_EQ(munmap(p, 3 * PAGE_SIZE), 0);
+        EXPECT_EQ(munmap(p, 3 * PAGE_SIZE), -ERRNO_EINVAL); /* not mapped any more */
     }
     void *s = mmap(NULL, SEGMENT, rw, anon | MAP_UNINITIALIZED, -1, 0);
     if (EXPECT(!mmap_failed(s))) {
@@ -213,8 +213,7 @@ int app_main(unsigned hart, unsigned nharts) {
         if (alloc_init() != 0)
             return 1;
         api_pages_at_start = uk_pavailmem();
-        printf("malloc-api: %s over %s, %u harts\n", ALLOC_STR(ALLOC_FRONTEND), alloc_backend_name,
-               nharts);
+        printf("malloc-api: %s over %s, %u harts\n", "mimalloc", alloc_backend_name, nharts);
     }
     int rc = test_run(cases, sizeof(cases) / sizeof(cases[0]), hart, nharts);
     if (frontend_check_end(hart, api_pages_at_start))

@@ -21,7 +21,7 @@
 #define PC_BIG_EVERY 50
 #endif
 
-#ifndef ALLOC_FRONTEND
+#ifndef CONFIG_LIBMIMALLOC
 ALLOC_APP_NEEDS_FRONTEND("prodcons")
 #else
 #include <alloc/frontend_check.h>

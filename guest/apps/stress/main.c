@@ -25,7 +25,7 @@
 #endif
 #define STRESS_TRANSFER 1000
 
-#ifndef ALLOC_FRONTEND
+#ifndef CONFIG_LIBMIMALLOC
 ALLOC_APP_NEEDS_FRONTEND("stress")
 #else
 #include <alloc/frontend_check.h>
