@@ -14,7 +14,7 @@ import argparse
 
 from emulator.explore.explore import explore
 from emulator.session import RunOptions
-from toolchain.catalog import parse_define
+from toolchain.args import define
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     p.add_argument("--schedule", default="random")
     p.add_argument("--quantum", type=int, default=10)
     p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("-D", dest="defines", action="append", type=parse_define, default=[])
+    p.add_argument("-D", dest="defines", action="append", type=define, default=[])
     args = p.parse_args()
     defines = dict(args.defines) or {"ALLOC_STRESS_ITERS": "20"}
     opts = RunOptions(

@@ -15,7 +15,7 @@ import argparse
 import tempfile
 
 from emulator.session import RunOptions, run
-from toolchain.catalog import parse_define
+from toolchain.args import define
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     p.add_argument("--harts", type=int, default=4)
     p.add_argument("--quantum", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("-D", dest="defines", action="append", type=parse_define, default=[])
+    p.add_argument("-D", dest="defines", action="append", type=define, default=[])
     args = p.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

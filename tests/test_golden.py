@@ -82,14 +82,21 @@ def _plain(app: str, config: str, mode: dict) -> dict:
 
 
 def _digest(path: Path) -> str | None:
-    """A hash of a report file, source locations left out (they name guest files and lines)."""
+    """A hash of a report file without code addresses and source locations (they move when
+    guest code moves, while the run stays the same)."""
     if not path.exists():
         return None
     if path.name == "atomics.json":
         data = json.loads(path.read_text())
         for site in data["sites"]:
-            site.pop("where")
+            del site["pc"], site["where"]
+        data["sites"].sort(key=lambda site: json.dumps(site, sort_keys=True))
         text = json.dumps(data, sort_keys=True)
+    elif path.name == "allocs.jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for row in rows:
+            del row["caller"], row["caller_symbol"]
+        text = json.dumps(rows, sort_keys=True)
     else:
         text = path.read_text()
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -7,8 +7,8 @@ import sys
 
 from guest.contract import Status
 from toolchain import catalog
+from toolchain.args import define
 from toolchain.build import BuildError, build
-from toolchain.catalog import parse_define
 from toolchain.compiler import CompilerMissing
 
 
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         "-D",
         dest="defines",
         action="append",
-        type=parse_define,
+        type=define,
         default=[],
         metavar="NAME=VALUE",
         help="extra macro for this build",

@@ -3,7 +3,6 @@ configurations (guest/configs.toml), which name the libraries an image links."""
 
 from __future__ import annotations
 
-import argparse
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -354,11 +353,3 @@ def config(name: str) -> Config:
         f"no configuration named {name!r}; known: {plain}, and composed names {GRAMMAR} "
         "(`python -m toolchain list` shows them)"
     )
-
-
-def parse_define(text: str) -> tuple[str, str]:
-    """`NAME=VALUE` (or `NAME`, meaning 1) from a -D option."""
-    name, _, value = text.partition("=")
-    if not name.isidentifier():
-        raise argparse.ArgumentTypeError(f"-D wants NAME=VALUE, got {text!r}")
-    return name, value or "1"

@@ -2,8 +2,9 @@
 
 Each cell (benchmark app, configuration, harts, seed) is one run with --timing (timed scheduler,
 costs from costs.toml), the contention monitor and the allocation tracer's memory figures. A
-benchmark app (guest/include/alloc/bench.h, docs/benchmarks.md) brackets each hart's work with
-zero-length write system calls and prints `bench NAME: harts=N ops=TOTAL ok`; from those:
+benchmark app (guest/lib/allocbench/include/alloc/bench.h, docs/benchmarks.md) brackets each
+hart's work with zero-length write system calls and prints `bench NAME: harts=N ops=TOTAL ok`;
+from those:
 
   virtual_seconds   (latest end marker - earliest start marker) in cycles / cpu_hz
   ops_per_second    ops / virtual_seconds

@@ -23,12 +23,12 @@ from emulator.session.options import (
     add_arguments,
     at_least,
     count,
-    define,
     from_arguments,
     option,
     validate,
 )
 from guest.contract import C, Status
+from toolchain.args import define
 
 DEFAULT_BENCH_CONFIGS = [
     "bbuddy-spin",

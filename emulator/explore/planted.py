@@ -1,6 +1,6 @@
 """Planted bugs: the runs that schedule exploration must be able to break, in one table.
 
-Each names an app, a configuration and the macros that plant the bug (guest/alloc/README.md,
+Each names an app, a configuration and the macros that plant the bug (guest/lib/ukalloc/README.md,
 "Planted bugs"; TREIBER_POP in guest/apps/treiber). scripts/find_bugs.py measures how many seeds
 each schedule needs to find each one; tests/test_planted.py asserts the budgets below.
 """

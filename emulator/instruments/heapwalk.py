@@ -132,15 +132,15 @@ class Walker(Protocol):
     def free_pages(self) -> int | None: ...
 
 
-# ---- bbuddy (guest/alloc/bbuddy.c) -----------------------------------------------------------
+# ---- bbuddy (guest/lib/ukallocbbuddy/bbuddy.c) ---------------------------------------------------
 
 BB_LISTED_TAG = 0xB0DD1E5EED000000  # bbuddy.c: BB_LISTED(order) = tag | order
 
 
 class BbuddyWalker:
-    """guest/alloc/bbuddy.c: per-order doubly linked free lists (node in the block's first
-    page: next, pprev, state), regions with one bit per page (set = allocated or not listed)
-    and nr_free_pages."""
+    """guest/lib/ukallocbbuddy/bbuddy.c: per-order doubly linked free lists (node in the
+    block's first page: next, pprev, state), regions with one bit per page (set = allocated or
+    not listed) and nr_free_pages."""
 
     def __init__(self, image: Image, mem: Memory, pointer: int, name: str):
         self.name = name
@@ -243,17 +243,17 @@ class BbuddyWalker:
         return errors
 
 
-# ---- bbuddy-lockfree (guest/alloc/nbbs.c) -------------------------------------------------------
+# ---- bbuddy-lockfree (guest/lib/ukallocnbbs/nbbs.c) ----------------------------------------------
 
 NB_OCC, NB_OCC_L, NB_OCC_R = 0x01, 0x02, 0x04  # nbbs.c: node state bits
 NB_BITS = 0x1F
 
 
 class NbbsWalker:
-    """guest/alloc/nbbs.c: per region a complete binary tree of one-byte node states. At rest,
-    a node marked NB_OCC (allocated) has all-zero descendants, a node's NB_OCC_L/R bit is set
-    iff something below that side is allocated, no coalescing bit is left, and nr_free_pages is
-    the span minus the pages of the topmost allocated nodes."""
+    """guest/lib/ukallocnbbs/nbbs.c: per region a complete binary tree of one-byte node
+    states. At rest, a node marked NB_OCC (allocated) has all-zero descendants, a node's
+    NB_OCC_L/R bit is set iff something below that side is allocated, no coalescing bit is
+    left, and nr_free_pages is the span minus the pages of the topmost allocated nodes."""
 
     def __init__(self, image: Image, mem: Memory, pointer: int):
         self.name = "nbbs"
@@ -323,7 +323,7 @@ class NbbsWalker:
         return errors
 
 
-# ---- the mimalloc-style frontend (guest/alloc/mimalloc.h) ---------------------------------------
+# ---- the mimalloc-style frontend (guest/lib/mimalloc/mimalloc.h) ---------------------------------
 
 MI_SEGMENT_SIZE = 1 << 18  # mimalloc.h: MI_SEGMENT_SHIFT
 MI_PAGE_SIZE = 1 << 14  # MI_PAGE_SHIFT
@@ -333,7 +333,7 @@ MI_PAGE_IN_FULL, MI_PAGE_HUGE = 1, 2
 
 
 class FrontendWalker:
-    """guest/alloc/mimalloc.h (README "Host-visible structures"): per-hart heaps, their
+    """guest/lib/mimalloc/mimalloc.h (README "Host-visible structures"): per-hart heaps, their
     segments and pages; each page's three free lists. Page counts come from the provider's
     walker when there is one."""
 
@@ -443,7 +443,7 @@ class FrontendWalker:
 
 def walker_for(image: Image, machine: Machine) -> Walker | None:
     """The walker for the allocator linked into the image, or None when there is none."""
-    # With a frontend, the page allocator is the frontend's provider (guest/alloc/mimalloc.c).
+    # With a frontend, the page allocator is its provider (guest/lib/mimalloc/mimalloc.c).
     pointer = image.symbol("mi_provider") or image.symbol("default_alloc")
     if pointer is None:
         return None

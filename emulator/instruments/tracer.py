@@ -3,7 +3,7 @@
 The API is declared once, in API below: the symbol of each entry point, the layer it belongs to
 (objects, pages, mmap regions), what kind of call it is and its arguments in register order.
 mmap and munmap are found through the guest's system-call table (.syscalls, see
-guest/include/rt/syscall.h): their handlers get a pointer to a0..a5 of the ecall.
+guest/lib/rt/include/rt/syscall.h): their handlers get a pointer to a0..a5 of the ecall.
 
 Each finished call becomes a `Call`; listeners (the tracer's writers, the oracle) get every
 call at entry and at return. Times are in retired instructions of the calling hart (`entry`,

@@ -15,6 +15,7 @@ from typing import Any
 
 from emulator.machine.errors import BadInput
 from guest.contract import C
+from toolchain.args import define
 
 DEFAULT_APP = "hello"
 DEFAULT_BUDGET = 2_000_000_000
@@ -42,14 +43,6 @@ def probability(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-
-
-def define(text: str) -> tuple[str, str]:
-    """`NAME=VALUE` of a -D option."""
-    name, eq, value = text.partition("=")
-    if not name.isidentifier() or not eq:
-        raise argparse.ArgumentTypeError(f"-D wants NAME=VALUE, got {text!r}")
-    return name, value
 
 
 def at_least(low: int) -> Callable[[Any], str | None]:
