@@ -2,6 +2,8 @@
 
 Layers, each a folder; a module imports only from its own layer and the ones before it:
 
+  native/       the per-event hot paths in C (traps, atomics, counters, probes, the turn loop),
+                built for the host and loaded with ctypes; imports nothing from emulator
   machine/      the hardware: image, harts, RAM, devices, traps, atomics, the run loop, and the
                 narrow interfaces (HartHost, Hooks, Policy) everything above meets it through
   schedule/     which hart runs next: rr, random, timed, pct, preempt-atomics, replay

@@ -10,8 +10,10 @@
   events.py   typed events and the bus; hooks.py: the narrow interfaces (HartHost, Hooks,
               Policy) through which harts, instruments and schedules meet the machine
   machine.py  RAM, devices, harts and the loop that runs them; how a run ends (Outcome)
+  nativehart.py  the same harts on the native layer (emulator/native): state in C structures,
+              traps to C first
   errors.py   errors the user sees as one line and an exit status
 
-May import: guest.contract, unicorn, capstone, pyelftools. Nothing above this layer
-(schedule, instruments, session, explore, bench, cli) is imported here.
+May import: emulator.native, guest.contract, unicorn, capstone, pyelftools. Nothing above
+this layer (schedule, instruments, session, explore, bench, cli) is imported here.
 """

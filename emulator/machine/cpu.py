@@ -6,7 +6,9 @@ CPURISCVState and exports some of QEMU's own functions from its library. The mac
   env fields     mhartid (unicorn never sets it), mip and mie (interrupt levels and the
                  priority filter, csrs.py), mstatus (UXL/SXL), badaddr (the faulting address of
                  a page or access fault, which unicorn never copies to mtval/stval), priv,
-                 medeleg/mideleg, mcounteren/scounteren
+                 medeleg/mideleg, mcounteren/scounteren; for the native layer (emulator/native)
+                 also gpr (x0..x31, the start of the env) and pc, which its INTR hook reads and
+                 writes in place of the register API
   uc_struct      `cpu` (where the env is) and `stop_interrupt` (cleared, so that ebreak arrives
                  at UC_HOOK_INTR like every other exception instead of ending emu_start);
                  `emu_counter` lives in icount.py
@@ -17,9 +19,9 @@ CPURISCVState and exports some of QEMU's own functions from its library. The mac
                  the rules here: unicorn's RV64 pmpcfg2 never reaches entries 8-15)
 
 Nothing here is a fixed offset: each is found once per process by a pattern (31 chosen values
-in the general registers; misa and misa_mask next to each other; the address of the library's
-riscv_stop_interrupt) and checked by reading back a value written through the public register
-API. A different unicorn fails here with one clear error, never later with wrong behaviour.
+in the general registers; misa and misa_mask next to each other; a chosen pc; the address of the
+library's riscv_stop_interrupt) and checked by reading back a value written through the public
+register API. A different unicorn fails here with one clear error, never later with wrong behaviour.
 """
 
 from __future__ import annotations
@@ -183,6 +185,14 @@ def layout() -> Layout:
     if len(anchors) != 1:
         raise UnicornChanged("misa in the CPU state")
     fields = {name: anchors[0] + 8 * k for name, k in _FIELDS_FROM_MISA.items()}
+    fields["gpr"] = 0  # the pattern above starts at x0
+    pc = 0x5EED_7C00_1234_5678
+    uc.reg_write(R.UC_RISCV_REG_PC, pc)
+    state = ctypes.string_at(env, 0x600)
+    hits = [o for o in range(0, 0x600 - 8, 8) if _q(state, o) == pc]
+    if len(hits) != 1:
+        raise UnicornChanged("pc in the CPU state")
+    fields["pc"] = hits[0]
     legacy_mtval = anchors[0] + 8 * 23  # unused since priv 1.10 (mtval is the field above)
     fields["scounteren"] = legacy_mtval + 8 * _COUNTEREN_FROM_MTVAL
     fields["mcounteren"] = fields["scounteren"] + 8
@@ -287,6 +297,14 @@ def _check(uc: Uc, found: Layout) -> None:
             raise UnicornChanged(f"CPU state field {name}")
     if field("priv") != 3 or field("mhartid") != 0:
         raise UnicornChanged("CPU state fields priv and mhartid")
+    uc.reg_write(R.UC_RISCV_REG_PC, 0x8000_1234)
+    uc.reg_write(_X[5], 0x5EED_0005)
+    if (
+        field("pc") != 0x8000_1234
+        or field("gpr") != 0
+        or ctypes.c_uint64.from_address(env + found.fields["gpr"] + 8 * 5).value != 0x5EED_0005
+    ):
+        raise UnicornChanged("CPU state fields gpr and pc")
 
 
 @cache
@@ -328,6 +346,11 @@ class CpuState:
         self.mtvec, self.mepc = view(self.env + f["mtvec"]), view(self.env + f["mepc"])
         self.mcause, self.mtval = view(self.env + f["mcause"]), view(self.env + f["mtval"])
         self.pmp_state = self.env + found.pmp_state
+        self._fields = f
+
+    def address_of(self, name: str) -> int:
+        """Where a CPU state field lives (for the native layer, which reads it from C)."""
+        return self.env + self._fields[name]
 
     def set_pmp_rules(self, rules: list[tuple[int, int, int, int]]) -> None:
         """Unicorn's PMP rules: per entry (pmpaddr, cfg, first, last address), 16 of them."""

@@ -129,7 +129,7 @@ class Hart:
         for dev in host.devices:
             size = (dev.size + 0xFFF) & ~0xFFF
             uc.mmio_map(dev.base, size, self._mmio_read, dev, self._mmio_write, dev)
-        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        self._hook_traps(uc)
         uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
         if host.hooks.memory is not None:
             on_access = host.hooks.memory
@@ -153,6 +153,10 @@ class Hart:
         self.csrs = csrs.HartCsrs(self, cpu)
         for reg, value in zip(A, boot_args, strict=False):
             self.write_reg(reg, value)
+
+    def _hook_traps(self, uc: Uc) -> None:
+        """Every exception unicorn reports comes to `_on_intr`."""
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
 
     def close(self) -> None:
         """The hart's machine is done with it: its CSRs leave the process-wide table."""

@@ -24,6 +24,13 @@ registered what, and nothing is attached to a machine after construction:
   memory         fn(hart, write, address, size) on every load and store to RAM (a Python hook
                  on every access: several times slower; for one-off discovery runs)
 
+When the native layer runs (emulator/native), per-event work is done in C, and an instrument
+describes its work here instead of registering a Python callable for it:
+
+  count_atomics  the contention monitor's counting (per hart, site and lock) in C, in place of
+                 its subscription to Atomic events; it reads the counts after the run
+  atomic_costs   the timing model's charges (AtomicCosts) in C, in place of `charge`
+
 `Policy` is what the machine's loop asks of a schedule.
 """
 
@@ -49,6 +56,17 @@ class TrapSite:
     handler: Callable[[Hart, int], None]  # (hart, address): runs when the hart reaches it
 
 
+@dataclass(frozen=True)
+class AtomicCosts:
+    """What the timing model charges per atomic, per line transfer and per write fence, in
+    cycles, and its coherence granule (instruments/timing.py CostModel)."""
+
+    atomic: int
+    line_transfer: int
+    fence: int
+    line_bytes: int
+
+
 @dataclass
 class Hooks:
     bus: Bus = field(default_factory=Bus)
@@ -60,6 +78,8 @@ class Hooks:
     charge: Callable[[Hart, str, int, bool], None] | None = None
     after_turn: list[Callable[[Hart, int, int], None]] = field(default_factory=list)
     memory: Callable[[Hart, bool, int, int], None] | None = None
+    count_atomics: bool = False
+    atomic_costs: AtomicCosts | None = None
 
 
 class HartHost(Protocol):

@@ -23,7 +23,9 @@ from emulator.machine.hart import TRAP_WORD, Hart, HartState
 from emulator.machine.hooks import Hooks, Policy
 from emulator.machine.image import Image
 from emulator.machine.isa import MASK64, MIP_MSIP, MIP_MTIP, exception_text, length_of
+from emulator.machine.nativehart import Native, NativeHart
 from emulator.machine.sites import scan
+from emulator.native import enabled as native_enabled
 from guest.contract import C
 
 
@@ -64,6 +66,7 @@ class RunResult:
     stopped_hart: int | None = None
     stopped_pc: int | None = None
     extra: dict = field(default_factory=dict)
+    native: bool = False  # the native layer ran it (not in the summary: both paths agree)
 
     @property
     def total_instructions(self) -> int:
@@ -134,7 +137,16 @@ class Machine:
                     raise BadInput(f"cannot place a trap at {self.image.where(address)}")
                 self._write_trap(address, trap.length)
         boot = (self.fdt_address,)
-        self.harts = [Hart(self, h, image.entry, (h, *boot)) for h in range(harts)]
+        # The native layer (emulator/native), when it runs: traps and per-event work in C.
+        self.native = Native(self, harts) if native_enabled() else None
+        if self.native is not None:
+            native = self.native
+            self.harts: list[Hart] = [
+                NativeHart(self, h, image.entry, (h, *boot), native) for h in range(harts)
+            ]
+            native.install(self._replaced)
+        else:
+            self.harts = [Hart(self, h, image.entry, (h, *boot)) for h in range(harts)]
 
     # ---- loading ---------------------------------------------------------------------------------
 
@@ -300,6 +312,8 @@ class Machine:
 
     def run(self, policy: Policy, max_instructions: int) -> RunResult:
         harts = self.harts
+        if self.native is not None:
+            self.native.refresh()
         after_turn = self.hooks.after_turn
         total = sum(h.instret for h in harts)
         quanta = 0
@@ -361,6 +375,7 @@ class Machine:
             stop.hart,
             stop.pc,
             stop.details,
+            self.native is not None,
         )
 
     def _finish_exit(self, hart: Hart) -> int:

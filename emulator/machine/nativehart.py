@@ -1,0 +1,311 @@
+"""The machine on the native layer (emulator/native): harts whose traps unicorn reports to C.
+
+`NativeHart` is a Hart whose state lives in its C structure (layout.py nm_hart), so that C and
+Python read and write the same fields: Python code that reads `hart.instret` or sets
+`hart.state` works unchanged on either path. Its INTR hook is C's (src/hart.c): lr/sc, watched
+AMOs and fences and pct's sync accesses are executed there; only exceptions and Python trap
+sites come back to Python, through the callbacks `Native` installs.
+
+`Native` is a machine's C side (nm_machine): its tables (sites, the contention monitor's
+counts, the timing model's line owners), the callbacks into Python, and how an exception raised
+in a callback gets back to the caller (`raise_pending`): C cannot take a Python exception, so
+the callback keeps it, sets nm_error and stops the hart, and Python raises it when C returns.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING
+
+from unicorn import UC_HOOK_INTR, Uc, UcError
+from unicorn.unicorn_py3.unicorn import uclib
+
+from emulator.machine import csrs
+from emulator.machine import events as ev
+from emulator.machine.hart import Hart, HartState, ram_pointer
+from emulator.machine.hooks import HartHost
+from emulator.machine.isa import AMO_OPS, is_amo, is_lrsc, length_of
+from emulator.native import layout, library
+from guest.contract import C
+
+if TYPE_CHECKING:
+    from emulator.machine.machine import Machine
+
+# src/native.h
+SITE_LRSC, SITE_AMO, SITE_FENCE, SITE_SYNC, SITE_PYTHON = 1, 2, 3, 4, 5
+STEP_NONE, STEP_PYTHON, STEP_POLICY = 0, 1, 2
+ATOMIC_KINDS = ("lr", "sc", "amo", "fence")
+_ENDED = ("", "switch", "park")
+
+_EXCEPTION = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_uint32)
+_TRAP = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int32, ctypes.c_uint64)
+_STEP = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.c_uint64)
+_FAULT = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_uint64, ctypes.c_char_p)
+_ATOMIC = ctypes.CFUNCTYPE(
+    None, ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int32, ctypes.c_int32,
+    ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int32,
+)  # fmt: skip
+
+
+def _address(fn) -> int:
+    return ctypes.cast(fn, ctypes.c_void_p).value  # type: ignore[return-value]
+
+
+class Native:
+    """One machine's C side (module docstring)."""
+
+    def __init__(self, machine: Machine, harts: int):
+        lib = library()
+        assert lib is not None, "Native needs the native library (native.enabled())"
+        self.lib = lib
+        self.machine = machine
+        self.m = m = layout.MACHINE.ctype()
+        self.harts = (layout.HART.ctype * harts)()
+        self.pointer = ctypes.addressof(m)
+        self.errors: list[BaseException] = []
+        self._error_flag = ctypes.c_int32.in_dll(lib, "nm_error")
+        m.emu_start = _address(uclib.uc_emu_start)
+        m.emu_stop = _address(uclib.uc_emu_stop)
+        m.vmem_translate = _address(uclib.uc_vmem_translate)
+        m.ram = ram_pointer(machine.ram)
+        m.ram_base = C.RAM_BASE
+        m.ram_size = machine.ram_size
+        m.nharts = harts
+        m.harts = ctypes.addressof(self.harts)
+        if lib.nm_machine_init(self.pointer) != 0:
+            raise MemoryError("the native layer could not allocate its tables")
+        self._handlers: list = []
+        self._keep = [
+            _EXCEPTION(self._guard(self._exception)),
+            _TRAP(self._guard(self._trap)),
+            _STEP(self._guard(self._step)),
+            _FAULT(self._guard(self._fault)),
+            _ATOMIC(self._guard(self._atomic)),
+        ]
+        for name, fn in zip(
+            ("py_exception", "py_trap", "py_step", "py_fault", "py_atomic"), self._keep, strict=True
+        ):
+            setattr(m, name, _address(fn))
+        self.monitor_slots: list[int] = []  # the site of each of the monitor's slots
+
+    def close(self) -> None:
+        if self.m.sites:
+            self.lib.nm_machine_free(self.pointer)
+
+    # ---- set up ------------------------------------------------------------------------------
+
+    def install(self, replaced: dict[int, int]) -> None:
+        """The machine's sites and what its hooks ask for (after the harts exist)."""
+        machine, lib, m = self.machine, self.lib, self.m
+        hooks = machine.hooks
+        for address, word in replaced.items():
+            if address in hooks.sync_sites:
+                kind = SITE_SYNC
+            elif is_lrsc(word):
+                kind = SITE_LRSC
+            elif is_amo(word):
+                kind = SITE_AMO
+            else:
+                kind = SITE_FENCE
+            slot = -1
+            if hooks.count_atomics and kind != SITE_SYNC:
+                slot = len(self.monitor_slots)
+                self.monitor_slots.append(address)
+            if lib.nm_add_site(self.pointer, address, word, kind, slot, length_of(word)) < 0:
+                raise MemoryError("the native layer could not allocate its tables")
+        for address, trap in hooks.traps.items():
+            index = len(self._handlers)
+            self._handlers.append(trap.handler)
+            if lib.nm_add_site(self.pointer, address, 0, SITE_PYTHON, index, trap.length) < 0:
+                raise MemoryError("the native layer could not allocate its tables")
+        if hooks.count_atomics:
+            if lib.nm_monitor_init(self.pointer, len(self.monitor_slots)) != 0:
+                raise MemoryError("the native layer could not allocate its tables")
+            stats = self.site_stats()
+            for slot, address in enumerate(self.monitor_slots):
+                stats[slot].pc = address
+        costs = hooks.atomic_costs
+        if costs is not None:
+            m.cost_atomic, m.cost_transfer, m.cost_fence = (
+                costs.atomic,
+                costs.line_transfer,
+                costs.fence,
+            )
+            m.line_shift = costs.line_bytes.bit_length() - 1
+            if lib.nm_timing_init(self.pointer) != 0:
+                raise MemoryError("the native layer could not allocate its tables")
+        m.step_mode = STEP_PYTHON if hooks.step is not None else STEP_NONE
+        self.refresh()
+
+    def refresh(self) -> None:
+        """What may have changed since construction: who listens to Atomic events."""
+        self.m.atomic_events = int(self.machine.hooks.bus.wants(ev.Atomic))
+
+    # ---- results -------------------------------------------------------------------------------
+
+    def site_stats(self):
+        """The contention monitor's counts per watched site (slot order: monitor_slots)."""
+        count = self.m.nsite_stats
+        return (layout.SITE_STATS.ctype * count).from_address(self.m.site_stats) if count else []
+
+    def locks(self):
+        """The locks the monitor found or was told about."""
+        count = self.m.nlocks
+        return (layout.LOCK.ctype * count).from_address(self.m.lock_table) if count else []
+
+    # ---- callbacks -----------------------------------------------------------------------------
+
+    def _guard(self, fn):
+        def call(hart, *args):
+            try:
+                return fn(hart, *args)
+            except BaseException as e:  # never into C: raised when C returns (raise_pending)
+                self.errors.append(e)
+                self._error_flag.value = 1
+                self.machine.harts[hart].uc.emu_stop()
+                return 0
+
+        return call
+
+    def raise_pending(self) -> None:
+        """Raise the first exception a callback kept, if any."""
+        if self.errors:
+            error = self.errors[0]
+            self.errors.clear()
+            self._error_flag.value = 0
+            raise error
+
+    def _exception(self, hart: int, intno: int) -> None:
+        h = self.machine.harts[hart]
+        h._on_intr(h.uc, intno, None)
+
+    def _trap(self, hart: int, index: int, epc: int) -> None:
+        self._handlers[index](self.machine.harts[hart], epc)
+
+    def _step(self, hart: int, epc: int) -> int:
+        return 1 if self.machine.hooks.step(self.machine.harts[hart], epc) else 0  # type: ignore[misc]
+
+    def _fault(self, hart: int, pc: int, what: bytes) -> None:
+        self.machine.harts[hart].fault(pc, what.decode())
+
+    def _atomic(
+        self, hart, instret, pc, kind, funct5, width, address, old, value, ok
+    ) -> None:  # fmt: skip
+        name = ATOMIC_KINDS[kind]
+        if name == "amo":
+            op = AMO_OPS[funct5]
+        elif name == "fence":
+            op = "fence"
+        else:
+            op = f"{name}.{'d' if width == 8 else 'w'}"
+        self.machine.bus.emit(
+            ev.Atomic(hart, instret, pc, name, op, width, address, old, value, bool(ok))
+        )
+
+
+def _field(name: str) -> property:
+    return property(
+        lambda self: getattr(self._n, name), lambda self, value: setattr(self._n, name, value)
+    )
+
+
+class NativeHart(Hart):
+    """A Hart whose state is its nm_hart and whose traps go to C first (module docstring)."""
+
+    instret = _field("instret")
+    clock = _field("clock")
+    timer_at = _field("timer_at")
+    loads_reserved = _field("loads_reserved")
+    sc_successes = _field("sc_successes")
+    sc_failures = _field("sc_failures")
+    reservations_dropped = _field("reservations_dropped")
+    resume_at = _field("resume_at")
+    stall_left = _field("stall_left")
+    pc = _field("next_pc")
+    _levels = _field("levels")
+
+    @property
+    def state(self) -> HartState:
+        return HartState(self._n.state)
+
+    @state.setter
+    def state(self, value: HartState) -> None:
+        self._n.state = int(value)
+
+    @property
+    def reservation(self) -> int | None:
+        value = self._n.reservation
+        return None if value < 0 else value
+
+    @reservation.setter
+    def reservation(self, value: int | None) -> None:
+        self._n.reservation = -1 if value is None else value
+
+    @property
+    def _ended(self) -> str:
+        return _ENDED[self._n.ended]
+
+    @_ended.setter
+    def _ended(self, value: str) -> None:
+        self._n.ended = _ENDED.index(value)
+
+    @property
+    def _at_wfi(self) -> bool:
+        return bool(self._n.at_wfi)
+
+    @_at_wfi.setter
+    def _at_wfi(self, value: bool) -> None:
+        self._n.at_wfi = int(value)
+
+    @property
+    def _running(self) -> bool:
+        return bool(self._n.running)
+
+    @_running.setter
+    def _running(self, value: bool) -> None:
+        self._n.running = int(value)
+
+    def __init__(
+        self, host: HartHost, hart_id: int, entry: int, boot_args: tuple[int, ...], native: Native
+    ):
+        self._native = native
+        self._n = n = native.harts[hart_id]
+        self._pointer = ctypes.addressof(n)
+        n.m = native.pointer
+        n.id = hart_id
+        super().__init__(host, hart_id, entry, boot_args)
+        n.uc = self._handle.value
+        n.gpr = self.cpu.address_of("gpr")
+        n.pc = self.cpu.address_of("pc")
+        n.priv = self.cpu.address_of("priv")
+        n.satp = self.cpu.address_of("satp")
+        n.counter = ctypes.addressof(self._counter)
+
+    def _hook_traps(self, uc: Uc) -> None:
+        self._hook = hook = ctypes.c_size_t()
+        status = uclib.uc_hook_add(
+            uc._uch,
+            ctypes.byref(hook),
+            UC_HOOK_INTR,
+            _address(self._native.lib.nm_on_intr),
+            ctypes.c_void_p(self._pointer),
+            ctypes.c_uint64(1),
+            ctypes.c_uint64(0),
+        )
+        if status != 0:
+            raise UcError(status)
+
+    def run(self, quantum: int) -> int:
+        retired = self._native.lib.nm_hart_run(self._pointer, quantum)
+        self._native.raise_pending()
+        if self.uc._hook_exception is not None:  # a Python hook of the binding's (MMIO) raised
+            raise self.uc._hook_exception
+        if self._n.error:
+            what, pc = self.describe_error(UcError(self._n.error))
+            self.host.fault(self, pc, what)
+        error = csrs.take_error()
+        if error is not None:
+            raise error
+        if self._n.at_wfi:
+            self.host.sleep(self, self.pc - 4)
+        return retired

@@ -1,0 +1,190 @@
+"""One behaviour, two paths: every bundled app, under several configurations, schedules and
+seeds, run on the pure-Python path (EMULATOR_NATIVE=0) and on the native layer; their run
+directories must agree byte for byte — summary.json (but wall_seconds and mips), atomics.json,
+allocs.jsonl, allocs.json, console.log and saved schedule files.
+
+Also: the layer is built once and cached outside the source tree, and a host where it cannot
+be built says so in one line and runs the Python path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emulator.native import build as native_build
+from emulator.native import enabled, library
+from emulator.session import RunOptions, run
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = ("summary.json", "atomics.json", "allocs.jsonl", "allocs.json", "console.log")
+
+pytestmark = pytest.mark.skipif(
+    library() is None, reason="the native layer cannot be built on this host"
+)
+
+# app -> configurations (the apps of tests/test_golden.py)
+APPS = {
+    **{a: ["default"] for a in ("contention", "count-loop", "hello", "litmus-amo", "litmus-lrsc",
+                                "locks", "mips", "runaway", "traps", "treiber", "wfi-ipi")},
+    "alloc-cost": ["region"],
+    "alloc-faults": ["bbuddy-spin"],
+    "alloc-seq": ["bbuddy-lockfree"],
+    "alloc-tests": ["bbuddy-unlocked", "bbuddy-ticket", "bbuddy-perorder", "bbuddy-lockfree"],
+    "frontend-cost": ["mimalloc+bbuddy-spin"],
+    "malloc-api": ["mimalloc+region"],
+    "prodcons": ["mimalloc+bbuddy-lockfree"],
+    "stress": ["mimalloc+bbuddy-spin", "mimalloc+bbuddy-unlocked+shimlock"],
+    **{f"bench-{b}": ["mimalloc+bbuddy-lockfree"]
+       for b in ("alloc-test", "cache-scratch", "cache-thrash", "glibc-thread", "larson",
+                 "mstress", "page-storm", "rptest", "threadtest", "xmalloc")},
+}  # fmt: skip
+SMALL = {  # keep the slow Python side short
+    "mips": {"MIPS_ITERS": "20000"},
+    "count-loop": {},
+    "alloc-tests": {"ALLOC_STRESS_ITERS": "20"},
+}
+# Every app under all instruments at once (contention monitor, tracer, oracle) and a random
+# schedule at a fine quantum, two seeds: every trap kind and every event meets every other.
+ALL_ON = {"atomics": True, "trace": True, "check": True, "schedule": "random", "quantum": 37}
+
+SCHEDULES = [
+    {"app": "treiber", "harts": 3, "schedule": "pct", "quantum": 10, "seed": 3,
+     "defines": {"TREIBER_POP": "cas", "TREIBER_HOLD": "2"}},
+    {"app": "treiber", "harts": 3, "schedule": "pct", "pct_unit": "sync", "quantum": 10,
+     "seed": 5, "defines": {"TREIBER_POP": "cas", "TREIBER_HOLD": "2"}},
+    {"app": "alloc-tests", "config": "bbuddy-spin", "harts": 3, "schedule": "pct", "seed": 1,
+     "quantum": 50, "check": True, "defines": {"ALLOC_STRESS_ITERS": "20"}},
+    {"app": "alloc-tests", "config": "bbuddy-spin", "harts": 3, "schedule": "pct",
+     "pct_unit": "instructions", "quantum": 100, "seed": 2,
+     "defines": {"ALLOC_STRESS_ITERS": "20"}},
+    {"app": "alloc-tests", "config": "bbuddy-spin", "harts": 3, "schedule": "preempt-atomics",
+     "preempt_p": 0.2, "quantum": 50, "seed": 1, "atomics": True},
+    {"app": "stress", "config": "mimalloc+bbuddy-lockfree", "harts": 4,
+     "schedule": "preempt-atomics", "quantum": 10, "seed": 7, "trace": True, "check": True},
+    {"app": "bench-larson", "config": "bbuddy-spin", "harts": 4, "timing": True, "atomics": True},
+    {"app": "bench-xmalloc", "config": "mimalloc+bbuddy-lockfree", "harts": 3, "timing": True,
+     "atomics": True, "quantum": 100},
+    {"app": "contention", "harts": 4, "timing": True, "quantum": 1, "atomics": True},
+    {"app": "locks", "harts": 4, "quantum": 10, "schedule": "random", "seed": 9, "atomics": True,
+     "locks": ["spin_lock:spin_unlock"]},
+    {"app": "alloc-seq", "config": "bbuddy-spin", "harts": 2, "stall": ["uk_palloc:20000"],
+     "trace": True},
+    {"app": "alloc-seq", "config": "bbuddy-spin", "harts": 2, "fail": ["palloc:1"],
+     "check": True},
+    {"app": "alloc-faults", "config": "bbuddy-spin", "harts": 2, "check": True,
+     "check_every": 20000, "defines": {"FAULT": "double-free"}},
+    {"app": "alloc-tests", "config": "bbuddy-lockfree", "harts": 3, "trace": True,
+     "check": True, "schedule": "random", "quantum": 20, "seed": 4, "check_every": 50000,
+     "defines": {"ALLOC_STRESS_ITERS": "20"}},
+    {"app": "wfi-ipi", "harts": 4, "quantum": 3, "schedule": "random", "seed": 2},
+    {"app": "runaway", "harts": 2, "max_instructions": 200_000},
+]  # fmt: skip
+
+
+def _run(opts: dict, out: Path, native: bool) -> dict[str, bytes]:
+    """The run directory's files (and a saved schedule) of one run on one path."""
+    os.environ["EMULATOR_NATIVE"] = "1" if native else "0"
+    try:
+        if out.exists():
+            shutil.rmtree(out)
+        schedule = out.parent / "turns.json"
+        r = run(RunOptions(quiet=True, out=str(out), save_schedule=str(schedule), **opts))
+    finally:
+        del os.environ["EMULATOR_NATIVE"]
+    files = {name: (out / name).read_bytes() for name in FILES if (out / name).exists()}
+    summary = json.loads(files["summary.json"])
+    summary.pop("wall_seconds")
+    summary.pop("mips")
+    files["summary.json"] = json.dumps(summary, indent=1).encode()
+    files["turns.json"] = schedule.read_bytes()
+    assert r.result.native is native
+    return files
+
+
+def _same_on_both_paths(opts: dict, tmp_path: Path) -> dict:
+    """Run on both paths (same run directory name, so even `options.out` agrees); compare."""
+    out = tmp_path / "run"
+    python = _run(opts, out, native=False)
+    native = _run(opts, out, native=True)
+    assert python.keys() == native.keys()
+    for name in python:
+        assert python[name] == native[name], f"{name} differs between the paths for {opts}"
+    return json.loads(native["summary.json"])
+
+
+@pytest.mark.parametrize(("app", "config"), [(a, c) for a, cs in APPS.items() for c in cs])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_app_under_every_instrument(app, config, seed, tmp_path):
+    opts = {"app": app, "config": config, "harts": 3, "seed": seed, "ram_mib": 64,
+            "max_instructions": 20_000_000, "defines": SMALL.get(app, {}), **ALL_ON}  # fmt: skip
+    _same_on_both_paths(opts, tmp_path)
+
+
+@pytest.mark.parametrize("index", range(len(SCHEDULES)))
+def test_schedules_and_instruments(index, tmp_path):
+    opts = {"ram_mib": 64, "max_instructions": 50_000_000, **SCHEDULES[index]}
+    _same_on_both_paths(opts, tmp_path)
+
+
+def test_plain_runs_at_several_quanta(tmp_path):
+    for quantum in (1, 7, 1000):
+        for schedule in ("rr", "random", "timed"):
+            opts = {"app": "alloc-tests", "config": "bbuddy-perorder", "harts": 4,
+                    "schedule": schedule, "quantum": quantum, "seed": quantum, "ram_mib": 64,
+                    "defines": {"ALLOC_STRESS_ITERS": "10"}}  # fmt: skip
+            _same_on_both_paths(opts, tmp_path)
+
+
+def test_replaying_a_schedule_file(tmp_path):
+    opts = {"app": "treiber", "harts": 3, "schedule": "random", "quantum": 5, "seed": 11,
+            "ram_mib": 64, "defines": {"TREIBER_POP": "cas"}}  # fmt: skip
+    saved = tmp_path / "saved.json"
+    run(RunOptions(quiet=True, write_files=False, save_schedule=str(saved), **opts))
+    replayed = _same_on_both_paths({**opts, "replay": str(saved)}, tmp_path)
+    assert replayed["schedule"] == "replay"
+
+
+def test_the_checker_catches_a_difference(tmp_path, monkeypatch):
+    """The comparison can fail: a native run whose monitor miscounts one atomic differs."""
+    from emulator.instruments import contention
+
+    real = contention.ContentionMonitor.report
+
+    def off_by_one(self):
+        report = real(self)
+        if os.environ.get("EMULATOR_NATIVE") == "1":
+            report["harts"][0]["amos"] += 1
+        return report
+
+    monkeypatch.setattr(contention.ContentionMonitor, "report", off_by_one)
+    with pytest.raises(AssertionError, match=r"atomics\.json differs"):
+        _same_on_both_paths({"app": "hello", "harts": 2, "atomics": True}, tmp_path)
+
+
+def test_the_library_is_cached_outside_the_source_tree():
+    path = native_build.build()
+    assert path.exists() and ROOT not in path.parents
+    assert native_build.build() == path  # unchanged sources: the same file, not rebuilt
+    assert enabled()
+
+
+def test_no_compiler_means_one_line_and_the_python_path(tmp_path):
+    """A cache directory that cannot be written (as on a host zig cannot build for) makes the
+    build fail: one line on stderr, and the run goes on on the Python path."""
+    env = {**os.environ, "EMULATOR_CACHE_DIR": "/dev/null/nowhere", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "emulator", "run", "--app", "hello", "--harts", "2", "--quiet",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    unavailable = [line for line in proc.stderr.splitlines() if "native layer" in line]
+    assert len(unavailable) == 1 and "pure-Python path" in unavailable[0]
+    assert (tmp_path / "run" / "summary.json").exists()
