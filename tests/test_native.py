@@ -79,7 +79,7 @@ SCHEDULES = [
     {"app": "alloc-seq", "config": "bbuddy-spin", "harts": 2, "fail": ["palloc:1"],
      "check": True},
     {"app": "alloc-faults", "config": "bbuddy-spin", "harts": 2, "check": True,
-     "check_every": 20000, "defines": {"FAULT": "double-free"}},
+     "check_every": 20000, "defines": {"FAULT": "double_free"}},
     {"app": "alloc-tests", "config": "bbuddy-lockfree", "harts": 3, "trace": True,
      "check": True, "schedule": "random", "quantum": 20, "seed": 4, "check_every": 50000,
      "defines": {"ALLOC_STRESS_ITERS": "20"}},

@@ -20,6 +20,10 @@ ACQUIRE returns, released when RELEASE is entered. An acquisition that took more
 than the fewest any acquisition of that lock took had to wait (counted as a failed attempt);
 the instructions above that fewest are its wait.
 
+On the native layer (emulator/native) the same rules run in C (src/monitor.c): the machine
+counts when Hooks.count_atomics is set, the declared locks' probes call into C, and `collect`
+reads the counts back after the run; the report is made here either way.
+
 atomics.json (schema 2):
   harts: [{hart, amos, lr, sc_success, sc_failure, cas_retries, release_fences}]
   sites: [{pc, where, kind (lr|sc|amo|fence), op, count, sc_failures, retries, by_hart}]
@@ -39,12 +43,15 @@ from typing import TYPE_CHECKING
 from emulator.instruments.probes import Frame, Probes
 from emulator.machine import events as ev
 from emulator.machine.errors import BadInput
+from emulator.machine.hooks import Hooks
 from emulator.machine.image import Image
 from emulator.machine.isa import A, atomic_name
 from emulator.machine.sites import Sites
+from emulator.native.layout import ACT_LOCK_ACQUIRE, ACT_LOCK_RELEASE
 
 if TYPE_CHECKING:
     from emulator.machine.hart import Hart
+    from emulator.machine.machine import Machine
 
 _A0 = A[0]
 
@@ -90,7 +97,12 @@ class _Lock:
     acquired_at: int = 0
     waiting_since: dict[int, int] = field(default_factory=dict)
     declared: bool = False
-    durations: list[int] = field(default_factory=list)  # declared: each acquire's length
+    # declared: how many acquisitions were timed, their total, the fewest instructions one took
+    # and how many took that fewest
+    durations: int = 0
+    duration_sum: int = 0
+    duration_min: int = 0
+    at_min: int = 0
 
 
 class ContentionMonitor:
@@ -99,9 +111,20 @@ class ContentionMonitor:
         self.harts = [_Hart() for _ in range(harts)]
         self.sites: dict[int, _Site] = {}
         self.locks: dict[int, _Lock] = {}
+        self._native = None  # the machine's native side, when it counts (attach)
 
-    def attach(self, bus: ev.Bus) -> None:
-        bus.subscribe(ev.Atomic, self)
+    def install(self, hooks: Hooks) -> None:
+        """Before the machine exists: every atomic must reach the machine's hart (watched),
+        and a native machine is to count them itself."""
+        hooks.watch_atomics = True
+        hooks.count_atomics = True
+
+    def attach(self, machine: Machine) -> None:
+        """The machine exists: count its Atomic events, or let its native layer count."""
+        self._native = machine.native
+        if self._native is None:
+            machine.bus.subscribe(ev.Atomic, self)
+        self.add_sites(machine.sites)
 
     def declare_locks(self, probes: Probes, pairs: list[str]) -> None:
         """Probe each ACQUIRE:RELEASE pair (and the runtime's, when the image has them)."""
@@ -116,24 +139,42 @@ class ContentionMonitor:
             if pair not in wanted and all(self.image.symbol(n) for n in pair):
                 wanted.append(pair)
         for acquire, release in wanted:
-            probes.add_symbol(self.image, acquire, self._on_acquire, self._on_acquired)
-            probes.add_symbol(self.image, release, self._on_release)
+            probes.add_symbol(
+                self.image, acquire, self._on_acquire, self._on_acquired, (ACT_LOCK_ACQUIRE, 0)
+            )
+            probes.add_symbol(self.image, release, self._on_release, None, (ACT_LOCK_RELEASE, 0))
 
     def _on_acquire(self, hart: Hart) -> tuple[int, int]:
         address = hart.read_reg(_A0)
-        lock = self._lock(address)
-        lock.declared = True
+        if self._native is not None:
+            self._native.lib.nm_declare_lock(self._native.pointer, address)
+        else:
+            self._lock(address).declared = True
         return address, hart.now()
 
     def _on_acquired(self, hart: Hart, frame: Frame) -> None:
-        address, entered = frame.data
-        lock = self.locks[address]
+        address, entered = frame.data  # type: ignore[misc]
         now = hart.now()
-        lock.durations.append(now - entered)
+        if self._native is not None:
+            native = self._native
+            native.lib.nm_declared_acquired(native.pointer, address, hart.id, entered, now)
+            return
+        lock = self.locks[address]
+        duration = now - entered
+        if not lock.durations or duration < lock.duration_min:
+            lock.duration_min, lock.at_min = duration, 0
+        lock.at_min += duration == lock.duration_min
+        lock.durations += 1
+        lock.duration_sum += duration
         self._acquire(lock, hart.id, now)
 
     def _on_release(self, hart: Hart) -> None:
-        lock = self.locks.get(hart.read_reg(_A0))
+        address = hart.read_reg(_A0)
+        if self._native is not None:
+            native = self._native
+            native.lib.nm_declared_release(native.pointer, address, hart.id, hart.now())
+            return
+        lock = self.locks.get(address)
         if lock is not None and lock.declared and lock.holder == hart.id:
             self._release(lock, hart.now())
 
@@ -145,6 +186,31 @@ class ContentionMonitor:
         for pc, word in sites.lrsc.items():
             kind = "sc" if word >> 27 == 3 else "lr"
             self.sites.setdefault(pc, _Site(pc, kind, atomic_name(word)))
+
+    def collect(self) -> None:
+        """After the run: the counts the native layer kept (nothing to do on the Python path)."""
+        native = self._native
+        if native is None:
+            return
+        for h, n in zip(self.harts, native.harts, strict=True):
+            h.amos, h.lr, h.sc_success, h.sc_failure = n.amos, n.lrs, n.sc_success, n.sc_failure
+            h.cas_retries, h.release_fences = n.cas_retries, n.release_fences
+        for stats in native.site_stats():
+            site = self.sites[stats.pc]
+            site.count, site.sc_failures, site.retries = (
+                stats.count,
+                stats.sc_failures,
+                stats.retries,
+            )
+            site.by_hart = Counter({h: c for h, c in enumerate(stats.by_hart) if c})
+        for c in native.locks():
+            lock = self._lock(c.address)
+            for name in ("acquisitions", "failed_attempts", "wait_instructions", "releases",
+                         "durations", "duration_sum", "duration_min", "at_min"):  # fmt: skip
+                setattr(lock, name, getattr(c, name))
+            lock.hold_total, lock.hold_max = c.hold_total, c.hold_max
+            lock.declared = bool(c.declared)
+            lock.holders = Counter({h: n for h, n in enumerate(c.holders) if n})
 
     # ---- events --------------------------------------------------------------------------
 
@@ -233,9 +299,8 @@ class ContentionMonitor:
         sites = sorted(self.sites.values(), key=lambda s: (-s.count, s.pc))
         for lk in self.locks.values():
             if lk.declared and lk.durations:
-                fewest = min(lk.durations)
-                lk.failed_attempts = sum(1 for d in lk.durations if d > fewest)
-                lk.wait_instructions = sum(lk.durations) - fewest * len(lk.durations)
+                lk.failed_attempts = lk.durations - lk.at_min
+                lk.wait_instructions = lk.duration_sum - lk.duration_min * lk.durations
         locks = sorted(
             (lk for lk in self.locks.values() if lk.releases),
             key=lambda lk: (-lk.wait_instructions, -lk.acquisitions, lk.address),

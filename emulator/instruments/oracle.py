@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from emulator.instruments.heapwalk import Walker, walker_for
 from emulator.instruments.probes import Probes
-from emulator.instruments.tracer import Call, Listener, block_bytes
+from emulator.instruments.tracer import ApiFunction, Call, Listener, block_bytes
 from emulator.machine.hooks import Hooks
 from emulator.machine.machine import Outcome
 
@@ -127,6 +127,13 @@ class Oracle(Listener):
         self._next_walk = check_every
         if check_every:
             hooks.after_turn.append(self._periodic_walk)
+
+    def needs_now(self, fn: ApiFunction) -> tuple[bool, bool]:
+        """Frees are checked at entry, allocations at return, addmem on both sides (it reads
+        the heap): those must come as they happen, so that a violation stops the run at its
+        exact instruction; other calls may wait for the end of the turn."""
+        return (fn.call in _FREES or fn.call in ("realloc", "addmem"),
+                fn.call in _ALLOCS or fn.call == "addmem")  # fmt: skip
 
     def attach(self, image: Image, machine: Machine) -> None:
         self.machine = machine

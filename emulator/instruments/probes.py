@@ -20,6 +20,10 @@ a slot's exit, the trampoline) counts in unicorn's instruction count though the 
 executed it. Each is taken off the count at once (Hart.uncount), so unicorn runs one guest
 instruction more in the same emu_start: a probed run follows the same schedule as an unprobed
 one, instruction for instruction.
+
+On the native layer the same mechanism runs in C (emulator/native/src/probes.c): `install`
+also describes each probe for it (Hooks.probes), with each entry callback's native twin where
+the instrument gave one (the tracer's, a declared lock's) and a callback into Python where not.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from emulator.machine.errors import BadInput
 from emulator.machine.hart import ROM_FOR_INSTRUMENTS, TRAP_WORD
-from emulator.machine.hooks import Hooks, TrapSite
+from emulator.machine.hooks import SKIP, ApiSpec, Hooks, NativeProbes, ProbeSpec, TrapSite
 from emulator.machine.isa import (
     PC,
     RA,
@@ -40,11 +44,16 @@ from emulator.machine.isa import (
     is_simple_alu,
     length_of,
 )
+from emulator.native.layout import ACT_PYTHON
 from guest.contract import C
 
 if TYPE_CHECKING:
     from emulator.machine.hart import Hart
     from emulator.machine.image import Image
+    from emulator.machine.machine import Machine
+
+Entry = Callable[["Hart"], object]
+NativeAction = tuple[int, int]  # (ACT_*, argument): an entry callback's twin in C
 
 # Host ROM layout (the part of it the machine leaves to instruments).
 TRAMPOLINE = ROM_FOR_INSTRUMENTS
@@ -66,12 +75,21 @@ class Frame:
 class Probe:
     address: int
     name: str
-    # on_entry(hart) -> data, or None to not watch the return; on_return(hart, frame).
-    on_entry: Callable[[Hart], object]
+    # The entry callbacks of the probe's users, newest first, each with its native twin (or
+    # None): each returns data, or None to leave it to the next; the first data (or SKIP)
+    # decides. on_return(hart, frame) gets the frame of a call whose entry returned data.
+    entries: list[tuple[Entry, NativeAction | None]]
     on_return: Callable[[Hart, Frame], None] | None = None
     word: int = 0  # the displaced instruction
     length: int = 4
     slot: int = 0  # its out-of-line slot in the host ROM (0: emulated here)
+
+    def on_entry(self, hart: Hart) -> object:
+        for entry, _ in self.entries:
+            data = entry(hart)
+            if data is not None:
+                return data
+        return None
 
 
 class Probes:
@@ -82,6 +100,13 @@ class Probes:
         self.by_entry: dict[int, Probe] = {}
         self._slots = 0
         self._shadows: dict[int, list[Frame]] = {}
+        # the tracer's functions for ACT_TRACE (their index is the action's argument), and
+        # the tracer's function that takes the native layer's records of traced calls
+        self.apis: list[ApiSpec] = []
+        self.records: Callable[[list[tuple]], None] | None = None
+        self.first_entry_now = True
+        self.before_install: list[Callable[[], None]] = []  # users' last words (the tracer's)
+        self._native = None
 
     def shadow(self, hart: int) -> list[Frame]:
         """Probed calls in progress on `hart`, innermost last."""
@@ -91,20 +116,20 @@ class Probes:
         return found
 
     def any_in_progress(self) -> bool:
+        if self._native is not None:
+            return bool(self._native.lib.nm_frames_in_progress(self._native.pointer))
         return any(self._shadows.values())
+
+    def attach(self, machine: Machine) -> None:
+        """The machine exists: on the native layer, its shadow stacks are C's."""
+        self._native = machine.native
 
     def add(self, probe: Probe, word: int) -> None:
         old = self.by_entry.get(probe.address)
-        if old is not None:  # two users of one function: both entry callbacks run
+        if old is not None:  # two users of one function: the newest entry callback runs first
             if old.on_return is not None and probe.on_return is not None:
                 raise BadInput(f"two return probes on {probe.name} at {probe.address:#x}")
-            first, second = old.on_entry, probe.on_entry
-
-            def both(hart: Hart, first=first, second=second) -> object:
-                data = second(hart)
-                return first(hart) if data is None else data
-
-            old.on_entry = both
+            old.entries[:0] = probe.entries
             old.on_return = old.on_return or probe.on_return
             return
         probe.word = word
@@ -120,35 +145,41 @@ class Probes:
         self,
         image: Image,
         name: str,
-        on_entry: Callable[[Hart], object],
+        on_entry: Entry,
         on_return: Callable[[Hart, Frame], None] | None = None,
+        native: NativeAction | None = None,
     ) -> bool:
-        """Probe the function `name` of `image`; False when the image has no such code."""
+        """Probe the function `name` of `image`; False when the image has no such code.
+        `native`: what the native layer does in place of on_entry (and on_return)."""
         sym = image.symbol(name)
-        return sym is not None and self.add_address(image, sym.address, name, on_entry, on_return)
+        return sym is not None and self.add_address(
+            image, sym.address, name, on_entry, on_return, native
+        )
 
     def add_address(
         self,
         image: Image,
         address: int,
         name: str,
-        on_entry: Callable[[Hart], object],
+        on_entry: Entry,
         on_return: Callable[[Hart, Frame], None] | None = None,
+        native: NativeAction | None = None,
     ) -> bool:
         """Probe the code at `address` of `image`; False when the image loads nothing there."""
         word = image.read(address, 4)
         if word is None:
             return False
         value = int.from_bytes(word, "little")
-        self.add(
-            Probe(address, name, on_entry, on_return), value & 0xFFFF if value & 3 != 3 else value
-        )
+        probe = Probe(address, name, [(on_entry, native)], on_return)
+        self.add(probe, value & 0xFFFF if value & 3 != 3 else value)
         return True
 
     def install(self, hooks: Hooks) -> None:
         """Register every probe's trap sites and ROM code (before the machine is built)."""
         if not self.by_entry:
             return
+        for prepare in self.before_install:
+            prepare()
         trap = TRAP_WORD.to_bytes(4, "little")
         hooks.rom.append((TRAMPOLINE, trap))
         hooks.traps[TRAMPOLINE] = TrapSite(4, self._on_trampoline)
@@ -160,6 +191,32 @@ class Probes:
                 code = probe.word.to_bytes(probe.length, "little") + trap
                 hooks.rom.append((probe.slot, code))
                 hooks.traps[probe.slot + probe.length] = TrapSite(4, self._slot_exit(probe))
+        hooks.probes = NativeProbes(
+            TRAMPOLINE,
+            [self._native_spec(p) for p in self.by_entry.values()],
+            self.apis,
+            self.records,
+            self.first_entry_now,
+        )
+
+    @staticmethod
+    def _native_spec(probe: Probe) -> ProbeSpec:
+        """The probe as the native layer runs it: each entry callback's twin, or Python."""
+        actions, python = [], []
+        for entry, native in probe.entries:
+            if native is None:
+                native = (ACT_PYTHON, len(python))
+                python.append(entry)
+            actions.append(native)
+        back = probe.on_return
+
+        def python_return(hart: Hart, return_address: int, data: object) -> None:
+            back(hart, Frame(probe, return_address, data))  # type: ignore[misc]
+
+        return ProbeSpec(
+            probe.address, probe.word, probe.length, probe.slot, back is not None, actions,
+            python, python_return if back is not None else None,
+        )  # fmt: skip
 
     def _entry(self, probe: Probe) -> Callable[[Hart, int], None]:
         def on_entry(hart: Hart, _: int) -> None:
@@ -200,6 +257,3 @@ def step_displaced(hart: Hart, probe: Probe) -> None:
         return
     run = execute_control_flow if is_control_flow(probe.word) else execute_alu
     hart.write_reg(PC, run(probe.word, probe.address, hart.x, hart.set_x))
-
-
-SKIP = object()  # an entry callback's answer: it has set pc itself (the call was skipped)

@@ -7,9 +7,11 @@ With it, waiting shows as time: a hart spinning on a lock burns instructions, an
 hammer one line pay transfers, so a contended run's virtual time exceeds its instructions.
 mtime follows each hart's clock (machine/machine.py), so guest time follows it too.
 
-Costs are charged when the machine executes an atomic (every AMO, LR, SC and write fence is
-trapped in this mode). A line's owner is the hart that last wrote it with an atomic; an atomic
-by any other hart pays `line_transfer` (an LR or a failed SC reads, the rest write).
+Costs are charged when the machine executes an atomic (every AMO, LR, SC and write fence is trapped
+in this mode): by `charge` on the Python path, by the native layer from the same numbers
+(Hooks.atomic_costs, src/hart.c) on the native one, whose totals `collect` reads. A line's owner is
+the hart that last wrote it with an atomic; an atomic by any other hart pays `line_transfer` (an LR
+or a failed SC reads, the rest write).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emulator.machine.errors import BadInput
+from emulator.machine.hooks import AtomicCosts, Hooks
 
 if TYPE_CHECKING:
     from emulator.machine.hart import Hart
+    from emulator.machine.machine import Machine
 
 DEFAULT_COSTS = Path(__file__).with_name("costs.toml")
 
@@ -69,6 +73,21 @@ class Timing:
         self.owner: dict[int, int] = {}  # line -> hart that last wrote it with an atomic
         self.transfers = 0
         self.charged = 0  # cycles added over all harts
+        self._native = None
+
+    def install(self, hooks: Hooks) -> None:
+        """Charge every atomic the machine's harts execute (on either path)."""
+        c = self.costs
+        hooks.charge = self.charge
+        hooks.atomic_costs = AtomicCosts(c.atomic, c.line_transfer, c.fence, c.line_bytes)
+
+    def attach(self, machine: Machine) -> None:
+        self._native = machine.native
+
+    def collect(self) -> None:
+        """After the run: the native layer's totals (nothing to do on the Python path)."""
+        if self._native is not None:
+            self.transfers, self.charged = self._native.m.transfers, self._native.m.charged
 
     def charge(self, hart: Hart, kind: str, address: int, writes: bool) -> None:
         c = self.costs

@@ -5,10 +5,12 @@ The API is declared once, in API below: the symbol of each entry point, the laye
 mmap and munmap are found through the guest's system-call table (.syscalls, see
 guest/lib/rt/include/rt/syscall.h): their handlers get a pointer to a0..a5 of the ecall.
 
-Each finished call becomes a `Call`; listeners (the tracer's writers, the oracle) get every
-call at entry and at return. Times are in retired instructions of the calling hart (`entry`,
-`exit`); `clock` is the hart's virtual clock at entry, which the Perfetto trace uses so that
-harts line up.
+Each finished call becomes a `Call`; listeners (the tracer's writers, the oracle) get every call at
+entry and at return. On the native layer the probes record calls in C (src/probes.c) and the tracer
+turns the records into the same Calls (`drain`), at the end of each turn, or at once for what a
+listener must see as it happens (`Listener.needs_now`: the oracle's checks). Times are in retired
+instructions of the calling hart (`entry`, `exit`); `clock` is the hart's virtual clock at entry,
+which the Perfetto trace uses so that harts line up.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from typing import IO, TYPE_CHECKING
 from unicorn import riscv_const as R
 
 from emulator.instruments.probes import SKIP, TRAMPOLINE, Frame, Probes
+from emulator.machine.hooks import ApiSpec
 from emulator.machine.isa import MASK64 as _MASK
 from emulator.machine.isa import PC, RA, sext
 from emulator.machine.isa import A as _A
+from emulator.native.layout import ACT_TRACE, RECORD_INJECTED, RECORD_RETURN
 from guest.contract import C
 
 if TYPE_CHECKING:
@@ -65,6 +69,7 @@ API: tuple[ApiFunction, ...] = (
 FAILURES = {"malloc": 0, "calloc": 0, "realloc": 0, "memalign": 0, "posix_memalign": 12,
             "palloc": 0, "mmap": -12}  # fmt: skip
 POINTER_ARGS = frozenset({"ptr", "memptr", "addr", "base"})
+LAYERS = ("objects", "pages", "mmap")
 
 
 @dataclass(slots=True)
@@ -168,6 +173,14 @@ def _symbol(image: Image, pc: int) -> str | None:
 class Listener:
     """What the tracer calls; the oracle and the writers implement these."""
 
+    # On the native layer a listener gets calls at the end of the hart's turn unless it says
+    # it must see them as they happen (it reads guest memory then, or may stop the run there).
+    first_entry_now = True  # the run's first traced entry, whatever it is
+
+    def needs_now(self, fn: ApiFunction) -> tuple[bool, bool]:
+        """(at entry, at return): must calls of `fn` reach this listener as they happen?"""
+        return True, True
+
     def attach(self, image: Image, machine: Machine) -> None:
         """The machine exists (before it runs)."""
 
@@ -193,6 +206,9 @@ class Tracer:
     injected: list[int] = field(default_factory=list)  # seq of each call made to fail
     _counts: dict[str, int] = field(default_factory=dict)
     probes: Probes = field(default_factory=Probes)
+    _open: dict[int, Call] = field(default_factory=dict)  # native: calls not yet returned
+    _harts: list = field(default_factory=list)
+    _traced: list[ApiFunction] = field(default_factory=list)  # ACT_TRACE's argument -> fn
 
     def __post_init__(self) -> None:
         handlers = self._syscall_handlers()
@@ -203,10 +219,62 @@ class Tracer:
                 sym = self.image.symbol(fn.symbol)
                 address = sym.address if sym else None
             entry, ret = self._entry_for(fn), self._on_return
+            native = (ACT_TRACE, len(self.probes.apis))
             if address is None or not self.probes.add_address(
-                self.image, address, fn.symbol, entry, ret
+                self.image, address, fn.symbol, entry, ret, native
             ):
                 self.missing.append(fn.symbol)
+                continue
+            fail_at = self.fail.get(fn.call, 0)
+            self.probes.apis.append(
+                ApiSpec(len(fn.args), fn.syscall, fn.call == "posix_memalign",
+                        LAYERS.index(fn.layer), fail_at,
+                        FAILURES.get(fn.call, 0) & _MASK if fail_at else 0)
+            )  # fmt: skip
+            self._traced.append(fn)
+        self.probes.records = self.drain
+        self.probes.before_install.append(self._when_to_drain)
+
+    def _when_to_drain(self) -> None:
+        """Which calls the native layer hands over at once: those a listener needs now."""
+        for fn, spec in zip(self._traced, self.probes.apis, strict=True):
+            needs = [listener.needs_now(fn) for listener in self.listeners]
+            spec.now_entry = any(entry for entry, _ in needs)
+            spec.now_return = any(back for _, back in needs)
+        self.probes.first_entry_now = any(lst.first_entry_now for lst in self.listeners)
+
+    def attach(self, machine: Machine) -> None:
+        self._harts = machine.harts
+
+    def drain(self, records: list[tuple]) -> None:
+        """The native layer's records of traced calls, in the order they happened: the same
+        Calls, to the same listeners, as the Python path makes them."""
+        harts, listeners = self._harts, self.listeners
+        for kind, h, api, depth, nested, _, seq, now, clock, caller, *rest in records:
+            hart = harts[h]
+            if kind == RECORD_RETURN:
+                call = self._open.pop(seq)
+                call.result, call.exit = rest[6], now
+                if call.fn.call == "posix_memalign" and call.result == 0:
+                    call.out = rest[7]
+                for listener in listeners:
+                    listener.on_return(hart, call)
+                continue
+            fn = self._traced[api]
+            call = Call(seq, h, fn, tuple(rest[: len(fn.args)]), now, clock, caller, depth)
+            call.nested = bool(nested)
+            self.calls = seq + 1
+            if kind == RECORD_INJECTED:
+                call.result, call.exit, call.injected = rest[6], now, True
+                self.injected.append(seq)
+                for listener in listeners:
+                    listener.on_entry(hart, call)
+                for listener in listeners:
+                    listener.on_return(hart, call)
+                continue
+            self._open[seq] = call
+            for listener in listeners:
+                listener.on_entry(hart, call)
 
     def _syscall_handlers(self) -> dict[int, int]:
         table = self.image.section(".syscalls")
@@ -316,6 +384,11 @@ class TraceWriter(Listener):
 
     Streams both files as calls finish, so memory does not grow with the run. Ownership of live
     blocks (who allocated what) is kept to draw flows and count remote frees and live bytes."""
+
+    first_entry_now = False
+
+    def needs_now(self, fn: ApiFunction) -> tuple[bool, bool]:
+        return False, False  # it only writes what happened
 
     def __init__(self, image: Image, harts: int, jsonl: IO[str] | None, chrome: IO[str] | None):
         self.image = image

@@ -87,6 +87,7 @@ _uc_vmem_translate.restype = ctypes.c_int
 ROM_FOR_INSTRUMENTS = C.HOST_ROM_BASE  # the host ROM: code instruments place (probes.py)
 TRAP_WORD = 0x00000000  # what a replaced site becomes: defined illegal in 16 and 32 bits
 TCG_BUFFER_BYTES = 32 << 20  # per instance; unicorn's default reserves 1 GiB each
+NEVER = 1 << 80  # a timer deadline no clock reaches (mtimecmp may be any 64-bit value)
 NO_STOP = MASK64  # emu_start's stop address: odd, so no pc reaches it (0 would stop code at 0)
 
 # exceptions whose xtval is the faulting address (misaligned, access and page faults)
@@ -106,7 +107,7 @@ class Hart:
         self.state = HartState.RUNNING
         self.instret = 0  # retired instructions, exact
         self.clock = 0  # virtual time in instructions: instret + time spent asleep
-        self.timer_at = 1 << 80  # clock at which this hart's timer fires (from mtimecmp)
+        self.timer_at = NEVER  # clock at which this hart's timer fires (from mtimecmp)
         self.last_exception: tuple[int, int, int] | None = None  # (cause, epc, tval)
         self.fault_access: tuple[int, int] | None = None  # (unicorn access type, address)
         self.reservation: int | None = None  # address reserved by the last LR (atomics.py)

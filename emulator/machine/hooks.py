@@ -30,6 +30,9 @@ describes its work here instead of registering a Python callable for it:
   count_atomics  the contention monitor's counting (per hart, site and lock) in C, in place of
                  its subscription to Atomic events; it reads the counts after the run
   atomic_costs   the timing model's charges (AtomicCosts) in C, in place of `charge`
+  probes         function probes (NativeProbes) run in C, in place of the trap sites they
+                 also registered in `traps`: their actions, the traced API, and who takes the
+                 records of traced calls
 
 `Policy` is what the machine's loop asks of a schedule.
 """
@@ -46,6 +49,9 @@ from emulator.machine.events import Bus
 if TYPE_CHECKING:
     from emulator.machine.devices import Device
     from emulator.machine.hart import Hart
+
+
+SKIP = object()  # a probe's entry callback's answer: it has set pc itself (the call was skipped)
 
 
 @dataclass
@@ -68,6 +74,47 @@ class AtomicCosts:
 
 
 @dataclass
+class ApiSpec:
+    """A traced function, for the native layer's tracer (instruments/tracer.py API)."""
+
+    nargs: int
+    syscall: bool  # its arguments come through a pointer in a0 (a system call's handler)
+    out: bool  # posix_memalign: read the pointer it stored when it returns
+    layer: int
+    fail_at: int = 0  # --fail: which call (1-based) returns fail_value unrun; 0: none
+    fail_value: int = 0
+    now_entry: bool = True  # a listener must see each entry as it happens, not at turn end
+    now_return: bool = True  # the same for each return
+
+
+@dataclass
+class ProbeSpec:
+    """A function probe for the native layer (instruments/probes.py Probe): where, the
+    displaced instruction, and its entry's actions, newest first, as (ACT_*, argument) —
+    ACT_TRACE's argument indexes NativeProbes.apis; ACT_PYTHON's `python_entries`."""
+
+    address: int
+    word: int
+    length: int
+    slot: int  # 0: the displaced instruction is emulated
+    has_return: bool
+    actions: list[tuple[int, int]]
+    python_entries: list[Callable[[Hart], object]] = field(default_factory=list)
+    # an ACT_PYTHON action's data comes back at the return: fn(hart, return address, data)
+    python_return: Callable[[Hart, int, object], None] | None = None
+
+
+@dataclass
+class NativeProbes:
+    trampoline: int
+    probes: list[ProbeSpec]
+    apis: list[ApiSpec]
+    # who takes the records of traced calls: fn(records), each a tuple in CALL_RECORD order
+    drain: Callable[[list[tuple]], None] | None = None
+    first_entry_now: bool = True  # the run's first traced entry reaches Python at once
+
+
+@dataclass
 class Hooks:
     bus: Bus = field(default_factory=Bus)
     traps: dict[int, TrapSite] = field(default_factory=dict)
@@ -80,6 +127,7 @@ class Hooks:
     memory: Callable[[Hart, bool, int, int], None] | None = None
     count_atomics: bool = False
     atomic_costs: AtomicCosts | None = None
+    probes: NativeProbes | None = None
 
 
 class HartHost(Protocol):

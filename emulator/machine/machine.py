@@ -19,7 +19,7 @@ from emulator.machine.atomics import finish_reservation
 from emulator.machine.devices import Clint, Device, TestFinisher, Uart
 from emulator.machine.errors import BadInput
 from emulator.machine.fdt import build_fdt, fdt_address
-from emulator.machine.hart import TRAP_WORD, Hart, HartState
+from emulator.machine.hart import NEVER, TRAP_WORD, Hart, HartState
 from emulator.machine.hooks import Hooks, Policy
 from emulator.machine.image import Image
 from emulator.machine.isa import MASK64, MIP_MSIP, MIP_MTIP, exception_text, length_of
@@ -39,7 +39,6 @@ class Outcome(StrEnum):
     VIOLATION = "violation"  # an instrument (the oracle) found a broken rule
 
 
-NEVER = 1 << 80
 EXIT_DRAIN = 16  # instructions a hart may run after writing the finisher, to its wfi
 
 
@@ -98,6 +97,7 @@ class Machine:
                 f"--ram must be between {C.RAM_MIN_MIB} and {C.RAM_MAX_MIB} MiB (got {ram_mib})"
             )
         self.image = image
+        self.native: Native | None = None
         self.hooks = hooks = hooks or Hooks()
         self.bus = hooks.bus
         self.ram_size = ram_mib << 20
@@ -109,7 +109,7 @@ class Machine:
         self.ram[offset : offset + len(fdt)] = fdt
 
         self.console = bytearray()
-        self.stop: Stop | None = None
+        self.stop = None
         self.clint = Clint(harts, self.mtime, self._msip_changed, self._mtimecmp_changed)
         self.devices: list[Device] = [
             TestFinisher(self._finish),
@@ -169,6 +169,17 @@ class Machine:
     def _write_trap(self, address: int, length: int) -> None:
         offset = address - C.RAM_BASE
         self.ram[offset : offset + length] = TRAP_WORD.to_bytes(length, "little")
+
+    @property
+    def stop(self) -> Stop | None:
+        """Why the run ended; None while it goes on."""
+        return self._stop
+
+    @stop.setter
+    def stop(self, value: Stop | None) -> None:
+        self._stop = value
+        if self.native is not None:
+            self.native.m.stopped = value is not None
 
     # ---- what a hart may ask (hooks.HartHost) ----------------------------------------------------
 
@@ -356,11 +367,15 @@ class Machine:
             quanta += 1
             if self._stalled:
                 self._count_stalls(hart, retired)
+            if self.native is not None:
+                self.native.drain()  # traced calls reach the tracer before anyone looks
             for hook in after_turn:
                 hook(hart, retired, total)
             digest = (digest * 1000003 + (hart.id << 32 | quantum)) & MASK64
             if hart.clock >= self._timer_wake_at:
                 self._wake_timers(self._running_floor(hart.clock))
+        if self.native is not None:
+            self.native.drain()
         wall = time.perf_counter() - started
         stop = self.stop
         return RunResult(

@@ -15,6 +15,7 @@ the callback keeps it, sets nm_error and stops the hart, and Python raises it wh
 from __future__ import annotations
 
 import ctypes
+import struct
 from typing import TYPE_CHECKING
 
 from unicorn import UC_HOOK_INTR, Uc, UcError
@@ -22,25 +23,42 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from emulator.machine import csrs
 from emulator.machine import events as ev
-from emulator.machine.hart import Hart, HartState, ram_pointer
-from emulator.machine.hooks import HartHost
+from emulator.machine.hart import NEVER, Hart, HartState, ram_pointer
+from emulator.machine.hooks import SKIP, HartHost
 from emulator.machine.isa import AMO_OPS, is_amo, is_lrsc, length_of
 from emulator.native import layout, library
+from emulator.native.layout import (
+    SITE_AMO,
+    SITE_FENCE,
+    SITE_LRSC,
+    SITE_PROBE,
+    SITE_PYTHON,
+    SITE_SLOT_EXIT,
+    SITE_SYNC,
+    SITE_TRAMPOLINE,
+    STEP_NONE,
+    STEP_PYTHON,
+)
 from guest.contract import C
 
 if TYPE_CHECKING:
     from emulator.machine.machine import Machine
 
-# src/native.h
-SITE_LRSC, SITE_AMO, SITE_FENCE, SITE_SYNC, SITE_PYTHON = 1, 2, 3, 4, 5
-STEP_NONE, STEP_PYTHON, STEP_POLICY = 0, 1, 2
-ATOMIC_KINDS = ("lr", "sc", "amo", "fence")
-_ENDED = ("", "switch", "park")
+ATOMIC_KINDS = ("lr", "sc", "amo", "fence")  # ATOMIC_*
+_ENDED = ("", "switch", "park")  # END_*
+_INT64_MAX = (1 << 63) - 1
+RECORDS = 4096  # traced calls buffered in C before Python must take them
+_RECORD = struct.Struct("<6i3q9Q")  # layout.CALL_RECORD
 
 _EXCEPTION = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_uint32)
 _TRAP = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int32, ctypes.c_uint64)
 _STEP = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.c_uint64)
 _FAULT = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_uint64, ctypes.c_char_p)
+_DRAIN = ctypes.CFUNCTYPE(None, ctypes.c_int32)
+_PROBE_ENTRY = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int32, ctypes.c_int32)
+_PROBE_RETURN = ctypes.CFUNCTYPE(
+    None, ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64
+)
 _ATOMIC = ctypes.CFUNCTYPE(
     None, ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int32, ctypes.c_int32,
     ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int32,
@@ -75,17 +93,24 @@ class Native:
         if lib.nm_machine_init(self.pointer) != 0:
             raise MemoryError("the native layer could not allocate its tables")
         self._handlers: list = []
-        self._keep = [
-            _EXCEPTION(self._guard(self._exception)),
-            _TRAP(self._guard(self._trap)),
-            _STEP(self._guard(self._step)),
-            _FAULT(self._guard(self._fault)),
-            _ATOMIC(self._guard(self._atomic)),
-        ]
-        for name, fn in zip(
-            ("py_exception", "py_trap", "py_step", "py_fault", "py_atomic"), self._keep, strict=True
-        ):
+        self._keep = {
+            "py_exception": _EXCEPTION(self._guard(self._exception)),
+            "py_trap": _TRAP(self._guard(self._trap)),
+            "py_step": _STEP(self._guard(self._step)),
+            "py_fault": _FAULT(self._guard(self._fault)),
+            "py_atomic": _ATOMIC(self._guard(self._atomic)),
+            "py_drain": _DRAIN(self._guard(self._drain)),
+            "py_probe_entry": _PROBE_ENTRY(self._guard(self._probe_entry)),
+            "py_probe_return": _PROBE_RETURN(self._guard(self._probe_return)),
+        }
+        for name, fn in self._keep.items():
             setattr(m, name, _address(fn))
+        self._arrays: list = []  # C tables Python allocated: alive as long as the machine
+        self._probe_specs: list = []
+        self._python_entries: list = []  # ACT_PYTHON's argument -> the entry callback
+        self._handles: dict[int, object] = {}  # an ACT_PYTHON call in progress -> its data
+        self._next_handle = 1
+        self._records = None
         self.monitor_slots: list[int] = []  # the site of each of the monitor's slots
 
     def close(self) -> None:
@@ -111,13 +136,14 @@ class Native:
             if hooks.count_atomics and kind != SITE_SYNC:
                 slot = len(self.monitor_slots)
                 self.monitor_slots.append(address)
-            if lib.nm_add_site(self.pointer, address, word, kind, slot, length_of(word)) < 0:
-                raise MemoryError("the native layer could not allocate its tables")
+            self._add_site(address, word, kind, slot, length_of(word))
+        native = self._install_probes(hooks.probes) if hooks.probes is not None else set()
         for address, trap in hooks.traps.items():
+            if address in native:
+                continue
             index = len(self._handlers)
             self._handlers.append(trap.handler)
-            if lib.nm_add_site(self.pointer, address, 0, SITE_PYTHON, index, trap.length) < 0:
-                raise MemoryError("the native layer could not allocate its tables")
+            self._add_site(address, 0, SITE_PYTHON, index, trap.length)
         if hooks.count_atomics:
             if lib.nm_monitor_init(self.pointer, len(self.monitor_slots)) != 0:
                 raise MemoryError("the native layer could not allocate its tables")
@@ -125,6 +151,8 @@ class Native:
             for slot, address in enumerate(self.monitor_slots):
                 stats[slot].pc = address
         costs = hooks.atomic_costs
+        if hooks.charge is not None and costs is None:
+            raise RuntimeError("on the native layer, Hooks.charge needs Hooks.atomic_costs")
         if costs is not None:
             m.cost_atomic, m.cost_transfer, m.cost_fence = (
                 costs.atomic,
@@ -136,6 +164,51 @@ class Native:
                 raise MemoryError("the native layer could not allocate its tables")
         m.step_mode = STEP_PYTHON if hooks.step is not None else STEP_NONE
         self.refresh()
+
+    def _install_probes(self, spec) -> set[int]:
+        """Function probes in C (probes.c); returns the trap addresses they cover."""
+        m = self.m
+        covered = {spec.trampoline}
+        apis = (layout.API.ctype * max(1, len(spec.apis)))()
+        for c, a in zip(apis, spec.apis, strict=False):
+            c.nargs, c.syscall, c.out, c.layer = a.nargs, a.syscall, a.out, a.layer
+            c.fail_at, c.fail_value = a.fail_at, a.fail_value
+            c.now_entry, c.now_return = a.now_entry, a.now_return
+        probes = (layout.PROBE.ctype * max(1, len(spec.probes)))()
+        for index, (c, p) in enumerate(zip(probes, spec.probes, strict=False)):
+            c.address, c.slot, c.word, c.length = p.address, p.slot, p.word, p.length
+            c.has_return, c.nactions = p.has_return, len(p.actions)
+            for k, (action, argument) in enumerate(p.actions):
+                if action == layout.ACT_PYTHON:
+                    self._python_entries.append(p.python_entries[argument])
+                    argument = len(self._python_entries) - 1
+                c.action[k], c.argument[k] = action, argument
+            self._add_site(p.address, p.word, SITE_PROBE, index, p.length)
+            covered.add(p.address)
+            if p.slot:
+                self._add_site(p.slot + p.length, 0, SITE_SLOT_EXIT, index, 4)
+                covered.add(p.slot + p.length)
+        self._add_site(spec.trampoline, 0, SITE_TRAMPOLINE, -1, 4)
+        records = (layout.CALL_RECORD.ctype * RECORDS)()
+        self._arrays += [apis, probes, records]
+        self._probe_specs = spec.probes
+        self._records = spec.drain
+        m.apis, m.napis = ctypes.addressof(apis), len(spec.apis)
+        m.probes, m.nprobes = ctypes.addressof(probes), len(spec.probes)
+        m.trampoline = spec.trampoline
+        m.records, m.record_capacity = ctypes.addressof(records), RECORDS
+        m.sync_first_entry = spec.first_entry_now
+        return covered
+
+    def _add_site(self, address: int, word: int, kind: int, index: int, length: int) -> None:
+        if self.lib.nm_add_site(self.pointer, address, word, kind, index, length) < 0:
+            raise MemoryError("the native layer could not allocate its tables")
+
+    def drain(self) -> None:
+        """Hand the traced calls recorded in C to the tracer (end of a turn, end of a run)."""
+        if self.m.nrecords:
+            self._drain(-1)
+            self.raise_pending()
 
     def refresh(self) -> None:
         """What may have changed since construction: who listens to Atomic events."""
@@ -188,6 +261,30 @@ class Native:
     def _fault(self, hart: int, pc: int, what: bytes) -> None:
         self.machine.harts[hart].fault(pc, what.decode())
 
+    def _drain(self, hart: int) -> None:
+        m = self.m
+        count = m.nrecords
+        data = ctypes.string_at(m.records, count * _RECORD.size)
+        m.nrecords = 0
+        if self._records is not None:
+            self._records(list(_RECORD.iter_unpack(data)))
+
+    def _probe_entry(self, hart: int, index: int) -> int:
+        data = self._python_entries[index](self.machine.harts[hart])
+        if data is None:
+            return 0
+        if data is SKIP:
+            return -1
+        handle = self._next_handle
+        self._next_handle += 1
+        self._handles[handle] = data
+        return handle
+
+    def _probe_return(self, hart: int, probe: int, handle: int, return_address: int) -> None:
+        data = self._handles.pop(handle)
+        back = self._probe_specs[probe].python_return
+        back(self.machine.harts[hart], return_address, data)
+
     def _atomic(
         self, hart, instret, pc, kind, funct5, width, address, old, value, ok
     ) -> None:  # fmt: skip
@@ -214,7 +311,6 @@ class NativeHart(Hart):
 
     instret = _field("instret")
     clock = _field("clock")
-    timer_at = _field("timer_at")
     loads_reserved = _field("loads_reserved")
     sc_successes = _field("sc_successes")
     sc_failures = _field("sc_failures")
@@ -231,6 +327,16 @@ class NativeHart(Hart):
     @state.setter
     def state(self, value: HartState) -> None:
         self._n.state = int(value)
+
+    @property
+    def timer_at(self) -> int:
+        value = self._n.timer_at
+        return NEVER if value == _INT64_MAX else value
+
+    @timer_at.setter
+    def timer_at(self, value: int) -> None:
+        # a deadline past int64 (NEVER, a far mtimecmp) is never reached by a clock
+        self._n.timer_at = min(value, _INT64_MAX)
 
     @property
     def reservation(self) -> int | None:
@@ -279,6 +385,7 @@ class NativeHart(Hart):
         n.pc = self.cpu.address_of("pc")
         n.priv = self.cpu.address_of("priv")
         n.satp = self.cpu.address_of("satp")
+        n.mepc = self.cpu.address_of("mepc")
         n.counter = ctypes.addressof(self._counter)
 
     def _hook_traps(self, uc: Uc) -> None:

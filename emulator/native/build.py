@@ -15,6 +15,7 @@ the pure-Python path.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import importlib.metadata
@@ -51,10 +52,8 @@ def _inputs() -> tuple[str, dict[str, bytes]]:
     for name, data in sorted(files.items()):
         digest.update(name.encode() + b"\0" + data + b"\0")
     digest.update(" ".join(FLAGS).encode())
-    try:  # the compiler's version goes into the key
-        digest.update(importlib.metadata.version("ziglang").encode())
-    except importlib.metadata.PackageNotFoundError:
-        pass
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        digest.update(importlib.metadata.version("ziglang").encode())  # the compiler's too
     return digest.hexdigest()[:16], files
 
 
@@ -105,7 +104,11 @@ def _declare(lib: ctypes.CDLL) -> None:
         "nm_monitor_init": (i32, [p, i32]),
         "nm_timing_init": (i32, [p]),
         "nm_hart_run": (i64, [p, i64]),
-        "nm_lock_at": (p, [p, u64]),
+        "nm_declare_lock": (i32, [p, u64]),
+        "nm_declared_acquired": (None, [p, u64, i32, i64, i64]),
+        "nm_declared_release": (None, [p, u64, i32, i64]),
+        "nm_frames_in_progress": (i32, [p]),
+        "nm_execute_displaced": (u64, [u32, u64, p]),
     }
     for name, (restype, argtypes) in signatures.items():
         fn = getattr(lib, name)

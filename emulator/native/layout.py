@@ -73,6 +73,7 @@ HART = Struct(
         ("pc", "uint64_t *", "&env->pc (cpu.py)"),
         ("priv", "uint64_t *", "&env->priv"),
         ("satp", "uint64_t *", "&env->satp"),
+        ("mepc", "uint64_t *", "&env->mepc"),
         ("counter", "uint64_t *", "&uc->emu_counter (icount.py)"),
         ("id", "int32_t", ""),
         ("state", "int32_t", "HartState: running, sleeping, stalled"),
@@ -93,6 +94,7 @@ HART = Struct(
         ("resume_at", "int64_t", "a step the hart was switched away in front of, -1: none"),
         ("stall_left", "int64_t", ""),
         ("sync_seen", "void *", "C: sync load site -> value it read last"),
+        ("shadow", "void *", "C: probed calls in progress (probes.c)"),
         # the contention monitor's counters (instruments/contention.py)
         ("amos", "int64_t", ""),
         ("lrs", "int64_t", ""),
@@ -140,12 +142,79 @@ MACHINE = Struct(
         ("locks", "void *", "C: address -> lock"),
         ("lock_table", "nm_lock *", "C: the locks, in the order first seen"),
         ("nlocks", "int32_t", ""),
+        # function probes (probes.c): the allocator API's table, the probes, the records
+        ("apis", "nm_api *", "the traced functions (instruments/tracer.py API)"),
+        ("napis", "int32_t", ""),
+        ("probes", "nm_probe *", ""),
+        ("nprobes", "int32_t", ""),
+        ("trampoline", "uint64_t", "the return trampoline's address"),
+        ("records", "nm_call_record *", "traced calls not yet seen by Python"),
+        ("nrecords", "int32_t", ""),
+        ("record_capacity", "int32_t", ""),
+        ("calls", "int64_t", "traced calls so far (the next call's seq)"),
+        ("sync_first_entry", "int32_t", "hand the next entry to Python at once"),
         # callbacks into Python
         ("py_exception", "py_exception_fn", "an exception (trap entry is Python's)"),
         ("py_trap", "py_trap_fn", "an instrument's trap site handled in Python"),
         ("py_step", "py_step_fn", "a preemption point asked of a Python step function"),
         ("py_fault", "py_fault_fn", "stop the run with a fault"),
         ("py_atomic", "py_atomic_fn", "an atomic, for Python observers"),
+        ("py_drain", "py_drain_fn", "Python takes the records now"),
+        ("py_probe_entry", "py_probe_entry_fn", "a probe action run in Python"),
+        ("py_probe_return", "py_probe_return_fn", "its return"),
+    ),
+)
+
+API = Struct(
+    "nm_api",
+    "One traced function of the allocator API: how its arguments are read, whether a "
+    "--fail makes one of its calls fail, and when Python must see its calls at once.",
+    (
+        ("nargs", "int32_t", ""),
+        ("syscall", "int32_t", "arguments through a pointer in a0; caller = mepc"),
+        ("out", "int32_t", "posix_memalign: read the pointer it stored at return"),
+        ("layer", "int32_t", ""),
+        ("fail_at", "int64_t", "--fail: the call (1-based) that fails, 0: none"),
+        ("fail_value", "uint64_t", "what the failing call returns"),
+        ("calls", "int64_t", "calls so far (for fail_at)"),
+        ("now_entry", "int32_t", "hand each entry to Python at once"),
+        ("now_return", "int32_t", "hand each return to Python at once"),
+    ),
+)
+
+PROBE = Struct(
+    "nm_probe",
+    "A function probe (instruments/probes.py): the displaced instruction, its out-of-line "
+    "slot, and the actions its entry runs, newest first, until one returns data.",
+    (
+        ("address", "uint64_t", ""),
+        ("slot", "uint64_t", "0: the displaced instruction is emulated"),
+        ("word", "uint32_t", "the displaced instruction"),
+        ("length", "int32_t", ""),
+        ("has_return", "int32_t", "watch the return of a call whose entry returned data"),
+        ("nactions", "int32_t", ""),
+        ("action", "int32_t[4]", "ACT_*"),
+        ("argument", "int32_t[4]", "ACT_TRACE: the API index; ACT_PYTHON: Python's index"),
+    ),
+)
+
+CALL_RECORD = Struct(
+    "nm_call_record",
+    "A traced call's entry, return, or injected failure, as Python gets it (tracer.py).",
+    (
+        ("type", "int32_t", "RECORD_ENTRY, RECORD_RETURN, RECORD_INJECTED"),
+        ("hart", "int32_t", ""),
+        ("api", "int32_t", ""),
+        ("depth", "int32_t", ""),
+        ("nested", "int32_t", ""),
+        ("pad", "int32_t", ""),
+        ("seq", "int64_t", ""),
+        ("now", "int64_t", "instructions the hart retired before the entry (or return)"),
+        ("clock", "int64_t", "entry: the hart's clock"),
+        ("caller", "uint64_t", ""),
+        ("args", "uint64_t[6]", ""),
+        ("result", "uint64_t", ""),
+        ("out", "uint64_t", ""),
     ),
 )
 
@@ -184,7 +253,47 @@ LOCK = Struct(
     ),
 )
 
-STRUCTS = (HART, MACHINE, SITE_STATS, LOCK)
+STRUCTS = (HART, MACHINE, SITE_STATS, LOCK, API, PROBE, CALL_RECORD)
+
+# Constants C and Python share (the header defines each as a macro).
+CONSTANTS = {
+    # nm_hart.state: machine/hart.py HartState
+    "HART_RUNNING": 0,
+    "HART_SLEEPING": 1,
+    "HART_STALLED": 2,
+    # nm_hart.ended: why a turn ended early
+    "END_NONE": 0,
+    "END_SWITCH": 1,
+    "END_PARK": 2,
+    # nm_machine.step_mode: who decides the preemption points
+    "STEP_NONE": 0,
+    "STEP_PYTHON": 1,
+    "STEP_POLICY": 2,
+    # site kinds
+    "SITE_LRSC": 1,  # lr/sc: always executed in C
+    "SITE_AMO": 2,  # an AMO, while atomics are watched
+    "SITE_FENCE": 3,  # a fence ordering earlier writes, while atomics are watched
+    "SITE_SYNC": 4,  # a plain load or store of a synchronization word (pct's sync unit)
+    "SITE_PYTHON": 5,  # an instrument's trap site with a Python handler
+    "SITE_PROBE": 6,  # a function probe's entry (probes.c)
+    "SITE_SLOT_EXIT": 7,  # the trap after a probe's out-of-line instruction
+    "SITE_TRAMPOLINE": 8,  # where probed calls return
+    # atomic kinds, as events.Atomic.kind
+    "ATOMIC_LR": 0,
+    "ATOMIC_SC": 1,
+    "ATOMIC_AMO": 2,
+    "ATOMIC_FENCE": 3,
+    # probe actions (nm_probe.action)
+    "ACT_TRACE": 1,
+    "ACT_LOCK_ACQUIRE": 2,
+    "ACT_LOCK_RELEASE": 3,
+    "ACT_PYTHON": 4,
+    # nm_call_record.type
+    "RECORD_ENTRY": 0,
+    "RECORD_RETURN": 1,
+    "RECORD_INJECTED": 2,
+}
+globals().update(CONSTANTS)
 
 
 def header() -> str:
@@ -195,7 +304,10 @@ def header() -> str:
         "#include <stdint.h>",
         f"#define MAX_HARTS {MAX_HARTS}",
     ]
+    out.append("\n".join(f"#define {name} {value}" for name, value in CONSTANTS.items()))
     out += [f"typedef struct {s.name} {s.name};" for s in STRUCTS]
     out.append('#include "callbacks.h"')
     out += [s.declaration() for s in STRUCTS]
+    sizes = ", ".join(f"sizeof({s.name})" for s in STRUCTS)
+    out.append(f"/* in STRUCTS order, for nm_sizeof */\n#define NM_SIZES {sizes}")
     return "\n\n".join(out) + "\n"

@@ -155,14 +155,12 @@ class Instruments:
         if self.stream:
             bus.subscribe(ev.Console, self.stream)
         self.monitor = ContentionMonitor(image, opts.harts) if opts.atomics else None
-        if self.monitor:
-            self.monitor.attach(bus)
         stall_specs = [parse_stall(text) for text in opts.stall]
         fails = dict(parse_fail(text, tuple(FAILURES)) for text in opts.fail)
         self.tracer: Tracer | None = None
         self.writer: TraceWriter | None = None
         self.oracle: Oracle | None = None
-        probes = Probes()
+        self.probes = probes = Probes()
         if opts.trace or opts.check or fails or opts.listeners:
             self.tracer = Tracer(image, fail=fails, probes=probes)
             self.tracer.listeners.extend(opts.listeners)
@@ -178,25 +176,35 @@ class Instruments:
             self.tracer.listeners.insert(0, self.oracle)
         self.timing = Timing(CostModel.load(opts.costs)) if opts.timing else None
         if self.timing:
-            hooks.charge = self.timing.charge
+            self.timing.install(hooks)
         self.recorder = Recorder() if opts.save_schedule else None
         if self.recorder:
             hooks.after_turn.insert(0, self.recorder)
         # The contention monitor and the timing model see every atomic; so do preemption points.
         hooks.watch_atomics = opts.atomics or opts.timing or policy.preemption is not None
+        if self.monitor:
+            self.monitor.install(hooks)
         probes.install(hooks)
 
     def attach(self, machine: Machine) -> None:
         """The machine exists: instruments that read it or ask it for things get it now."""
+        self.probes.attach(machine)
         if self.tracer:
+            self.tracer.attach(machine)
             for listener in self.tracer.listeners:
                 listener.attach(machine.image, machine)
         if self.stalls:
             self.stalls.attach(machine)
         if self.monitor:
-            self.monitor.add_sites(machine.sites)
+            self.monitor.attach(machine)
+        if self.timing:
+            self.timing.attach(machine)
 
     def finish(self, machine: Machine, result: RunResult) -> None:
+        if self.monitor:
+            self.monitor.collect()
+        if self.timing:
+            self.timing.collect()
         if self.tracer:
             self.tracer.finish(machine, result)
 

@@ -16,3 +16,10 @@ typedef void (*py_fault_fn)(int32_t hart, uint64_t pc, const char *what);
 typedef void (*py_atomic_fn)(int32_t hart, int64_t instret, uint64_t pc, int32_t kind,
                              int32_t funct5, int32_t width, int64_t address, uint64_t old,
                              uint64_t value, int32_t ok);
+/* Take the traced calls recorded so far (nm_machine.records) and empty the buffer. */
+typedef void (*py_drain_fn)(int32_t hart);
+/* A probe's Python action at entry: 0 if it returned None, -1 for SKIP, else a handle for the
+ * data it returned (given back at the return). */
+typedef int64_t (*py_probe_entry_fn)(int32_t hart, int32_t index);
+typedef void (*py_probe_return_fn)(int32_t hart, int32_t index, int64_t handle,
+                                   uint64_t return_address);

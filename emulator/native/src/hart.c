@@ -37,8 +37,10 @@ void nm_machine_free(nm_machine *m) {
         free(sites->items);
         free(sites);
     }
-    for (int32_t i = 0; i < m->nharts; i++)
+    for (int32_t i = 0; i < m->nharts; i++) {
         map_free(m->harts[i].sync_seen);
+        probes_free(&m->harts[i]);
+    }
     map_free(m->locks);
     free(m->lock_table);
     free(m->site_stats);
@@ -418,6 +420,15 @@ void nm_on_intr(uc_engine *uc, uint32_t intno, void *user_data) {
             case SITE_PYTHON:
                 m->py_trap(h->id, site->index, epc);
                 return;
+            case SITE_PROBE:
+                probe_entry(h, site->index);
+                return;
+            case SITE_SLOT_EXIT:
+                probe_slot_exit(h, site->index);
+                return;
+            case SITE_TRAMPOLINE:
+                probe_trampoline(h);
+                return;
             }
         }
     }
@@ -459,16 +470,6 @@ int64_t nm_hart_run(nm_hart *h, int64_t quantum) {
 /* ---- what Python checks once the library is loaded ---------------------------------------- */
 
 int64_t nm_sizeof(int32_t which) {
-    switch (which) {
-    case 0:
-        return sizeof(nm_hart);
-    case 1:
-        return sizeof(nm_machine);
-    case 2:
-        return sizeof(nm_site_stats);
-    case 3:
-        return sizeof(nm_lock);
-    default:
-        return -1;
-    }
+    static const int64_t sizes[] = {NM_SIZES};
+    return which >= 0 && which < (int32_t)(sizeof sizes / sizeof *sizes) ? sizes[which] : -1;
 }

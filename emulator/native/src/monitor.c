@@ -26,12 +26,6 @@ static nm_lock *lock_find(nm_machine *m, uint64_t address) {
     return index ? &m->lock_table[*index] : NULL;
 }
 
-/* The lock at `address`, made when first seen (a table that only grows: pointers into it are
- * taken and used at once, never kept). */
-nm_lock *nm_lock_at(nm_machine *m, uint64_t address) {
-    return lock_new(m, address);
-}
-
 void lock_acquire(nm_lock *lock, int32_t hart, int64_t when) {
     lock->acquisitions++;
     lock->holders[hart]++;
@@ -113,4 +107,40 @@ void monitor_atomic(nm_machine *m, nm_hart *h, int32_t slot, int32_t kind, int32
         if (lock && !lock->declared && value == 0 && lock->holder == h->id)
             lock_release(lock, when + 1); /* the store right after the fence */
     }
+}
+
+/* ---- declared locks (`--lock ACQUIRE:RELEASE`): probes time the functions ---------------- */
+
+/* ACQUIRE was entered with the lock at `address`. */
+int32_t nm_declare_lock(nm_machine *m, uint64_t address) {
+    nm_lock *lock = lock_new(m, address);
+    if (!lock)
+        return -1;
+    lock->declared = 1;
+    return 0;
+}
+
+/* ACQUIRE, entered at `entered`, returned at `now`: acquired after now - entered. */
+void nm_declared_acquired(nm_machine *m, uint64_t address, int32_t hart, int64_t entered,
+                          int64_t now) {
+    nm_lock *lock = lock_find(m, address);
+    if (!lock)
+        return;
+    int64_t duration = now - entered;
+    if (!lock->durations || duration < lock->duration_min) {
+        lock->duration_min = duration;
+        lock->at_min = 0;
+    }
+    if (duration == lock->duration_min)
+        lock->at_min++;
+    lock->durations++;
+    lock->duration_sum += duration;
+    lock_acquire(lock, hart, now);
+}
+
+/* RELEASE was entered at `now` with the lock at `address`. */
+void nm_declared_release(nm_machine *m, uint64_t address, int32_t hart, int64_t now) {
+    nm_lock *lock = lock_find(m, address);
+    if (lock && lock->declared && lock->holder == hart)
+        lock_release(lock, now);
 }

@@ -1,26 +1,9 @@
-/* What the native layer's C files share: constants mirrored in Python (emulator/native/
- * constants are listed in layout.py's users), small helpers and the internal interfaces. */
+/* What the native layer's C files share: the generated layout.h (structures and constants,
+ * defined in emulator/native/layout.py), small helpers and the internal interfaces. */
 #pragma once
 #include <stdint.h>
 
 #include "layout.h"
-
-/* nm_hart.state: machine/hart.py HartState */
-enum { HART_RUNNING = 0, HART_SLEEPING = 1, HART_STALLED = 2 };
-/* nm_hart.ended */
-enum { END_NONE = 0, END_SWITCH = 1, END_PARK = 2 };
-/* nm_machine.step_mode */
-enum { STEP_NONE = 0, STEP_PYTHON = 1, STEP_POLICY = 2 };
-/* site kinds */
-enum {
-    SITE_LRSC = 1,  /* lr/sc: always executed here */
-    SITE_AMO = 2,   /* an AMO, while atomics are watched */
-    SITE_FENCE = 3, /* a fence ordering earlier writes, while atomics are watched */
-    SITE_SYNC = 4,  /* a plain load or store of a synchronization word (pct's sync unit) */
-    SITE_PYTHON = 5 /* an instrument's trap site with a Python handler */
-};
-/* atomic kinds, as events.Atomic.kind */
-enum { ATOMIC_LR = 0, ATOMIC_SC = 1, ATOMIC_AMO = 2, ATOMIC_FENCE = 3 };
 
 #define NO_ADDRESS (-1)
 #define NM_RAM_FAULT ((uint64_t)-1)
@@ -66,6 +49,13 @@ void hart_switch(nm_hart *h);            /* end the turn after this instruction 
 void hart_park(nm_hart *h, uint64_t pc); /* end the turn now, at pc */
 void hart_fault(nm_hart *h, uint64_t pc, const char *what);
 uint8_t *ram_at(nm_machine *m, uint64_t address, uint64_t width); /* NULL outside RAM */
+
+/* ---- probes.c, displaced.c ---- */
+void probe_entry(nm_hart *h, int32_t index);
+void probe_slot_exit(nm_hart *h, int32_t index);
+void probe_trampoline(nm_hart *h);
+void probes_free(nm_hart *h);
+uint64_t execute_displaced(nm_hart *h, uint32_t word, uint64_t pc);
 
 /* ---- monitor.c ---- */
 void monitor_atomic(nm_machine *m, nm_hart *h, int32_t slot, int32_t kind, int32_t swap,
