@@ -104,13 +104,29 @@ class Call:
             return 0  # -errno
         return self.result
 
+    @property
+    def released(self) -> int:
+        """The address a finished call gave back (0 when it gave nothing back): free and pfree
+        their pointer; munmap its address when it returned 0; realloc its old pointer when it
+        took effect (returned a block, or was asked for size 0)."""
+        kind = self.fn.call
+        if kind in ("free", "pfree"):
+            return self.args[0]
+        if self.result is None:
+            return 0
+        if kind == "munmap":
+            return self.args[0] if self.result == 0 else 0
+        if kind == "realloc" and (self.result or self.arg("size") == 0):
+            return self.args[0]
+        return 0
+
     # One definition of a call's row (allocs.jsonl, violations), written by hand rather than
     # with json.dumps because it runs once per allocator call. Every string in it is a name, a
     # symbol or a hex number, so none needs escaping (test_trace parses every line).
 
     def json_args(self) -> str:
         return ",".join(
-            f'"{n}":"{v:#x}"' if n in POINTER_ARGS else f'"{n}":{_signed(v)}'
+            f'"{n}":"{v:#x}"' if n in POINTER_ARGS else f'"{n}":{signed(v)}'
             for n, v in zip(self.fn.args, self.args, strict=True)
         )
 
@@ -138,7 +154,8 @@ class Call:
         return json.loads(self.json_line(symbol_json(image, self.caller)))
 
 
-def _signed(v: int) -> int:
+def signed(v: int) -> int:
+    """A register value as the signed number it holds (a status, -errno)."""
     return sext(v, 64)
 
 
@@ -146,9 +163,9 @@ def _result_json(fn: ApiFunction, value: int | None) -> object:
     if value is None or fn.call in ("free", "pfree"):
         return None
     if fn.call in ("posix_memalign", "munmap", "addmem"):
-        return _signed(value)
+        return signed(value)
     if fn.call == "mmap" and value > _MASK - 4096:
-        return _signed(value)
+        return signed(value)
     return f"{value:#x}"
 
 
@@ -341,9 +358,9 @@ class TraceWriter(Listener):
         kind, layer = call.fn.call, call.fn.layer
         freed: tuple[int, int, int] | None = None
         if call.depth == 0:
-            if kind in ("free", "pfree", "munmap") or (kind == "realloc" and call.result):
-                ptr = call.args[0]
-                freed = self.owner.pop((layer, ptr), None) if ptr else None
+            ptr = call.released
+            if ptr:
+                freed = self.owner.pop((layer, ptr), None)
                 if freed:
                     self.live[freed[0]] -= freed[1]
                     if freed[0] != call.hart:
