@@ -109,6 +109,76 @@ def test_violation_exit_status_and_summary(tmp_path):
     assert summary["outcome"] == "violation" and summary["violation"]["rule"] == "double-free"
 
 
+# ---- no silent pass: an oracle that sees no allocator says so ------------------------------------
+
+
+def _one_line(proc) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("flag", ["--check", "--trace"])
+def test_a_stripped_image_is_bad_input(flag, tmp_path):
+    from test_rundir import stripped
+
+    image = stripped("alloc-seq", "bbuddy-spin")
+    proc = cli("run", str(image), flag, "--quiet", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 64, proc.stderr
+    line = _one_line(proc)
+    assert f"{flag}: {image} has no symbol table" in line and "uk_malloc" in line, line
+    assert not (tmp_path / "r").exists()
+    # The same image runs without the oracle: it is the missing symbols the oracle needs.
+    assert cli("run", str(image), "--quiet", "--out", str(tmp_path / "r")).returncode == 0
+
+
+def test_an_image_without_allocator_is_bad_input_unless_the_user_says_so(tmp_path):
+    proc = cli("run", "--app", "hello", "--check", "--quiet", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 64, proc.stderr
+    line = _one_line(proc)
+    for looked_for in ("uk_malloc", "uk_palloc", "mmap/munmap", ".syscalls", "--no-allocator"):
+        assert looked_for in line, line
+    said = cli(
+        "run", "--app", "hello", "--check", "--no-allocator", "--quiet",
+        "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert said.returncode == 0, said.stderr
+    assert "emulator: warning: the oracle checked no allocator call: the image has no " in (
+        said.stderr
+    )
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["oracle"]["checked_calls"] == 0
+    assert summary["warnings"] == [
+        "the oracle checked no allocator call: the image has no allocator (--no-allocator)"
+    ]
+
+
+def test_no_allocator_on_an_image_with_one_is_bad_input(tmp_path):
+    proc = cli(
+        "run", "--app", "alloc-seq", "--config", "bbuddy-spin", "--trace", "--no-allocator",
+        "--quiet", "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert proc.returncode == 64
+    assert "has allocator entry points (uk_malloc" in _one_line(proc)
+
+
+def test_a_run_that_checked_no_call_says_so(tmp_path):
+    """The entry points are there, but the budget runs out before the first call."""
+    base = ["run", "--app", "alloc-seq", "--config", "bbuddy-spin", "--check", "--quiet"]
+    proc = cli(*base, "--max-instructions", "2000", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 66, proc.stderr
+    warning = (
+        "the oracle checked no allocator call: the image's allocator entry points were never called"
+    )
+    assert f"emulator: warning: {warning}" in proc.stderr.splitlines()
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["warnings"] == [warning] and summary["oracle"]["checked_calls"] == 0
+    clean = cli(*base, "--out", str(tmp_path / "r2"))
+    assert clean.returncode == 0 and "warning" not in clean.stderr, clean.stderr
+    summary = json.loads((tmp_path / "r2" / "summary.json").read_text())
+    assert summary["warnings"] == [] and summary["oracle"]["checked_calls"] > 0
+
+
 # ---- rules no bundled allocator breaks: forged calls ------------------------------------------
 
 

@@ -61,6 +61,33 @@ API: tuple[ApiFunction, ...] = (
     ),
     ApiFunction("SYS_munmap", "mmap", "munmap", ("addr", "length"), True),
 )
+LOOKED_FOR = (
+    ", ".join(fn.symbol for fn in API if not fn.syscall)
+    + " and the handlers of "
+    + "/".join(fn.call for fn in API if fn.syscall)
+    + " in a .syscalls table"
+)  # what find_api looks for, as error messages name it
+
+
+def find_api(image: Image) -> dict[ApiFunction, int]:
+    """The API functions the image has, each at its address (a system call: its handler's)."""
+    handlers: dict[int, int] = {}
+    table = image.section(".syscalls")
+    if table is not None:
+        _, data = table
+        handlers = dict(struct.iter_unpack("<QQ", data[: len(data) // 16 * 16]))
+    found = {}
+    for fn in API:
+        if fn.syscall:
+            address = handlers.get(getattr(C, fn.symbol))
+        else:
+            sym = image.symbol(fn.symbol)
+            address = sym.address if sym else None
+        if address is not None:
+            found[fn] = address
+    return found
+
+
 # Calls --fail can make fail, and the failure each returns (ENOMEM: 12).
 FAILURES = {"malloc": 0, "calloc": 0, "realloc": 0, "memalign": 0, "posix_memalign": 12,
             "palloc": 0, "mmap": -12}  # fmt: skip
@@ -212,25 +239,14 @@ class Tracer:
     probes: Probes = field(default_factory=Probes)
 
     def __post_init__(self) -> None:
-        handlers = self._syscall_handlers()
+        found = find_api(self.image)
         for fn in API:
-            if fn.syscall:
-                address = handlers.get(getattr(C, fn.symbol))
-            else:
-                sym = self.image.symbol(fn.symbol)
-                address = sym.address if sym else None
+            address = found.get(fn)
             entry, ret = self._entry_for(fn), self._on_return
             if address is None or not self.probes.add_address(
                 self.image, address, fn.symbol, entry, ret
             ):
                 self.missing.append(fn.symbol)
-
-    def _syscall_handlers(self) -> dict[int, int]:
-        table = self.image.section(".syscalls")
-        if table is None:
-            return {}
-        _, data = table
-        return {nr: fn for nr, fn in struct.iter_unpack("<QQ", data[: len(data) // 16 * 16])}
 
     def _entry_for(self, fn: ApiFunction) -> Callable[[Hart], object]:
         nargs = len(fn.args)
