@@ -223,16 +223,16 @@ class Instruments:
         self.stalls = Stalls(image, stall_specs, probes) if stall_specs else None
         if self.monitor:
             self.monitor.declare_locks(probes, opts.locks)
-        if opts.trace and self.tracer:
-            files = open_outputs(run_dir) if run_dir else (None, None)
-            self.writer = TraceWriter(image, opts.harts, *files)
-            self.tracer.listeners.append(self.writer)
-        if opts.check and self.tracer:
-            self.oracle = Oracle(image, probes, hooks, check_every=opts.check_every or 0)
-            self.tracer.listeners.insert(0, self.oracle)
         self.timing = Timing(CostModel.load(opts.costs)) if opts.timing else None
         if self.timing:
             hooks.charge = self.timing.charge
+        if opts.check and self.tracer:
+            self.oracle = Oracle(image, probes, hooks, check_every=opts.check_every or 0)
+            self.tracer.listeners.insert(0, self.oracle)
+        if opts.trace and self.tracer:  # files last: every check above may still say no
+            files = open_outputs(run_dir) if run_dir else (None, None)
+            self.writer = TraceWriter(image, opts.harts, *files)
+            self.tracer.listeners.append(self.writer)
         self.recorder = Recorder() if opts.save_schedule else None
         if self.recorder:
             hooks.after_turn.insert(0, self.recorder)
@@ -280,9 +280,9 @@ def _run(opts: RunOptions, bus: ev.Bus | None, run_dir: Path | None) -> RunRepor
     policy = make_run_policy(opts)
     image = Image(path)
     inst = Instruments(opts, image, policy, bus or ev.Bus(), run_dir, sync_sites(opts, path))
-    machine = Machine(image, opts.harts, opts.ram_mib, inst.hooks)
-    inst.attach(machine)
     try:
+        machine = Machine(image, opts.harts, opts.ram_mib, inst.hooks)
+        inst.attach(machine)
         result = machine.run(policy, opts.max_instructions)
         inst.finish(machine, result)
     finally:
