@@ -93,8 +93,8 @@ class _Memory(Listener):
         if call.depth or call.nested:
             return
         kind, layer = call.fn.call, call.fn.layer
-        if kind in ("free", "pfree", "munmap") or (kind == "realloc" and call.result):
-            self.live -= self.sizes.pop((layer, call.args[0]), 0)
+        if call.released:
+            self.live -= self.sizes.pop((layer, call.released), 0)
         if kind not in ("free", "pfree", "munmap", "addmem") and call.block:
             size = block_bytes(call)
             self.sizes[(layer, call.block)] = size

@@ -78,6 +78,8 @@ class Image:
         except (ELFError, ValueError, KeyError) as e:
             raise BadInput(f"{self.path}: a damaged ELF file ({e})") from None
         self._starts = [s.address for s in self.symbols]
+        self._extents = self._read_extents(alloc=True)
+        self._code = self._read_extents(alloc=False)
 
     def _read_segments(self) -> list[Segment]:
         out = []
@@ -90,6 +92,34 @@ class Image:
         if not out:
             raise BadInput(f"{self.path}: the ELF has no loadable segment")
         return out
+
+    def _read_extents(self, alloc: bool) -> list[tuple[int, int]]:
+        """[start, end) of each section the image occupies in memory (alloc), or of each
+        holding code, merged and sorted; its loadable segments when it has no section headers."""
+        flag = 2 if alloc else 4  # SHF_ALLOC, SHF_EXECINSTR
+        spans = [
+            (sec["sh_addr"], sec["sh_addr"] + sec["sh_size"])
+            for sec in self._elf.iter_sections()
+            if sec["sh_flags"] & flag and sec["sh_size"]
+        ] or [
+            (seg.address, seg.address + seg.memsize)
+            for seg in self.segments
+            if alloc or seg.executable
+        ]
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
+    def contains(self, address: int, code: bool = False) -> bool:
+        """Whether `address` lies in one of the image's sections (code, data, bss, stacks), or
+        with `code`, in one holding code."""
+        extents = self._code if code else self._extents
+        i = bisect.bisect_right(extents, (address, float("inf"))) - 1
+        return i >= 0 and address < extents[i][1]
 
     def _read_symbols(self) -> tuple[list[Symbol], dict[str, Symbol]]:
         table = self._elf.get_section_by_name(".symtab")
@@ -135,8 +165,10 @@ class Image:
         return self._by_name.get(name)
 
     def symbol_at(self, address: int) -> tuple[Symbol, int] | None:
+        """The symbol `address` lies in and the offset into it; None outside the image's
+        sections (past `_end`, the heap, RAM's end: no label there names what lies there)."""
         i = bisect.bisect_right(self._starts, address) - 1
-        if i < 0:
+        if i < 0 or not self.contains(address):
             return None
         s = self.symbols[i]
         if s.size and address >= s.address + s.size:
@@ -193,12 +225,15 @@ class Image:
     def line_at(self, address: int) -> tuple[str, int] | None:
         addresses, places = self._lines
         i = bisect.bisect_right(addresses, address) - 1
-        if i < 0 or (self.symbol_at(address) is None and address - addresses[i] > 64):
+        if i < 0 or not self.contains(address, code=True):
+            return None
+        if self.symbol_at(address) is None and address - addresses[i] > 64:
             return None
         return places[i]
 
     def where(self, address: int) -> str:
-        """`0x80000123 (name+0x1a, file.c:57)`: as much as the image knows."""
+        """`0x80000123 (name+0x1a, file.c:57)`: as much as the image knows (symbol and line only
+        for an address inside its sections)."""
         parts = []
         hit = self.symbol_at(address)
         if hit:

@@ -106,6 +106,7 @@ class Machine:
         self.ram[offset : offset + len(fdt)] = fdt
 
         self.console = bytearray()
+        self._console_lines: dict[int, list[tuple[int, int]]] = {}  # hart -> (byte, time) so far
         self.stop: Stop | None = None
         self.clint = Clint(harts, self.mtime, self._msip_changed, self._mtimecmp_changed)
         self.devices: list[Device] = [
@@ -292,9 +293,29 @@ class Machine:
             self.bus.emit(ev.Exit(hart_id, hart.now(), code))
 
     def _console_output(self, hart: int, byte: int) -> None:
-        self.console.append(byte)
+        """A byte a hart wrote to the UART. It waits in that hart's own line until the hart's
+        newline, so lines of different harts never mix: a panic writes whether or not another
+        hart holds the console lock, and harts panicking together would share a line."""
+        line = self._console_lines.setdefault(hart, [])
+        line.append((byte, self.harts[hart].now()))
+        if byte == 10:
+            self._console_line(hart)
+
+    def _console_line(self, hart: int) -> None:
+        line = self._console_lines.pop(hart, [])
+        self.console += bytes(b for b, _ in line)
         if self.bus.wants(ev.Console):
-            self.bus.emit(ev.Console(hart, self.harts[hart].now(), byte))
+            for byte, now in line:
+                self.bus.emit(ev.Console(hart, now, byte))
+
+    def _flush_console(self) -> None:
+        """The run ended: lines still open (no newline yet) go out as they are, each on a line of
+        its own."""
+        for hart in sorted(self._console_lines):
+            line = self._console_lines[hart]
+            if self.console and self.console[-1] != 10:
+                line.insert(0, (10, line[0][1]))
+            self._console_line(hart)
 
     # ---- the loop --------------------------------------------------------------------------------
 
@@ -348,6 +369,7 @@ class Machine:
             if hart.clock >= self._timer_wake_at:
                 self._wake_timers(self._running_floor(hart.clock))
         wall = time.perf_counter() - started
+        self._flush_console()
         stop = self.stop
         return RunResult(
             stop.outcome,

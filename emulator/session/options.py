@@ -291,6 +291,12 @@ class RunOptions:
         "with --check: also walk the allocator's structures every N instructions",
         metavar="N", parse=count, check=at_least(1),
     )  # fmt: skip
+    no_allocator: bool = option(
+        False, "--no-allocator",
+        "with --check or --trace: the image has no allocator, so finding none of its entry "
+        "points is expected (otherwise that is an error)",
+        kind="flag",
+    )  # fmt: skip
     # Not on the command line: set by front ends and tests.
     write_files: bool = True  # make a run directory (False: nothing is written)
     listeners: list = field(default_factory=list)  # more tracer listeners (tracer.Listener)

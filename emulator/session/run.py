@@ -17,7 +17,14 @@ from emulator.instruments.inject import Stalls, parse_fail, parse_stall
 from emulator.instruments.oracle import Oracle
 from emulator.instruments.probes import Probes
 from emulator.instruments.timing import CostModel, Timing
-from emulator.instruments.tracer import FAILURES, Tracer, TraceWriter, open_outputs
+from emulator.instruments.tracer import (
+    FAILURES,
+    LOOKED_FOR,
+    Tracer,
+    TraceWriter,
+    find_api,
+    open_outputs,
+)
 from emulator.machine import events as ev
 from emulator.machine.errors import BadInput
 from emulator.machine.hooks import Hooks
@@ -26,7 +33,7 @@ from emulator.machine.machine import Machine, Outcome, RunResult
 from emulator.schedule.files import Recorder, load_schedule, save_schedule
 from emulator.schedule.policies import RoundRobin, Schedule, make_policy
 from emulator.session.options import DEFAULT_APP, RunOptions, record
-from emulator.session.rundir import make_run_dir, write_json
+from emulator.session.rundir import open_run_dir, write_json
 from guest.contract import C, Status
 
 
@@ -138,6 +145,52 @@ def make_run_policy(opts: RunOptions) -> Schedule:
 # ---- the instruments of one run ------------------------------------------------------------------
 
 
+def check_allocator_found(opts: RunOptions, image: Image) -> None:
+    """--check and --trace see an allocator only through its entry points: finding none is bad
+    input (they would pass what they never saw), unless the user says the image has none."""
+    asked = " and ".join(
+        flag for flag, on in (("--check", opts.check), ("--trace", opts.trace)) if on
+    )
+    if not asked:
+        return
+    found = find_api(image)
+    if opts.no_allocator:
+        if found:
+            names = ", ".join(fn.symbol for fn in found)
+            raise BadInput(
+                f"--no-allocator, but {image.path} has allocator entry points ({names}); "
+                "drop --no-allocator"
+            )
+        return
+    if not image.symbols:
+        raise BadInput(
+            f"{asked}: {image.path} has no symbol table (stripped?), and the allocator is found "
+            f"by its symbols ({LOOKED_FOR}); rebuild the image with symbols, or add "
+            "--no-allocator if it has no allocator"
+        )
+    if not found:
+        raise BadInput(
+            f"{asked}: no allocator entry point in {image.path} (looked for {LOOKED_FOR}); if "
+            "it has no allocator, add --no-allocator"
+        )
+
+
+def unseen_calls(opts: RunOptions, inst: Instruments) -> list[str]:
+    """Warnings for a run whose oracle checked, or tracer saw, no allocator call."""
+    if inst.tracer is None or not (opts.check or opts.trace):
+        return []
+    seen = inst.oracle.calls if inst.oracle else inst.tracer.calls
+    if seen:
+        return []
+    who = "the oracle checked" if inst.oracle else "the tracer saw"
+    why = (
+        "the image has no allocator (--no-allocator)"
+        if opts.no_allocator
+        else "the image's allocator entry points were never called"
+    )
+    return [f"{who} no allocator call: {why}"]
+
+
 class Instruments:
     """Everything the options switch on, registered in one Hooks before the machine exists."""
 
@@ -163,22 +216,23 @@ class Instruments:
         self.writer: TraceWriter | None = None
         self.oracle: Oracle | None = None
         probes = Probes()
+        check_allocator_found(opts, image)
         if opts.trace or opts.check or fails or opts.listeners:
             self.tracer = Tracer(image, fail=fails, probes=probes)
             self.tracer.listeners.extend(opts.listeners)
         self.stalls = Stalls(image, stall_specs, probes) if stall_specs else None
         if self.monitor:
             self.monitor.declare_locks(probes, opts.locks)
-        if opts.trace and self.tracer:
-            files = open_outputs(run_dir) if run_dir else (None, None)
-            self.writer = TraceWriter(image, opts.harts, *files)
-            self.tracer.listeners.append(self.writer)
-        if opts.check and self.tracer:
-            self.oracle = Oracle(image, probes, hooks, check_every=opts.check_every or 0)
-            self.tracer.listeners.insert(0, self.oracle)
         self.timing = Timing(CostModel.load(opts.costs)) if opts.timing else None
         if self.timing:
             hooks.charge = self.timing.charge
+        if opts.check and self.tracer:
+            self.oracle = Oracle(image, probes, hooks, check_every=opts.check_every or 0)
+            self.tracer.listeners.insert(0, self.oracle)
+        if opts.trace and self.tracer:  # files last: every check above may still say no
+            files = open_outputs(run_dir) if run_dir else (None, None)
+            self.writer = TraceWriter(image, opts.harts, *files)
+            self.tracer.listeners.append(self.writer)
         self.recorder = Recorder() if opts.save_schedule else None
         if self.recorder:
             hooks.after_turn.insert(0, self.recorder)
@@ -211,16 +265,24 @@ class Instruments:
 
 
 def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
+    """One run. Its directory is made first (a bad --out is said before any build) and taken
+    back if the run turns out to be bad input (rundir.py)."""
     opts.validate()
+    if not opts.write_files:
+        return _run(opts, bus, None)
+    with open_run_dir(opts.out, f"{opts.label}-{opts.harts}h") as out:
+        return _run(opts, bus, out)
+
+
+def _run(opts: RunOptions, bus: ev.Bus | None, run_dir: Path | None) -> RunReport:
     path = resolve_image(opts)
     opts = prepare_pct(opts, path)
     policy = make_run_policy(opts)
     image = Image(path)
-    run_dir = make_run_dir(opts.out, f"{opts.label}-{opts.harts}h") if opts.write_files else None
     inst = Instruments(opts, image, policy, bus or ev.Bus(), run_dir, sync_sites(opts, path))
-    machine = Machine(image, opts.harts, opts.ram_mib, inst.hooks)
-    inst.attach(machine)
     try:
+        machine = Machine(image, opts.harts, opts.ram_mib, inst.hooks)
+        inst.attach(machine)
         result = machine.run(policy, opts.max_instructions)
         inst.finish(machine, result)
     finally:
@@ -277,6 +339,7 @@ def _summary(
         "check": opts.check,
         "options": record(opts),
         "reproduce": opts.reproduce(),
+        "warnings": unseen_calls(opts, inst),
     }
     if inst.timing:
         summary["timing"] = inst.timing.report(result.clocks, result.instructions)
