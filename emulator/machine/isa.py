@@ -55,6 +55,8 @@ MSTATUS_MPIE = 1 << 7
 MSTATUS_MPP = 3 << 11
 MIP_MSIP = 1 << C.IRQ_M_SOFT
 MIP_MTIP = 1 << C.IRQ_M_TIMER
+MIP_SEIP = 1 << C.IRQ_S_EXT
+MIP_MEIP = 1 << C.IRQ_M_EXT
 
 # ---- trap causes ---------------------------------------------------------------------------------
 
