@@ -266,3 +266,28 @@ def test_fdt_describes_the_machine():
     assert struct.unpack(">I", nodes["/cpus"]["timebase-frequency"])[0] == C.MTIME_HZ
     addr = fdt_address(64 << 20, len(blob))
     assert addr % C.FDT_ALIGN == 0 and addr + len(blob) <= C.RAM_BASE + (64 << 20)
+
+
+def test_uart_interrupt_reaches_the_hart_through_the_plic():
+    """Wired in the machine: UART -> PLIC source UART_IRQ -> the enabled context's hart line."""
+    from firmware.build import build
+
+    from emulator.machine.image import Image
+    from emulator.machine.isa import MIP_MEIP, MIP_SEIP
+    from emulator.machine.machine import Machine
+
+    machine = Machine(Image(build("kernel-low")), 2, 64)
+    calls: list[tuple[int, int, bool]] = []
+    for hart in machine.harts:
+        hart.set_irq = lambda mask, level, h=hart.id: calls.append((h, mask, level))  # type: ignore[method-assign]
+    plic, uart = machine.plic, machine.uart
+    plic.write(0, 4 * C.UART_IRQ, 4, 1)
+    plic.write(0, _enable(3), 4, 1 << C.UART_IRQ)  # hart 1, S mode
+    plic.write(0, _enable(0), 4, 1 << C.UART_IRQ)  # hart 0, M mode
+    uart.write(0, IER, 1, 0x02)
+    assert calls == [(0, MIP_MEIP, True), (1, MIP_SEIP, True)]
+    assert plic.read(1, _context(3) + 4, 4) == C.UART_IRQ  # hart 1 claims it: both lines drop
+    assert calls[2:] == [(0, MIP_MEIP, False), (1, MIP_SEIP, False)]
+    uart.read(1, IIR, 1)  # acknowledged at the UART, then completed: nothing pending any more
+    plic.write(1, _context(3) + 4, 4, C.UART_IRQ)
+    assert len(calls) == 4

@@ -120,6 +120,8 @@ class Hart:
         uc = self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)
         uc.mem_map_ptr(C.RAM_BASE, host.ram_size, UC_PROT_ALL, ram_pointer(host.ram))
+        uc.mem_map(C.MROM_BASE, C.MROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
+        uc.mem_write(C.MROM_BASE, host.mask_rom)
         uc.mem_map(C.HOST_ROM_BASE, C.HOST_ROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
         uc.mem_write(IDLE_LOOP, IDLE_LOOP_CODE)
         for address, code in host.hooks.rom:
@@ -149,6 +151,14 @@ class Hart:
             self.write_reg(reg, value)
         self._wfi_pc = -1
         self._saved_t6 = 0
+        self.irq_lines = 0  # PLACEHOLDER until the hart core lands: set_irq only records
+
+    def set_irq(self, mask: int, level: bool) -> None:
+        """Raise or lower the interrupt lines in `mask` (mip bits) a device drives for this hart.
+
+        PLACEHOLDER: records the lines and delivers nothing; the hart core's version replaces it.
+        """
+        self.irq_lines = self.irq_lines | mask if level else self.irq_lines & ~mask
 
     # ---- registers -------------------------------------------------------------------------------
 
