@@ -111,7 +111,7 @@ class Image:
         starts, whatever its ELF entry)."""
         return min(seg.address for seg in self.segments)
 
-    @property
+    @cached_property
     def end(self) -> int:
         """The address just past the last byte the image occupies (bss included)."""
         return max(seg.address + seg.memsize for seg in self.segments)
@@ -202,7 +202,7 @@ class Image:
 
     def symbol_at(self, address: int) -> tuple[Symbol, int] | None:
         i = bisect.bisect_right(self._starts, address) - 1
-        if i < 0:
+        if i < 0 or address >= self.end:  # past the image, a label would claim everything
             return None
         s = self.symbols[i]
         if s.size and address >= s.address + s.size:
