@@ -1,11 +1,8 @@
-"""Devices and the device tree, checked on their own."""
+"""The devices, checked on their own and wired in the machine (the device tree: test_fdt.py)."""
 
 from __future__ import annotations
 
-import struct
-
 from emulator.machine.devices import ALL_ONES, Clint, Plic, TestFinisher, Uart
-from emulator.machine.fdt import build_fdt, fdt_address
 from guest.contract import C
 
 
@@ -226,46 +223,6 @@ def test_clint_registers():
     assert clint.read(0, base, 8) == 42
     assert clint.read(2, C.CLINT_MTIME, 8) == 1002  # the reading hart's own time
     assert clint.read(2, C.CLINT_MTIME + 4, 4) == 0
-
-
-def _parse_fdt(blob: bytes) -> dict[str, dict[str, bytes]]:
-    """A minimal DTB reader: path -> properties (independent of the writer's code)."""
-    magic, total, off_struct, off_strings = struct.unpack(">4I", blob[:16])
-    assert magic == 0xD00DFEED and total == len(blob)
-    nodes: dict[str, dict[str, bytes]] = {}
-    path: list[str] = []
-    i = off_struct
-    while True:
-        (token,) = struct.unpack(">I", blob[i : i + 4])
-        i += 4
-        if token == 1:
-            end = blob.index(b"\0", i)
-            path.append(blob[i:end].decode())
-            nodes["/".join(path) or "/"] = {}
-            i = (end + 4) & ~3
-        elif token == 2:
-            path.pop()
-        elif token == 3:
-            length, nameoff = struct.unpack(">II", blob[i : i + 8])
-            name = blob[off_strings + nameoff : blob.index(b"\0", off_strings + nameoff)].decode()
-            nodes["/".join(path) or "/"][name] = blob[i + 8 : i + 8 + length]
-            i = (i + 8 + length + 3) & ~3
-        elif token == 9:
-            return nodes
-        else:
-            assert token == 4  # NOP
-
-
-def test_fdt_describes_the_machine():
-    blob = build_fdt(6, 64 << 20)
-    nodes = _parse_fdt(blob)
-    cpus = [p for p in nodes if p.startswith("/cpus/cpu@") and p.count("/") == 2]
-    assert len(cpus) == 6
-    mem = nodes[f"/memory@{C.RAM_BASE:x}"]["reg"]
-    assert struct.unpack(">4I", mem) == (0, C.RAM_BASE, 0, 64 << 20)
-    assert struct.unpack(">I", nodes["/cpus"]["timebase-frequency"])[0] == C.MTIME_HZ
-    addr = fdt_address(64 << 20, len(blob))
-    assert addr % C.FDT_ALIGN == 0 and addr + len(blob) <= C.RAM_BASE + (64 << 20)
 
 
 def test_uart_interrupt_reaches_the_hart_through_the_plic():
