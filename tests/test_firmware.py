@@ -201,3 +201,41 @@ def test_bad_boot_inputs(tmp_path):
     raw = raw_binary(kernel, tmp_path / "k.bin")  # a raw binary is a kernel, never an IMAGE
     proc = cli("run", str(raw), "--out", str(tmp_path / "run"))
     assert proc.returncode == C.EMU_STATUS_BAD_INPUT and "not an ELF file" in _one_line(proc)
+
+
+def qemu_memory_map() -> list[tuple[int, int, str]]:
+    """(first, last, name) of every region in QEMU virt's system memory, from its monitor's
+    `info mtree -f`."""
+    import re
+    import subprocess
+
+    from emulator.reference.qemu import qemu_binary
+
+    proc = subprocess.run(
+        [qemu_binary(), "-M", "virt", "-bios", "none", "-S", "-display", "none", "-serial",
+         "none", "-monitor", "stdio"],
+        input="info mtree -f\nquit\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    views = proc.stdout.split("FlatView #")
+    (system,) = [v for v in views if 'AS "memory", root: system' in v]
+    row = re.compile(r"^\s+([0-9a-f]{16})-([0-9a-f]{16}) \(prio \d+, [^)]+\): (\S+)", re.M)
+    return [(int(a, 16), int(b, 16), name) for a, b, name in row.findall(system)]
+
+
+@pytest.mark.qemu
+def test_host_rom_is_where_qemu_virt_has_nothing_and_unicorn_maps_it():
+    from emulator.reference.qemu import qemu_binary
+
+    if qemu_binary() is None:
+        pytest.skip("qemu-system-riscv64 is not installed")
+    regions = qemu_memory_map()
+    assert (C.MROM_BASE, C.MROM_BASE + C.MROM_SIZE - 1, "riscv_virt_board.mrom") in regions
+    first, last = C.HOST_ROM_BASE, C.HOST_ROM_BASE + C.HOST_ROM_SIZE - 1
+    assert not [r for r in regions if r[0] <= last and first <= r[1]]
+    for device in (C.FINISHER_BASE, C.CLINT_BASE, C.PLIC_BASE, C.UART_BASE, C.RAM_BASE):
+        assert [r for r in regions if r[0] <= device <= r[1]]  # the checker sees every region
+    machine = Machine(Image(build("kernel-low")), 1, 64)
+    uc = machine.harts[0].uc
+    mapped = {(begin, end) for begin, end, _ in uc.mem_regions()}
+    assert (first, last) in mapped and (C.MROM_BASE, C.MROM_BASE + C.MROM_SIZE - 1) in mapped
+    assert bytes(uc.mem_read(C.MROM_BASE, len(machine.mask_rom))) == machine.mask_rom
