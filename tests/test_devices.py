@@ -248,3 +248,23 @@ def test_uart_interrupt_reaches_the_hart_through_the_plic():
     uart.read(1, IIR, 1)  # acknowledged at the UART, then completed: nothing pending any more
     plic.write(1, _context(3) + 4, 4, C.UART_IRQ)
     assert len(calls) == 4
+
+
+def test_uart_interrupt_wakes_a_hart_asleep_in_wfi():
+    """A guest (tests/firmware/uartirq.S): hart 1 sleeps in wfi with PLIC source UART_IRQ enabled
+    for its M context; hart 0 enables the UART's THR-empty interrupt; hart 1 wakes, takes the
+    machine external interrupt, claims the UART and completes it; hart 0 prints and exits 0."""
+    from firmware.build import build
+
+    from emulator.machine import events as ev
+    from emulator.session import RunOptions, run
+
+    bus = ev.Bus()
+    wakes: list[ev.Wake] = []
+    bus.subscribe(ev.Wake, wakes.append)
+    opts = RunOptions(image=str(build("uartirq")), harts=2, quiet=True, write_files=False,
+                      ram_mib=64, max_instructions=1_000_000)  # fmt: skip
+    report = run(opts, bus)
+    assert report.result.exit_code == 0, report.result.message
+    assert report.console == b"uart irq ok\n"
+    assert [(w.hart, w.reason) for w in wakes] == [(1, "external interrupt (hart 0)")]

@@ -2,9 +2,10 @@
 
 Virtual time: each hart has a clock in instructions (its retired count plus the time it slept).
 mtime, as read by a hart, is its own clock / INSNS_PER_MTIME_TICK, sampled when its current
-quantum began. A sleeping hart wakes when an enabled interrupt is pending: an IPI (its clock
-jumps to the sender's), or its timer once every running hart's clock has passed the deadline
-(or at once, when nobody is running).
+quantum began. A sleeping hart wakes when an enabled interrupt is pending: an IPI or an
+external interrupt from the PLIC (its clock jumps to that of the hart whose store raised it), or
+its timer once every running hart's clock has passed the deadline (or at once, when nobody is
+running).
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class Machine:
         self.devices: list[Device] = [TestFinisher(self._finish), self.clint, self.uart, self.plic]
         self._stalled: list[Hart] = []
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
+        self._turn: Hart | None = None  # the hart whose turn it is (device accesses are its)
         self.sites = sites = scan(firmware, image)
         # Sites the harts must act on become traps (hart.py): address -> original word.
         self._replaced = dict(sites.lrsc)
@@ -345,8 +347,13 @@ class Machine:
             self.bus.emit(ev.Exit(hart_id, hart.now(), code))
 
     def _external_interrupt(self, hart: int, supervisor: bool, level: bool) -> None:
-        """The PLIC raised or lowered a hart's external interrupt line (MEIP or SEIP)."""
-        self.harts[hart].set_irq(MIP_SEIP if supervisor else MIP_MEIP, level)
+        """The PLIC raised or lowered a hart's external interrupt line (MEIP or SEIP); a hart
+        asleep on it wakes at the time of the hart whose access raised it, as for an IPI."""
+        target = self.harts[hart]
+        target.set_irq(MIP_SEIP if supervisor else MIP_MEIP, level)
+        if level and target.state is HartState.SLEEPING and target.pending_enabled():
+            source = self._turn or target
+            self._wake(target, source.clock, f"external interrupt (hart {source.id})")
 
     def _uart_interrupt(self, level: bool) -> None:
         self.plic.set_source(C.UART_IRQ, level)
@@ -393,6 +400,7 @@ class Machine:
             if quantum > remaining:
                 quantum = remaining
             hart.set_irq(MIP_MTIP, hart.clock >= hart.timer_at)  # its time is its clock
+            self._turn = hart
             retired = hart.run(quantum)
             if hart.reservation is not None:
                 retired += finish_reservation(hart)

@@ -5,6 +5,7 @@ binaries from them, as QEMU's -bios and -kernel take both.
               the kernel at fw_dynamic's next_addr (or spinning, built with SPIN)
   kernel.S    an M-mode kernel: hart 0 prints "kernel" and exits with code 7
   payload.S   an S-mode payload for OpenSBI: says whether it runs in S mode, shuts down (SRST)
+  uartirq.S   the UART's THR-empty interrupt through the PLIC wakes a hart asleep in wfi
 
 Images are named by a hash of what goes into them and built once, under build/firmware/ in the
 checkout (ignored by git) unless a directory is named.
@@ -44,6 +45,7 @@ PROGRAMS = {
     "kernel": Program("kernel.S", KERNEL_ADDRESS),
     "kernel-low": Program("kernel.S", 0x80000000),  # a kernel for --bios none
     "payload": Program("payload.S", KERNEL_ADDRESS),
+    "uartirq": Program("uartirq.S", 0x80000000),
 }
 
 
