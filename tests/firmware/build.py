@@ -9,6 +9,9 @@ binaries from them, as QEMU's -bios and -kernel take both.
 
 Images are named by a hash of what goes into them and built once, under build/firmware/ in the
 checkout (ignored by git) unless a directory is named.
+
+    python tests/firmware/build.py [NAME ...]     # name and path of each
+    python tests/firmware/build.py --path NAME    # the path alone
 """
 
 from __future__ import annotations
@@ -115,5 +118,8 @@ def raw_binary(elf: Path, out: Path) -> Path:
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:] or PROGRAMS:
-        print(f"{name:12} {build(name)}")
+    if sys.argv[1:2] == ["--path"]:  # just the image's path, for $(...) on a command line
+        print(build(sys.argv[2]))
+    else:
+        for name in sys.argv[1:] or PROGRAMS:
+            print(f"{name:12} {build(name)}")
