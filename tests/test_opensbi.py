@@ -1,8 +1,9 @@
 """Debian's OpenSBI (the `opensbi` package: generic fw_jump and fw_dynamic) boots on this machine
 through the reset ROM and runs an S-mode payload (tests/firmware/payload.S) on 1, 2, 4 and 8
 harts, as on QEMU virt: its banner counts the harts, the payload finds itself in S mode (reading
-mstatus traps and comes back through stvec), prints through the SBI console and shuts the
-machine down through SRST. Skips when the package is not installed.
+mstatus traps and comes back through stvec), takes the UART's interrupt through its S context of
+the PLIC, prints through the SBI console and shuts the machine down through SRST. Skips when the
+package is not installed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ pytestmark = pytest.mark.skipif(
 )
 BUDGET = 600_000_000
 IN_S_MODE = re.compile(r"^sbi-payload: running in S-mode on hart (\d)$", re.M)
+UART_IRQ = re.compile(
+    r"^sbi-payload: UART interrupt taken in S-mode through the PLIC on hart \d$", re.M
+)
 
 
 def _boot(firmware: Path, kernel: Path, harts: int) -> tuple[object, str]:
@@ -50,7 +54,7 @@ def test_opensbi_boots_an_s_mode_payload(firmware, harts):
     assert _hart_count(console) == harts
     assert "Domain0 Next Mode         : S-mode" in console
     assert "Domain0 Next Address      : 0x0000000080200000" in console
-    assert IN_S_MODE.search(console), console
+    assert IN_S_MODE.search(console) and UART_IRQ.search(console), console
     assert report.summary["kernel_reached"] is True
 
 
@@ -59,7 +63,7 @@ def test_opensbi_raw_firmware_and_raw_payload(tmp_path):
     payload = raw_binary(build("payload"), tmp_path / "payload.bin")
     report, console = _boot(OPENSBI / "fw_jump.bin", payload, 2)
     assert report.result.exit_code == 0, (report.result.message, console)
-    assert _hart_count(console) == 2 and IN_S_MODE.search(console)
+    assert _hart_count(console) == 2 and IN_S_MODE.search(console) and UART_IRQ.search(console)
 
 
 @pytest.mark.qemu
@@ -74,4 +78,5 @@ def test_the_payload_does_the_same_on_qemu(firmware):
     )  # fmt: skip
     console = proc.stdout.decode(errors="replace").replace("\r", "")
     assert proc.returncode == 0, console
-    assert _hart_count(console) == 2 and IN_S_MODE.search(console), console
+    assert _hart_count(console) == 2, console
+    assert IN_S_MODE.search(console) and UART_IRQ.search(console), console
