@@ -193,6 +193,10 @@ def test_bad_boot_inputs(tmp_path):
          ["15728640 bytes", "0x80000000", "raise --ram"]),
         ([str(kernel), "--kernel", str(kernel)], None, ["IMAGE is the same as --kernel IMAGE"]),
         (["--kernel", str(kernel), "--app", "hello"], None, ["--kernel FILE or --app NAME"]),
+        (["--bios", str(tmp_path / "nofw.elf")], tmp_path / "nofw.elf",
+         ["no such file", "--bios wants a firmware", "apt-get install opensbi"]),
+        (["--kernel", str(tmp_path / "nok.bin")], tmp_path / "nok.bin",
+         ["no such file", "--kernel wants"]),
     ]  # fmt: skip
     for args, named, fragments in cases:
         proc = cli("run", *args, "--out", str(tmp_path / "run"))

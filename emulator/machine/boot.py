@@ -69,8 +69,18 @@ def kernel_address(firmware: Image | None) -> int:
     return (end + C.KERNEL_ALIGN - 1) & ~(C.KERNEL_ALIGN - 1)
 
 
+WANTS = {
+    "--bios": "wants a firmware file, an ELF or a raw binary, or none; Debian's OpenSBI is "
+    "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf, from `apt-get install opensbi`",
+    "--kernel": "wants a kernel file, an ELF or a raw binary",
+}
+
+
 def open_images(bios: str, kernel: str | Path | None) -> tuple[Image | None, Image | None]:
     """(firmware, kernel) for `--bios none|FILE` and `--kernel FILE` (either may be None)."""
+    for flag, path in (("--bios", None if bios == "none" else bios), ("--kernel", kernel)):
+        if path is not None and not Path(path).is_file():
+            raise BadInput(f"{path}: no such file ({flag} {WANTS[flag]})")
     firmware = None
     if bios != "none":
         firmware = Image(bios, raw_address=C.RAM_BASE)
