@@ -69,6 +69,7 @@ class HartHost(Protocol):
     ram_size: int
     hooks: Hooks
     devices: list[Device]
+    mask_rom: bytes  # the reset ROM's contents (boot.py), mapped read-only at MROM_BASE
 
     @property
     def stopped(self) -> bool:

@@ -25,6 +25,7 @@ from emulator.instruments.tracer import (
     find_api,
     open_outputs,
 )
+from emulator.machine import boot
 from emulator.machine import events as ev
 from emulator.machine.errors import BadInput
 from emulator.machine.hooks import Hooks
@@ -48,11 +49,13 @@ class RunReport:
     oracle: dict | None = None  # the oracle's verdict, when it ran
 
 
-def resolve_image(opts: RunOptions) -> Path:
-    """The image to boot: IMAGE, or --app built with --config and -D (default app when
-    neither)."""
-    if opts.image:
-        return Path(opts.image)
+def resolve_image(opts: RunOptions) -> Path | None:
+    """The kernel to boot: IMAGE or --kernel, or --app built with --config and -D (the default
+    app when none of them and no firmware is named); None for a firmware alone."""
+    if opts.image or opts.kernel:
+        return Path(opts.image or opts.kernel)  # type: ignore[arg-type]
+    if not opts.app and not opts.default_app:
+        return None
     from toolchain import BuildError, CompilerMissing, build
     from toolchain.catalog import CatalogError
 
@@ -82,10 +85,19 @@ class _ConsoleStream:
             self._line.clear()
 
 
+def open_images(opts: RunOptions, path: Path | None) -> tuple[Image | None, Image | None]:
+    """(firmware, kernel) as --bios says and `path` (resolve_image) names: a kernel given with
+    --kernel may be a raw binary; IMAGE and a built app are ELF files."""
+    if opts.kernel:
+        return boot.open_images(opts.bios, path)
+    firmware, _ = boot.open_images(opts.bios, None)
+    return firmware, Image(path) if path is not None else None
+
+
 # ---- pct's preparation: sync sites and k ---------------------------------------------------------
 
 
-def sync_sites(opts: RunOptions, path: Path) -> tuple[int, ...]:
+def sync_sites(opts: RunOptions, path: Path | None) -> tuple[int, ...]:
     """The plain load/store sites pct's `sync` unit makes steps of (none for other runs)."""
     if opts.schedule != "pct" or opts.pct_unit != "sync":
         return ()
@@ -93,12 +105,13 @@ def sync_sites(opts: RunOptions, path: Path) -> tuple[int, ...]:
         return opts.sync_sites
     from emulator.schedule.syncsites import discover
 
+    firmware, kernel = open_images(opts, path)
     return tuple(
-        discover(Image(path), opts.harts, opts.ram_mib, opts.quantum, opts.max_instructions)
+        discover(kernel, opts.harts, opts.ram_mib, opts.quantum, opts.max_instructions, firmware)
     )
 
 
-def estimate_steps(opts: RunOptions, path: Path, sites: tuple[int, ...] = ()) -> int:
+def estimate_steps(opts: RunOptions, path: Path | None, sites: tuple[int, ...] = ()) -> int:
     """PCT's k when not given: the steps (atomics, sync accesses or instructions) of a
     round-robin run of the same image at the same quantum."""
     counted = opts.pct_unit != "instructions"
@@ -111,12 +124,13 @@ def estimate_steps(opts: RunOptions, path: Path, sites: tuple[int, ...] = ()) ->
     hooks = Hooks(
         watch_atomics=counted, sync_sites=frozenset(sites), step=count if counted else None
     )
-    machine = Machine(Image(path), opts.harts, opts.ram_mib, hooks)
+    firmware, kernel = open_images(opts, path)
+    machine = Machine(kernel, opts.harts, opts.ram_mib, hooks, firmware)
     result = machine.run(RoundRobin(opts.quantum), opts.max_instructions)
     return max(seen[0] if counted else result.total_instructions, 1)
 
 
-def prepare_pct(opts: RunOptions, path: Path) -> RunOptions:
+def prepare_pct(opts: RunOptions, path: Path | None) -> RunOptions:
     """pct's sync sites and k, found once (explore's workers all get the same)."""
     if opts.schedule != "pct" or opts.replay:
         return opts
@@ -278,16 +292,18 @@ def _run(opts: RunOptions, bus: ev.Bus | None, run_dir: Path | None) -> RunRepor
     path = resolve_image(opts)
     opts = prepare_pct(opts, path)
     policy = make_run_policy(opts)
-    image = Image(path)
+    firmware, kernel = open_images(opts, path)
+    image = kernel or firmware  # what the instruments watch
+    assert image is not None
     inst = Instruments(opts, image, policy, bus or ev.Bus(), run_dir, sync_sites(opts, path))
     try:
-        machine = Machine(image, opts.harts, opts.ram_mib, inst.hooks)
+        machine = Machine(kernel, opts.harts, opts.ram_mib, inst.hooks, firmware)
         inst.attach(machine)
         result = machine.run(policy, opts.max_instructions)
         inst.finish(machine, result)
     finally:
         inst.close()
-    summary = _summary(opts, path, image, policy, result, inst)
+    summary = _summary(opts, machine, policy, result, inst)
     if opts.save_schedule and inst.recorder:
         save_schedule(Path(opts.save_schedule), opts.harts, inst.recorder.turns, policy.describe())
     atomics = inst.monitor.report() if inst.monitor else None
@@ -307,12 +323,12 @@ def _run(opts: RunOptions, bus: ev.Bus | None, run_dir: Path | None) -> RunRepor
 
 def _summary(
     opts: RunOptions,
-    path: Path,
-    image: Image,
+    machine: Machine,
     policy: Schedule,
     result: RunResult,
     inst: Instruments,
 ) -> dict:
+    kernel, firmware = machine.kernel, machine.firmware
     summary = {
         "outcome": result.outcome,
         "exit_code": result.exit_code,
@@ -326,10 +342,10 @@ def _summary(
         **policy.describe(),
         "ram_mib": opts.ram_mib,
         "max_instructions": opts.max_instructions,
-        "image": str(path),
-        "image_sha256": image.sha256,
-        "app": opts.app or (None if opts.image else DEFAULT_APP),
-        "config": None if opts.image else opts.config,
+        "image": str(kernel.path) if kernel else None,
+        "image_sha256": kernel.sha256 if kernel else None,
+        "app": opts.app or (DEFAULT_APP if opts.default_app else None),
+        "config": opts.config if opts.app or opts.default_app else None,
         "defines": opts.defines,
         "emulator_version": __version__,
         "wall_seconds": round(result.wall_seconds, 6),
@@ -341,6 +357,10 @@ def _summary(
         "reproduce": opts.reproduce(),
         "warnings": unseen_calls(opts, inst),
     }
+    if firmware is not None:
+        summary["firmware"] = str(firmware.path)
+        summary["firmware_sha256"] = firmware.sha256
+        summary["kernel_reached"] = machine.kernel_reached
     if inst.timing:
         summary["timing"] = inst.timing.report(result.clocks, result.instructions)
     if inst.stalls or opts.fail:
