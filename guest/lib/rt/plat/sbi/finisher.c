@@ -22,7 +22,7 @@ void finisher_fault(int code) {
         sbi_ecall(SBI_EXT_SRST, SBI_SRST_SYSTEM_RESET, SBI_SRST_SHUTDOWN, reason, 0);
     /* Still here: the firmware has no SRST (or refused), and S-mode has no other way out. */
     if (ret.error == SBI_ERR_NOT_SUPPORTED)
-        sbi_report_unsupported(SBI_EXT_SRST, SBI_SRST_SYSTEM_RESET, (uintptr_t)finisher_fault);
+        sbi_report_unsupported(__func__, SBI_EXT_SRST, SBI_SRST_SYSTEM_RESET);
     hart_park();
 }
 

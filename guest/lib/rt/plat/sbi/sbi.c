@@ -30,24 +30,22 @@ static const char *extension_name(unsigned long ext) {
     }
 }
 
-void sbi_report_unsupported(unsigned long ext, unsigned long fid, unsigned long pc) {
+void sbi_report_unsupported(const char *caller, unsigned long ext, unsigned long fid) {
     char line[SBI_LINE];
     int len = snprintf(line, sizeof line,
                        "hart %u: SBI extension %s (0x%lx) function %lu is not implemented by the "
-                       "firmware (called from 0x%lx)\n",
-                       hart_id(), extension_name(ext), ext, fid, pc);
+                       "firmware (called by %s)\n",
+                       hart_id(), extension_name(ext), ext, fid, caller);
     if (len > SBI_LINE - 1)
         len = SBI_LINE - 1;
     console_write_emergency(line, (size_t)len);
 }
 
-/* noinline: the return address is the runtime's call site, which the report names. */
-__attribute__((noinline)) struct sbiret sbi_call(unsigned long ext, unsigned long fid,
-                                                 unsigned long arg0, unsigned long arg1,
-                                                 unsigned long arg2) {
+struct sbiret sbi_call_from(const char *caller, unsigned long ext, unsigned long fid,
+                            unsigned long arg0, unsigned long arg1, unsigned long arg2) {
     struct sbiret ret = sbi_ecall(ext, fid, arg0, arg1, arg2);
     if (ret.error == SBI_ERR_NOT_SUPPORTED) {
-        sbi_report_unsupported(ext, fid, (unsigned long)__builtin_return_address(0) - 4);
+        sbi_report_unsupported(caller, ext, fid);
         finisher_exit(GUEST_EXIT_NO_SBI);
     }
     return ret;

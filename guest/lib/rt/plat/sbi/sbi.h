@@ -47,17 +47,18 @@ static inline struct sbiret sbi_ecall(unsigned long ext, unsigned long fid, unsi
 }
 
 /* A call the runtime cannot do without: when the firmware answers SBI_ERR_NOT_SUPPORTED, one
- * console line names the extension, the function and the caller, and the run ends with
- * GUEST_EXIT_NO_SBI. Any other result is returned. */
-struct sbiret sbi_call(unsigned long ext, unsigned long fid, unsigned long arg0, unsigned long arg1,
-                       unsigned long arg2);
+ * console line names the extension, the function and the runtime function that called, and the
+ * run ends with GUEST_EXIT_NO_SBI. Any other result is returned. */
+#define sbi_call(ext, fid, arg0, arg1, arg2) sbi_call_from(__func__, ext, fid, arg0, arg1, arg2)
+struct sbiret sbi_call_from(const char *caller, unsigned long ext, unsigned long fid,
+                            unsigned long arg0, unsigned long arg1, unsigned long arg2);
 
 /* Whether the firmware implements extension `ext` (BASE probe_extension; false when the
  * firmware has no BASE extension either, as SBI v0.1 firmware). */
 bool sbi_probe(unsigned long ext);
 
-/* Prints "hart H: SBI extension NAME (0xEXT) function F is not implemented by the firmware
- * (called from 0xPC)". */
-void sbi_report_unsupported(unsigned long ext, unsigned long fid, unsigned long pc);
+/* Prints "hart H: SBI extension NAME (0xEXT) function F is not implemented by the firmware (called
+ * by CALLER)". */
+void sbi_report_unsupported(const char *caller, unsigned long ext, unsigned long fid);
 
 #endif /* RUNTIME_SBI_H */
