@@ -164,7 +164,7 @@ class Instruments:
         self.oracle: Oracle | None = None
         probes = Probes()
         if opts.trace or opts.check or fails or opts.listeners:
-            self.tracer = Tracer(image, fail=fails, probes=probes)
+            self.tracer = Tracer(image, fail=fails, probes=probes, bus=bus)
             self.tracer.listeners.extend(opts.listeners)
         self.stalls = Stalls(image, stall_specs, probes) if stall_specs else None
         if self.monitor:
