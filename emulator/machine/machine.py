@@ -22,7 +22,7 @@ from emulator.machine.fdt import build_fdt, fdt_address
 from emulator.machine.hart import TRAP_WORD, Hart, HartState
 from emulator.machine.hooks import Hooks, Policy
 from emulator.machine.image import Image
-from emulator.machine.isa import MASK64, MIP_MSIP, MIP_MTIP, WFI, exception_text, length_of
+from emulator.machine.isa import MASK64, MIP_MSIP, MIP_MTIP, exception_text, length_of
 from emulator.machine.sites import scan
 from guest.contract import C
 
@@ -117,7 +117,7 @@ class Machine:
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
         self.sites = sites = scan(image)
         # Sites the harts must act on become traps (hart.py): address -> original word.
-        self._replaced = {a: WFI for a in sites.wfi} | sites.irq_enables | sites.lrsc
+        self._replaced = dict(sites.lrsc)
         if hooks.watch_atomics:  # every AMO and write fence reports itself
             self._replaced |= sites.amo | sites.fence
         # Plain loads and stores of synchronization words, executed by the hart as schedule
@@ -177,20 +177,14 @@ class Machine:
     def mtime(self, hart: int) -> int:
         return self.harts[hart].clock // C.INSNS_PER_MTIME_TICK
 
-    def pending_interrupts(self, hart: Hart) -> int:
-        bits = MIP_MSIP if self.clint.msip[hart.id] else 0
-        if hart.clock >= hart.timer_at:
-            bits |= MIP_MTIP
-        return bits
-
     def sleep(self, hart: Hart, pc: int) -> None:
-        if self.pending_interrupts(hart) & hart.sleep_mie:
+        if hart.pending_enabled():
             return  # an enabled interrupt is already pending: wfi falls through
         hart.state = HartState.SLEEPING
-        if hart.sleep_mie & MIP_MTIP and hart.timer_at < self._timer_wake_at:
+        if hart.csrs.mie & MIP_MTIP and hart.timer_at < self._timer_wake_at:
             self._timer_wake_at = hart.timer_at
         if self.bus.wants(ev.Sleep):
-            self.bus.emit(ev.Sleep(hart.id, hart.now(), pc))
+            self.bus.emit(ev.Sleep(hart.id, hart.instret - 1, pc))
 
     def fault(self, hart: Hart, pc: int, what: str, suffix: str = "") -> None:
         if self.stop is None:
@@ -212,17 +206,16 @@ class Machine:
 
     def _msip_changed(self, target: int, source: int) -> None:
         hart = self.harts[target]
-        if (
-            self.clint.msip[target]
-            and hart.state is HartState.SLEEPING
-            and hart.sleep_mie & MIP_MSIP
-        ):
+        hart.set_irq(MIP_MSIP, bool(self.clint.msip[target]))
+        if hart.state is HartState.SLEEPING and hart.pending_enabled():
             self._wake(hart, self.harts[source].clock, f"ipi from hart {source}")
 
     def _mtimecmp_changed(self, index: int) -> None:
         hart = self.harts[index]
         cmp = self.clint.mtimecmp[index]
         hart.timer_at = min(cmp * C.INSNS_PER_MTIME_TICK, NEVER)
+        if hart.state is not HartState.SLEEPING:
+            hart.set_irq(MIP_MTIP, hart.clock >= hart.timer_at)
         self._update_timer_wake()
 
     def _update_timer_wake(self) -> None:
@@ -230,7 +223,7 @@ class Machine:
             (
                 h.timer_at
                 for h in self.harts
-                if h.state is HartState.SLEEPING and h.sleep_mie & MIP_MTIP
+                if h.state is HartState.SLEEPING and h.csrs.mie & MIP_MTIP
             ),
             default=NEVER,
         )
@@ -238,8 +231,9 @@ class Machine:
     def _wake_timers(self, now: int) -> None:
         """Wake sleeping harts whose timer deadline is at or before `now`."""
         for h in self.harts:
-            if h.state is HartState.SLEEPING and h.sleep_mie & MIP_MTIP and h.timer_at <= now:
+            if h.state is HartState.SLEEPING and h.csrs.mie & MIP_MTIP and h.timer_at <= now:
                 self._wake(h, h.timer_at, "timer")
+                h.set_irq(MIP_MTIP, True)
         self._update_timer_wake()
 
     # ---- requests from above (instruments) -------------------------------------------------------
@@ -306,7 +300,6 @@ class Machine:
 
     def run(self, policy: Policy, max_instructions: int) -> RunResult:
         harts = self.harts
-        msip = self.clint.msip
         after_turn = self.hooks.after_turn
         total = sum(h.instret for h in harts)
         quanta = 0
@@ -339,10 +332,7 @@ class Machine:
                 break
             if quantum > remaining:
                 quantum = remaining
-            if msip[hart.id] or hart.clock >= hart.timer_at:
-                handler = hart.take_pending_interrupt(hart.pc)
-                if handler is not None:
-                    hart.pc = handler
+            hart.set_irq(MIP_MTIP, hart.clock >= hart.timer_at)  # its time is its clock
             retired = hart.run(quantum)
             if hart.reservation is not None:
                 retired += finish_reservation(hart)

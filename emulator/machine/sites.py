@@ -12,14 +12,11 @@ from dataclasses import dataclass, field
 import capstone
 
 from emulator.machine.image import Image
-from emulator.machine.isa import WFI, can_enable_interrupts, is_amo, is_lrsc, is_write_fence
+from emulator.machine.isa import is_amo, is_lrsc, is_write_fence
 
 
 @dataclass
 class Sites:
-    wfi: list[int] = field(default_factory=list)
-    # CSR writes that can enable an interrupt (set mstatus.MIE or a mie bit): address -> word.
-    irq_enables: dict[int, int] = field(default_factory=dict)
     # lr.w/lr.d/sc.w/sc.d: address -> word (the machine executes these itself, see atomics.py).
     lrsc: dict[int, int] = field(default_factory=dict)
     # AMOs, and fences ordering earlier writes (pred has w: a release store's `fence rw,w`;
@@ -41,11 +38,7 @@ def scan(image: Image) -> Sites:
                 if size != 4:
                     continue
                 word = int.from_bytes(data[offset - 4 : offset], "little")
-                if word == WFI:
-                    sites.wfi.append(address)
-                elif can_enable_interrupts(word):
-                    sites.irq_enables[address] = word
-                elif is_lrsc(word):
+                if is_lrsc(word):
                     sites.lrsc[address] = word
                 elif is_amo(word):
                     sites.amo[address] = word
