@@ -22,7 +22,7 @@
 #define TRAPS_EXIT_CODE -1 /* >= 0: exit(TRAPS_EXIT_CODE) at once */
 #endif
 #ifndef TRAPS_EBREAK
-#define TRAPS_EBREAK 0 /* ebreak, no handler */
+#define TRAPS_EBREAK 0 /* ebreak: a breakpoint exception the runtime does not handle */
 #endif
 
 #define UNMAPPED_ADDRESS 0x40000000UL
