@@ -3,7 +3,10 @@
 The API is declared once, in API below: the symbol of each entry point, the layer it belongs to
 (objects, pages, mmap regions), what kind of call it is and its arguments in register order.
 mmap and munmap are found through the guest's system-call table (.syscalls, see
-guest/lib/rt/include/rt/syscall.h): their handlers get a pointer to a0..a5 of the ecall.
+guest/lib/rt/include/rt/syscall.h): their handlers get a pointer to a0..a5 of the ecall, and the
+call site is that ecall's pc, from the Syscall event the hart emits before the handler runs (the
+same for the bare runtime, whose ecall traps to M-mode, and for the S-mode one under SBI
+firmware, whose ecall from U-mode is delegated to S-mode and never touches mepc).
 
 Each finished call becomes a `Call`; listeners (the tracer's writers, the oracle) get every
 call at entry and at return. Times are in retired instructions of the calling hart (`entry`,
@@ -23,6 +26,7 @@ from typing import IO, TYPE_CHECKING
 from unicorn import riscv_const as R
 
 from emulator.instruments.probes import SKIP, TRAMPOLINE, Frame, Probes
+from emulator.machine.events import Bus, Syscall
 from emulator.machine.isa import MASK64 as _MASK
 from emulator.machine.isa import PC, RA, sext
 from emulator.machine.isa import A as _A
@@ -237,6 +241,8 @@ class Tracer:
     injected: list[int] = field(default_factory=list)  # seq of each call made to fail
     _counts: dict[str, int] = field(default_factory=dict)
     probes: Probes = field(default_factory=Probes)
+    bus: Bus | None = None  # where the Syscall events come from (without one: mepc)
+    _ecall_pc: dict[int, int] = field(default_factory=dict)  # per hart, its latest ecall
 
     def __post_init__(self) -> None:
         found = find_api(self.image)
@@ -247,6 +253,11 @@ class Tracer:
                 self.image, address, fn.symbol, entry, ret
             ):
                 self.missing.append(fn.symbol)
+        if self.bus is not None and handlers:
+            self.bus.subscribe(Syscall, self._on_ecall)
+
+    def _on_ecall(self, e: Syscall) -> None:
+        self._ecall_pc[e.hart] = e.pc
 
     def _entry_for(self, fn: ApiFunction) -> Callable[[Hart], object]:
         nargs = len(fn.args)
@@ -259,7 +270,9 @@ class Tracer:
             if fn.syscall:
                 base = rd(_A[0]) - C.RAM_BASE
                 args = struct.unpack_from(f"<{nargs}Q", hart.host.ram, base)
-                caller = rd(_MEPC)
+                caller = self._ecall_pc.get(hart.id)
+                if caller is None:
+                    caller = rd(_MEPC)
             else:
                 args = tuple(rd(_A[i]) for i in range(nargs))
                 ra = rd(RA)

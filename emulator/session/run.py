@@ -232,7 +232,7 @@ class Instruments:
         probes = Probes()
         check_allocator_found(opts, image)
         if opts.trace or opts.check or fails or opts.listeners:
-            self.tracer = Tracer(image, fail=fails, probes=probes)
+            self.tracer = Tracer(image, fail=fails, probes=probes, bus=bus)
             self.tracer.listeners.extend(opts.listeners)
         self.stalls = Stalls(image, stall_specs, probes) if stall_specs else None
         if self.monitor:

@@ -62,6 +62,10 @@
 #define RAM_MIN_MIB 16
 #define RAM_MAX_MIB 2048
 
+/* Where SBI firmware enters its S-mode payload (QEMU virt's -kernel address on RV64, OpenSBI
+ * fw_jump's FW_JUMP_ADDR): images built for --firmware opensbi are linked here. */
+#define KERNEL_BASE 0x80200000UL
+
 /* Pages: 4 KiB, the base page of RISC-V Sv39/Sv48, the unit of the guest's page allocators and of
  * mmap (as in Unikraft's allocators). */
 #define PAGE_SHIFT 12
@@ -83,7 +87,7 @@
 #define MTIME_HZ 10000000
 #define INSNS_PER_MTIME_TICK 100
 
-/* ---- Traps (mcause values the runtime and the emulator both use). -------------------------- */
+/* ---- Traps (mcause/scause values the runtime and the emulator both use). ------------------- */
 
 #define CAUSE_MISALIGNED_FETCH 0
 #define CAUSE_FETCH_ACCESS 1
@@ -92,9 +96,12 @@
 #define CAUSE_LOAD_ACCESS 5
 #define CAUSE_STORE_ACCESS 7
 #define CAUSE_USER_ECALL 8
+#define CAUSE_SUPERVISOR_ECALL 9
 #define CAUSE_MACHINE_ECALL 11
 #define CAUSE_INTERRUPT (1UL << 63)
+#define IRQ_S_SOFT 1
 #define IRQ_M_SOFT 3
+#define IRQ_S_TIMER 5
 #define IRQ_M_TIMER 7
 #define IRQ_S_EXT 9
 #define IRQ_M_EXT 11
@@ -119,6 +126,9 @@
  * trap nobody handles arrives (on QEMU the process exits with it). */
 #define GUEST_EXIT_MAX 63
 #define GUEST_EXIT_PANIC 63
+/* The S-mode runtime (--firmware opensbi) exits with this after one console line when the SBI
+ * firmware does not implement an extension it called (guest/lib/rt/README.md, "SBI"). */
+#define GUEST_EXIT_NO_SBI 62
 
 /* The emulator's own exit statuses, distinct from every guest code. */
 #define EMU_STATUS_BAD_INPUT 64
