@@ -48,6 +48,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(Status.BAD_INPUT, f"emulator: {message} (see `{self.prog} --help`)\n")
 
 
+CLUSTER_HELP = (
+    "run on the Dask scheduler at ADDRESS (tcp://HOST:PORT; default $EMULATOR_CLUSTER, else "
+    "--jobs local processes)"
+)
+
+
 def _seeds(text: str) -> list[int]:
     """`N` (seeds 0..N-1) or `A:B` (A..B-1)."""
     try:
@@ -73,6 +79,7 @@ class ExploreOptions:
         os.cpu_count() or 1, "--jobs", "worker processes (default: the core count)", metavar="J",
         parse=count, check=at_least(1),
     )  # fmt: skip
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS")
     all: bool = option(False, "--all", "run every seed, not stop at a failure", kind="flag")
     minimize: int | None = option(
         None, "--minimize", "shrink the failing schedule of SEED to a schedule file",
@@ -104,6 +111,7 @@ class BenchOptions:
         os.cpu_count() or 1, "--jobs", "worker processes", metavar="J", parse=count,
         check=at_least(1),
     )  # fmt: skip
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS")
     defines: dict[str, str] = option(
         {}, "-D", "macro for every benchmark build", metavar="NAME=VALUE", parse=define,
         kind="defines",
@@ -175,6 +183,7 @@ def cmd_apps() -> int:
 def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
     from emulator.explore.explore import explore, write_results
     from emulator.explore.minimize import minimize
+    from emulator.session.pool import open_runner
     from emulator.session.rundir import make_run_dir
 
     validate(ex)
@@ -190,8 +199,9 @@ def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
         out, _, _ = found
         print(f"replay: {replace(opts, seed=0, replay=str(out)).reproduce()}")
         return 0
-    run_dir = make_run_dir(opts.out, label)
-    results, work = explore(opts, ex.seeds, ex.jobs, stop_at_first=not ex.all)
+    with open_runner(ex.jobs, ex.cluster) as runner:  # a bad cluster stops us here, nothing made
+        run_dir = make_run_dir(opts.out, label)
+        results, work = explore(opts, ex.seeds, ex.jobs, not ex.all, runner)
     write_results(run_dir, results, work)
     failed = [r for r in results if r.failed]
     for r in failed:
@@ -214,6 +224,7 @@ def cmd_bench(b: BenchOptions) -> int:
     from emulator.bench.report import markdown_table, write_outputs
     from emulator.bench.sweep import Sweep, run_sweep
     from emulator.instruments.timing import CostModel
+    from emulator.session.pool import open_runner
     from emulator.session.rundir import make_run_dir
     from toolchain import catalog
 
@@ -229,7 +240,8 @@ def cmd_bench(b: BenchOptions) -> int:
     if any(not 1 <= h <= C.MAX_HARTS for h in b.harts):
         raise EmulatorError(f"--harts must be between 1 and {C.MAX_HARTS}")
     sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines))
-    results = run_sweep(sweep, b.jobs, b.quantum)
+    with open_runner(b.jobs, b.cluster) as runner:
+        results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)
     run_dir = make_run_dir(b.out, "bench")
     plots = write_outputs(run_dir, results, sweep, CostModel.load().describe())
     print(markdown_table(results), end="")
