@@ -188,6 +188,16 @@ def test_a_sweep_on_the_cluster_gives_the_pools_results(cluster, tmp_path):
     ).read_bytes()
 
 
+def test_find_bugs_on_the_cluster_writes_the_pools_table(cluster, tmp_path):
+    args = ["--bug", "treiber-cas", "--seeds", "4"]
+    on = script("find_bugs.py", *args, "--cluster", cluster.address, "--out", str(tmp_path / "c"))
+    pool = script("find_bugs.py", *args, "--jobs", "2", "--out", str(tmp_path / "p"))
+    assert on.returncode == pool.returncode == 0, on.stderr + pool.stderr
+    table = (tmp_path / "c").read_text()
+    assert "| treiber-cas |" in table and "seed " in table  # some schedule found it
+    assert table == (tmp_path / "p").read_text()
+
+
 def test_workers_read_the_image_from_their_own_cache(cluster, tmp_path):
     """The task names the image by hash; the worker runs its own copy, not the client's path."""
     from emulator.session.cluster import DaskRunner
