@@ -58,10 +58,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 CONNECT_SECONDS = 10.0  # for the scheduler to answer, and for a first worker to join it
-# Seeds (cells) per task. A task costs the cluster about a millisecond and a seed tens to
-# hundreds (scripts/bench_cluster.py measures both; docs/cluster.md), so one item per task
-# keeps the overhead under 5% and lets stop-at-first-failure cancel at the finest grain.
-BATCH = 1
+# Seeds (cells) per task, at most. A task costs the cluster a few milliseconds (more on a loaded
+# machine) and a seed of the README's explore example about 100-250 ms: four per task keep the
+# overhead under 5% (scripts/bench_cluster.py measures both; docs/cluster.md). Fewer when there
+# are few items: every worker thread should get about TASKS_PER_THREAD tasks, so that a small
+# sweep still spreads over the cluster and the last tasks do not leave workers idle.
+BATCH = 4
+TASKS_PER_THREAD = 4
 INSTALL = "pip install 'smp-alloc-emulator[cluster]'"
 
 
@@ -156,13 +159,13 @@ class _Batch:
 class DaskRunner:
     """Runs `Runner.map` on the Dask scheduler at `address`. Use it as a context manager."""
 
-    def __init__(self, address: str, batch: int = BATCH, timeout: float = CONNECT_SECONDS):
+    def __init__(self, address: str, batch: int | None = None, timeout: float = CONNECT_SECONDS):
         if Client is None:
             raise ClusterError(f"--cluster needs the distributed package: {INSTALL}")
         # distributed logs its own view of every problem; ours is one line (ClusterError)
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
         self.address = address
-        self.batch = max(1, batch)
+        self.batch = batch  # items per task; None: chosen per map (`per_task`)
         self.shipped: set[str] = set()
         self.lost_workers: set[str] = set()
         self.rerun = 0
@@ -261,12 +264,18 @@ class DaskRunner:
             named[role] = (sha, Path(path).name)
         return named
 
+    def per_task(self, items: int) -> int:
+        """Items per task: up to BATCH, fewer when the cluster's threads would go short."""
+        threads = sum(self.client.nthreads().values()) or 1
+        return max(1, min(BATCH, items // (threads * TASKS_PER_THREAD)))
+
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """Results as they finish; stopping the iteration cancels the tasks not yet done."""
         items = list(items)
         task = _Batch(fn, self._ship(files_of(fn)))
         tag = f"{type(fn).__name__.lower()}-{uuid.uuid4().hex[:8]}"
-        chunks = [items[i : i + self.batch] for i in range(0, len(items), self.batch)]
+        size = self.batch or self.per_task(len(items))
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
         futures = [
             self.client.submit(task, chunk, key=f"{tag}-{i}", pure=False)
             for i, chunk in enumerate(chunks)
