@@ -293,6 +293,13 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path):
     _refused(proc, out, "no Dask scheduler answered", address)
 
 
+def test_minimize_does_not_take_a_cluster(tmp_path):
+    out = tmp_path / "min"
+    proc = cli("explore", *TREIBER, "--minimize", "3", "--cluster", "tcp://127.0.0.1:1",
+               "--out", str(out))  # fmt: skip
+    _refused(proc, out, "--minimize", "drop --cluster")
+
+
 def test_a_server_that_is_no_scheduler_is_one_line(tmp_path):
     with socket.socket() as server:  # accepts connections (the backlog) and says nothing
         server.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, replace
 
 from emulator import __version__
-from emulator.machine.errors import EmulatorError
+from emulator.machine.errors import BadInput, EmulatorError
 from emulator.machine.machine import Outcome
 from emulator.session.options import (
     DEFAULT_APP,
@@ -191,6 +191,8 @@ def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
     opts.validate()
     label = f"explore-{opts.label}-{opts.schedule}-{opts.harts}h"
     if ex.minimize is not None:
+        if ex.cluster:  # (EMULATOR_CLUSTER set for every command is not a request for this one)
+            raise BadInput("--minimize runs one run after another, here; drop --cluster")
         run_dir = make_run_dir(opts.out, label + f"-min{ex.minimize}")
         found = minimize(opts, ex.minimize, run_dir, budget=ex.minimize_runs)
         if found is None:
