@@ -2,9 +2,9 @@
 
 Each seed is an independent run (same image, harts, schedule policy, quantum; its own seed) in
 a worker process; the image is built once, and PCT's k is estimated once, before the workers
-start. The runner is one small interface (session/pool.py `Runner.map`), so a distributed
-engine can stand in for the local process pool. Results go to the run directory as
-results.csv / results.json.
+start. The runner is one small interface (session/pool.py `Runner.map`): the local process
+pool, or a Dask cluster (session/cluster.py) to which the image travels by content hash.
+Results go to the run directory as results.csv / results.json.
 """
 
 from __future__ import annotations
@@ -43,6 +43,15 @@ class SeedRun:
     """A picklable function of the seed: one run with the oracle on."""
 
     opts: RunOptions
+
+    def files(self) -> dict[str, Path]:
+        """The files the options name (role = RunOptions field): what a cluster ships."""
+        named = {"image": self.opts.image, "costs": self.opts.costs, "replay": self.opts.replay}
+        return {role: Path(path) for role, path in named.items() if path}
+
+    def with_files(self, paths: dict[str, Path]) -> SeedRun:
+        """The same run reading those files at other paths (a worker's copies)."""
+        return SeedRun(replace(self.opts, **{role: str(p) for role, p in paths.items()}))
 
     def __call__(self, seed: int) -> SeedResult:
         report = run(replace(self.opts, seed=seed))
