@@ -253,7 +253,7 @@ class Tracer:
                 self.image, address, fn.symbol, entry, ret
             ):
                 self.missing.append(fn.symbol)
-        if self.bus is not None and handlers:
+        if self.bus is not None and any(fn.syscall for fn in found):
             self.bus.subscribe(Syscall, self._on_ecall)
 
     def _on_ecall(self, e: Syscall) -> None:
