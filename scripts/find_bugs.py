@@ -9,17 +9,21 @@ its seeds all give the same schedule, so its column says whether that one schedu
     python scripts/find_bugs.py                       # >= 200 seeds each: about an hour on 2 cores
     python scripts/find_bugs.py --seeds 20 --out /tmp/bugs.md
     python scripts/find_bugs.py --bug no-collect --out /tmp/no-collect.md   # one row
+    python scripts/find_bugs.py --cluster tcp://HOST:8786   # on a Dask cluster (README)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from emulator.explore.explore import explore
 from emulator.explore.planted import BUGS
+from emulator.machine.errors import EmulatorError
 from emulator.session import RunOptions
+from emulator.session.pool import CLUSTER_ENV, Runner, open_runner
 
 # (schedule, quantum, pct unit)
 SCHEDULES = (
@@ -62,7 +66,9 @@ Reading the table:
 """
 
 
-def measure(bug, schedule: str, quantum: int, unit: str, seeds: int, jobs: int) -> str:
+def measure(
+    bug, schedule: str, quantum: int, unit: str, seeds: int, jobs: int, runner: Runner
+) -> str:
     opts = RunOptions(
         app=bug.app,
         config=bug.config,
@@ -73,7 +79,9 @@ def measure(bug, schedule: str, quantum: int, unit: str, seeds: int, jobs: int) 
         pct_unit=unit or "atomics",
     )
     n = 1 if schedule == "rr" else seeds
-    results, _ = explore(opts, list(range(n)), jobs, stop_at_first=False, progress=False)
+    results, _ = explore(
+        opts, list(range(n)), jobs, stop_at_first=False, runner=runner, progress=False
+    )
     failed = [r.seed for r in results if r.failed]
     if schedule == "rr":
         return "fails" if failed else "passes"
@@ -82,10 +90,15 @@ def measure(bug, schedule: str, quantum: int, unit: str, seeds: int, jobs: int) 
     return f"seed {failed[0]}; {len(failed)}/{n} fail"
 
 
-def main() -> None:
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=200)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help=f"run on the Dask scheduler at ADDRESS (default ${CLUSTER_ENV}; else --jobs)",
+    )
     p.add_argument("--out", type=Path, default=Path("runs") / "bug-finding.md")
     p.add_argument(
         "--bug", action="append", choices=[b.name for b in BUGS], help="only this bug (repeatable)"
@@ -103,16 +116,24 @@ def main() -> None:
         "| bug | what | harts | " + " | ".join(head) + " |",
         "|---|---|---|" + "---|" * len(head),
     ]
-    for bug in [b for b in BUGS if not args.bug or b.name in args.bug]:
-        cells = [measure(bug, s, q, u, args.seeds, args.jobs) for s, q, u in SCHEDULES]
-        row = f"| {bug.name} | {bug.what} | {bug.harts} | " + " | ".join(cells) + " |"
-        print(row, flush=True)
-        lines.append(row)
+    try:
+        with open_runner(args.jobs, args.cluster) as runner:
+            for bug in [b for b in BUGS if not args.bug or b.name in args.bug]:
+                cells = [
+                    measure(bug, s, q, u, args.seeds, args.jobs, runner) for s, q, u in SCHEDULES
+                ]
+                row = f"| {bug.name} | {bug.what} | {bug.harts} | " + " | ".join(cells) + " |"
+                print(row, flush=True)
+                lines.append(row)
+    except EmulatorError as e:  # a bad cluster or option: one line, before anything is written
+        print(f"find_bugs: {e}", file=sys.stderr)
+        return e.status
     lines += ["", NOTES]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

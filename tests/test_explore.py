@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 
 import pytest
 from conftest import cli, console_lines, run_app, script
@@ -81,6 +82,13 @@ def test_explore_cli_writes_results_and_a_reproduce_line(tmp_path):
     assert [int(r["seed"]) for r in rows] == list(range(40))
     assert any(r["outcome"] != "exited" or r["exit_code"] != "0" for r in rows)
     assert "reproduce: python -m emulator run --app treiber" in proc.stdout
+    # treiber has no allocator: explore says its oracle had nothing to check, and the reproduce
+    # line says --no-allocator, so that it runs as printed (with --check, not as bad input).
+    assert "the oracle had no call to check" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("reproduce: "))
+    assert "--no-allocator" in line
+    again = cli(*shlex.split(line.removeprefix("reproduce: python -m emulator ")), cwd=tmp_path)
+    assert again.returncode not in (0, 64), again.stderr
 
 
 def test_minimized_schedule_replays_the_failure(tmp_path):

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, replace
 
 from emulator import __version__
-from emulator.machine.errors import EmulatorError
+from emulator.machine.errors import BadInput, EmulatorError
 from emulator.machine.machine import Outcome
 from emulator.session.options import (
     DEFAULT_APP,
@@ -48,6 +48,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(Status.BAD_INPUT, f"emulator: {message} (see `{self.prog} --help`)\n")
 
 
+CLUSTER_HELP = (
+    "run on the Dask scheduler at ADDRESS (tcp://HOST:PORT; default $EMULATOR_CLUSTER, else "
+    "--jobs local processes)"
+)
+
+
 def _seeds(text: str) -> list[int]:
     """`N` (seeds 0..N-1) or `A:B` (A..B-1)."""
     try:
@@ -73,6 +79,7 @@ class ExploreOptions:
         os.cpu_count() or 1, "--jobs", "worker processes (default: the core count)", metavar="J",
         parse=count, check=at_least(1),
     )  # fmt: skip
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS")
     all: bool = option(False, "--all", "run every seed, not stop at a failure", kind="flag")
     minimize: int | None = option(
         None, "--minimize", "shrink the failing schedule of SEED to a schedule file",
@@ -104,6 +111,7 @@ class BenchOptions:
         os.cpu_count() or 1, "--jobs", "worker processes", metavar="J", parse=count,
         check=at_least(1),
     )  # fmt: skip
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS")
     defines: dict[str, str] = option(
         {}, "-D", "macro for every benchmark build", metavar="NAME=VALUE", parse=define,
         kind="defines",
@@ -139,6 +147,8 @@ def run_and_report(opts: RunOptions) -> int:
             f"oracle: {o['checked_calls']} calls checked, heap walker {o['walker'] or 'none'} "
             f"({o['walks']} walks), page conservation {o['conservation']}"
         )
+    for warning in report.summary["warnings"]:
+        print(f"emulator: warning: {warning}", file=sys.stderr)
     where = f" [{report.run_dir}]" if report.run_dir else ""
     if result.outcome is Outcome.EXITED:
         note = ""
@@ -173,26 +183,31 @@ def cmd_apps() -> int:
 
 
 def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
-    from emulator.explore.explore import explore, write_results
+    from emulator.explore.explore import explore, implied_no_allocator, write_results
     from emulator.explore.minimize import minimize
-    from emulator.session.rundir import make_run_dir
+    from emulator.session.pool import open_runner
+    from emulator.session.rundir import open_run_dir
 
     validate(ex)
     opts = replace(opts, check=True, quiet=True)
     opts.validate()
     label = f"explore-{opts.label}-{opts.schedule}-{opts.harts}h"
     if ex.minimize is not None:
-        run_dir = make_run_dir(opts.out, label + f"-min{ex.minimize}")
-        found = minimize(opts, ex.minimize, run_dir, budget=ex.minimize_runs)
+        if ex.cluster:  # (EMULATOR_CLUSTER set for every command is not a request for this one)
+            raise BadInput("--minimize runs one run after another, here; drop --cluster")
+        with open_run_dir(opts.out, label + f"-min{ex.minimize}") as run_dir:
+            found = minimize(opts, ex.minimize, run_dir, budget=ex.minimize_runs)
         if found is None:
             print(f"emulator: seed {ex.minimize} does not fail; nothing to minimize")
             return 1
         out, _, _ = found
-        print(f"replay: {replace(opts, seed=0, replay=str(out)).reproduce()}")
+        again = replace(opts, seed=0, replay=str(out), no_allocator=implied_no_allocator(opts))
+        print(f"replay: {again.reproduce()}")
         return 0
-    run_dir = make_run_dir(opts.out, label)
-    results, work = explore(opts, ex.seeds, ex.jobs, stop_at_first=not ex.all)
-    write_results(run_dir, results, work)
+    # A bad cluster stops us before the run directory is made; a bad --out before any run.
+    with open_runner(ex.jobs, ex.cluster) as runner, open_run_dir(opts.out, label) as run_dir:
+        results, work = explore(opts, ex.seeds, ex.jobs, not ex.all, runner)
+        write_results(run_dir, results, work)
     failed = [r for r in results if r.failed]
     for r in failed:
         print(f"seed {r.seed}: {r.outcome}: {r.message}")
@@ -202,8 +217,11 @@ def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
         f"{opts.quantum}, {opts.harts} harts): {len(failed)} failed, {mips / 1e6:.2f} MIPS per "
         f"process; results in {run_dir / 'results.csv'}"
     )
+    if work.no_allocator and not opts.no_allocator:
+        print("the image has no allocator entry point: the oracle had no call to check")
     if failed:
-        print(f"reproduce: {replace(opts, seed=failed[0].seed, out=None).reproduce()}")
+        again = replace(opts, seed=failed[0].seed, out=None, no_allocator=work.no_allocator)
+        print(f"reproduce: {again.reproduce()}")
     return 1 if failed else 0
 
 
@@ -214,7 +232,8 @@ def cmd_bench(b: BenchOptions) -> int:
     from emulator.bench.report import markdown_table, write_outputs
     from emulator.bench.sweep import Sweep, run_sweep
     from emulator.instruments.timing import CostModel
-    from emulator.session.rundir import make_run_dir
+    from emulator.session.pool import open_runner
+    from emulator.session.rundir import open_run_dir
     from toolchain import catalog
 
     validate(b)
@@ -229,8 +248,9 @@ def cmd_bench(b: BenchOptions) -> int:
     if any(not 1 <= h <= C.MAX_HARTS for h in b.harts):
         raise EmulatorError(f"--harts must be between 1 and {C.MAX_HARTS}")
     sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines))
-    results = run_sweep(sweep, b.jobs, b.quantum)
-    run_dir = make_run_dir(b.out, "bench")
+    # Made before the sweep: a bad --out is said at once, not after hours of runs.
+    with open_runner(b.jobs, b.cluster) as runner, open_run_dir(b.out, "bench") as run_dir:
+        results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)
     plots = write_outputs(run_dir, results, sweep, CostModel.load().describe())
     print(markdown_table(results), end="")
     bad = [r for r in results if not r.ok]

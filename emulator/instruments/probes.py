@@ -105,6 +105,7 @@ class Probes:
         self.apis: list[ApiSpec] = []
         self.records: Callable[[list[tuple]], None] | None = None
         self.first_entry_now = True
+        self.ecall_caller = False  # a system call's caller is its hart's latest ecall, not mepc
         self.before_install: list[Callable[[], None]] = []  # users' last words (the tracer's)
         self._native = None
 
@@ -197,6 +198,7 @@ class Probes:
             self.apis,
             self.records,
             self.first_entry_now,
+            self.ecall_caller,
         )
 
     @staticmethod

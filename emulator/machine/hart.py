@@ -124,6 +124,8 @@ class Hart:
         uc = self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)
         uc.mem_map_ptr(C.RAM_BASE, host.ram_size, UC_PROT_ALL, ram_pointer(host.ram))
+        uc.mem_map(C.MROM_BASE, C.MROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
+        uc.mem_write(C.MROM_BASE, host.mask_rom)
         uc.mem_map(C.HOST_ROM_BASE, C.HOST_ROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
         for address, code in host.hooks.rom:
             uc.mem_write(address, code)

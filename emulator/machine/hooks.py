@@ -112,6 +112,7 @@ class NativeProbes:
     # who takes the records of traced calls: fn(records), each a tuple in CALL_RECORD order
     drain: Callable[[list[tuple]], None] | None = None
     first_entry_now: bool = True  # the run's first traced entry reaches Python at once
+    ecall_caller: bool = False  # a system call's caller: its hart's latest ecall (else mepc)
 
 
 @dataclass
@@ -137,6 +138,7 @@ class HartHost(Protocol):
     ram_size: int
     hooks: Hooks
     devices: list[Device]
+    mask_rom: bytes  # the reset ROM's contents (boot.py), mapped read-only at MROM_BASE
 
     @property
     def stopped(self) -> bool:

@@ -198,6 +198,7 @@ class Native:
         m.trampoline = spec.trampoline
         m.records, m.record_capacity = ctypes.addressof(records), RECORDS
         m.sync_first_entry = spec.first_entry_now
+        m.ecall_caller = spec.ecall_caller
         return covered
 
     def _add_site(self, address: int, word: int, kind: int, index: int, length: int) -> None:

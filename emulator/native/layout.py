@@ -95,6 +95,8 @@ HART = Struct(
         ("stall_left", "int64_t", ""),
         ("sync_seen", "void *", "C: sync load site -> value it read last"),
         ("shadow", "void *", "C: probed calls in progress (probes.c)"),
+        ("ecall_pc", "uint64_t", "where the hart's latest ecall was"),
+        ("has_ecall", "int32_t", ""),
         # the contention monitor's counters (instruments/contention.py)
         ("amos", "int64_t", ""),
         ("lrs", "int64_t", ""),
@@ -153,6 +155,7 @@ MACHINE = Struct(
         ("record_capacity", "int32_t", ""),
         ("calls", "int64_t", "traced calls so far (the next call's seq)"),
         ("sync_first_entry", "int32_t", "hand the next entry to Python at once"),
+        ("ecall_caller", "int32_t", "a system call's caller is the latest ecall, not mepc"),
         # callbacks into Python
         ("py_exception", "py_exception_fn", "an exception (trap entry is Python's)"),
         ("py_trap", "py_trap_fn", "an instrument's trap site handled in Python"),

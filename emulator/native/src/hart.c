@@ -18,6 +18,7 @@ typedef struct {
 
 #define NO_STOP UINT64_MAX /* emu_start's stop address: odd, so no pc reaches it */
 #define CAUSE_ILLEGAL_INSTRUCTION 2
+#define CAUSE_ECALL 8 /* unicorn's for an ecall from any mode */
 
 /* ---- the machine's tables ---------------------------------------------------------------- */
 
@@ -431,6 +432,10 @@ void nm_on_intr(uc_engine *uc, uint32_t intno, void *user_data) {
                 return;
             }
         }
+    }
+    if (intno == CAUSE_ECALL) { /* the tracer's caller of a system call (tracer.py) */
+        h->ecall_pc = *h->pc - 4;
+        h->has_ecall = 1;
     }
     m->py_exception(h->id, intno);
 }

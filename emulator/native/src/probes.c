@@ -109,7 +109,7 @@ static int trace_entry(nm_hart *h, int32_t api, nm_frame *frame) {
         uint8_t *p = ram_at(m, h->gpr[A0], 8 * (uint64_t)a->nargs);
         if (p)
             memcpy(args, p, 8 * (size_t)a->nargs);
-        caller = *h->mepc;
+        caller = m->ecall_caller && h->has_ecall ? h->ecall_pc : *h->mepc;
     } else {
         for (int i = 0; i < a->nargs; i++)
             args[i] = h->gpr[A0 + i];
