@@ -9,6 +9,7 @@ be built says so in one line and runs the Python path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -122,8 +123,15 @@ def _same_on_both_paths(opts: dict, tmp_path: Path) -> dict:
 @pytest.mark.parametrize(("app", "config"), [(a, c) for a, cs in APPS.items() for c in cs])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_every_app_under_every_instrument(app, config, seed, tmp_path):
+    from emulator.instruments.tracer import find_api
+    from emulator.machine.image import Image
+    from toolchain import build
+
+    defines = SMALL.get(app, {})
+    no_allocator = not find_api(Image(build(app, config, defines)))
     opts = {"app": app, "config": config, "harts": 3, "seed": seed, "ram_mib": 64,
-            "max_instructions": 20_000_000, "defines": SMALL.get(app, {}), **ALL_ON}  # fmt: skip
+            "max_instructions": 20_000_000, "defines": defines, "no_allocator": no_allocator,
+            **ALL_ON}  # fmt: skip
     _same_on_both_paths(opts, tmp_path)
 
 
@@ -188,3 +196,49 @@ def test_no_compiler_means_one_line_and_the_python_path(tmp_path):
     unavailable = [line for line in proc.stderr.splitlines() if "native layer" in line]
     assert len(unavailable) == 1 and "pure-Python path" in unavailable[0]
     assert (tmp_path / "run" / "summary.json").exists()
+
+
+def _memory_log(native: bool, app: str, config: str, defines: dict, quantum: int):
+    """Per hart: (loads, stores, a digest of every record in order, how many records)."""
+    from emulator.machine.hooks import Hooks, MemoryLog
+    from emulator.machine.image import Image
+    from emulator.machine.machine import Machine
+    from emulator.schedule.policies import RoundRobin
+    from toolchain import build
+
+    image = Image(build(app, config, defines))
+    digests = [hashlib.sha256() for _ in range(3)]
+    counts = [0, 0, 0]
+
+    def take(hart: int, records: list) -> None:
+        counts[hart] += len(records)
+        digests[hart].update(repr(records).encode())
+
+    log = MemoryLog(take)
+    os.environ["EMULATOR_NATIVE"] = "1" if native else "0"
+    try:
+        machine = Machine(image, 3, 64, Hooks(memory_log=log))
+        assert (machine.native is not None) is native
+        result = machine.run(RoundRobin(quantum), 20_000_000)
+    finally:
+        del os.environ["EMULATOR_NATIVE"]
+    assert result.outcome == "exited", result.message
+    return log.loads, log.stores, [d.hexdigest() for d in digests], counts
+
+
+@pytest.mark.parametrize(
+    ("app", "config", "defines", "quantum"),
+    [
+        ("bench-larson", "bbuddy-spin", {"LARSON_CHUNKS": "16", "LARSON_ROUNDS": "2"}, 1000),
+        ("alloc-tests", "bbuddy-lockfree", {"ALLOC_STRESS_ITERS": "5"}, 7),
+    ],
+)
+def test_the_memory_log_records_every_access_alike(app, config, defines, quantum):
+    """Every load and store, counted and recorded in order, is the same on both paths (the
+    native one records in C); and the counts agree with the records."""
+    python = _memory_log(False, app, config, defines, quantum)
+    native = _memory_log(True, app, config, defines, quantum)
+    assert python == native
+    loads, stores, _, counts = native
+    assert [a + b for a, b in zip(loads, stores, strict=True)] == counts
+    assert min(loads) > 0 and min(stores) > 0

@@ -142,6 +142,11 @@ class Hart:
 
             end = C.RAM_BASE + host.ram_size - 1
             uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_memory, None, C.RAM_BASE, end)
+        self._log = host.hooks.memory_log
+        self.loads = self.stores = 0  # accesses to RAM, counted while memory_log is on
+        self._accesses: list[tuple[int, int, int, int]] = []  # memory_log records not yet taken
+        if self._log is not None:
+            self._hook_memory_log(uc, C.RAM_BASE, C.RAM_BASE + host.ram_size - 1)
         self.pc = entry
         self._counter = counter(uc)
         # Register access straight through ctypes: half the cost of the binding's wrappers,
@@ -160,6 +165,28 @@ class Hart:
     def _hook_traps(self, uc: Uc) -> None:
         """Every exception unicorn reports comes to `_on_intr`."""
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
+
+    def _hook_memory_log(self, uc: Uc, begin: int, end: int) -> None:
+        """Every load and store to RAM is counted and recorded (hooks.MemoryLog)."""
+        records = self._accesses
+
+        def on_access(uc: Uc, access: int, address: int, size: int, value: int, _) -> None:
+            write = access == UC_MEM_WRITE
+            if write:
+                self.stores += 1
+            else:
+                self.loads += 1
+            records.append((self.now(), address, size, int(write)))
+
+        uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_access, None, begin, end)
+
+    def take_accesses(self) -> None:
+        """Hand the memory log's records so far to its taker (end of a turn)."""
+        if self._accesses:
+            records = self._accesses[:]
+            self._accesses.clear()
+            if self._log.take is not None:  # type: ignore[union-attr]
+                self._log.take(self.id, records)  # type: ignore[union-attr]
 
     def close(self) -> None:
         """The hart's machine is done with it: its CSRs leave the process-wide table."""

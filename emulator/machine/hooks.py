@@ -23,6 +23,9 @@ registered what, and nothing is attached to a machine after construction:
   after_turn     fn(hart, retired, total) after every turn (recording, periodic checks)
   memory         fn(hart, write, address, size) on every load and store to RAM (a Python hook
                  on every access: several times slower; for one-off discovery runs)
+  memory_log     every load and store to RAM counted and recorded per hart (MemoryLog), the
+                 records handed over at the end of each turn: in C on the native layer (what
+                 a model of every access, such as coherence, is built on), in Python otherwise
 
 When the native layer runs (emulator/native), per-event work is done in C, and an instrument
 describes its work here instead of registering a Python callable for it:
@@ -115,6 +118,21 @@ class NativeProbes:
     ecall_caller: bool = False  # a system call's caller: its hart's latest ecall (else mepc)
 
 
+ACCESS = "<qQii"  # a MemoryLog record: (now, address, size, write), as layout.ACCESS
+
+
+@dataclass
+class MemoryLog:
+    """Every load and store to RAM, per hart: counted (`loads`, `stores`) and recorded as
+    (now, address, size, write) tuples — `now` the instructions the hart retired before the
+    access — that `take(hart, records)` gets, in order, at the end of each turn (and when a
+    hart's buffer fills). Without `take` the records are dropped after counting."""
+
+    take: Callable[[int, list[tuple[int, int, int, int]]], None] | None = None
+    loads: list[int] = field(default_factory=list)  # per hart, filled in after the run
+    stores: list[int] = field(default_factory=list)
+
+
 @dataclass
 class Hooks:
     bus: Bus = field(default_factory=Bus)
@@ -129,6 +147,7 @@ class Hooks:
     count_atomics: bool = False
     atomic_costs: AtomicCosts | None = None
     probes: NativeProbes | None = None
+    memory_log: MemoryLog | None = None
 
 
 class HartHost(Protocol):

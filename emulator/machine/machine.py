@@ -415,6 +415,7 @@ class Machine:
         if self.native is not None:
             self.native.refresh()
         after_turn = self.hooks.after_turn
+        memory_log = self.hooks.memory_log
         total = sum(h.instret for h in harts)
         quanta = 0
         digest = 0
@@ -459,6 +460,8 @@ class Machine:
                 self._count_stalls(hart, retired)
             if self.native is not None:
                 self.native.drain()  # traced calls reach the tracer before anyone looks
+            if memory_log is not None:
+                hart.take_accesses()
             for hook in after_turn:
                 hook(hart, retired, total)
             digest = (digest * 1000003 + (hart.id << 32 | quantum)) & MASK64
@@ -468,6 +471,9 @@ class Machine:
                 self._unwatch_kernel()
         if self.native is not None:
             self.native.drain()
+        if memory_log is not None:
+            memory_log.loads = [h.loads for h in self.harts]
+            memory_log.stores = [h.stores for h in self.harts]
         wall = time.perf_counter() - started
         self._flush_console()
         stop = self.stop

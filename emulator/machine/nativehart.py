@@ -18,13 +18,13 @@ import ctypes
 import struct
 from typing import TYPE_CHECKING
 
-from unicorn import UC_HOOK_INTR, Uc, UcError
+from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, Uc, UcError
 from unicorn.unicorn_py3.unicorn import uclib
 
 from emulator.machine import csrs
 from emulator.machine import events as ev
 from emulator.machine.hart import NEVER, Hart, HartState, ram_pointer
-from emulator.machine.hooks import SKIP, HartHost
+from emulator.machine.hooks import ACCESS, SKIP, HartHost
 from emulator.machine.isa import AMO_OPS, is_amo, is_lrsc, length_of
 from emulator.native import layout, library
 from emulator.native.layout import (
@@ -49,12 +49,15 @@ _ENDED = ("", "switch", "park")  # END_*
 _INT64_MAX = (1 << 63) - 1
 RECORDS = 4096  # traced calls buffered in C before Python must take them
 _RECORD = struct.Struct("<6i3q9Q")  # layout.CALL_RECORD
+_ACCESS = struct.Struct(ACCESS)  # layout.ACCESS
+ACCESSES = 1 << 16  # memory log records buffered per hart before Python must take them
 
 _EXCEPTION = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_uint32)
 _TRAP = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int32, ctypes.c_uint64)
 _STEP = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.c_uint64)
 _FAULT = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_uint64, ctypes.c_char_p)
 _DRAIN = ctypes.CFUNCTYPE(None, ctypes.c_int32)
+_ACCESSES = ctypes.CFUNCTYPE(None, ctypes.c_int32)
 _PROBE_ENTRY = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int32, ctypes.c_int32)
 _PROBE_RETURN = ctypes.CFUNCTYPE(
     None, ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64
@@ -102,6 +105,7 @@ class Native:
             "py_drain": _DRAIN(self._guard(self._drain)),
             "py_probe_entry": _PROBE_ENTRY(self._guard(self._probe_entry)),
             "py_probe_return": _PROBE_RETURN(self._guard(self._probe_return)),
+            "py_accesses": _ACCESSES(self._guard(self._take_accesses)),
         }
         for name, fn in self._keep.items():
             setattr(m, name, _address(fn))
@@ -270,6 +274,9 @@ class Native:
         if self._records is not None:
             self._records(list(_RECORD.iter_unpack(data)))
 
+    def _take_accesses(self, hart: int) -> None:
+        self.machine.harts[hart].take_accesses()
+
     def _probe_entry(self, hart: int, index: int) -> int:
         data = self._python_entries[index](self.machine.harts[hart])
         if data is None:
@@ -390,18 +397,54 @@ class NativeHart(Hart):
         n.counter = ctypes.addressof(self._counter)
 
     def _hook_traps(self, uc: Uc) -> None:
-        self._hook = hook = ctypes.c_size_t()
+        self._add_hook(uc, UC_HOOK_INTR, "nm_on_intr", 1, 0)
+
+    def _add_hook(self, uc: Uc, kind: int, function: str, begin: int, end: int) -> None:
+        """Register the library's `function` with unicorn's C API (no Python per event)."""
+        hook = ctypes.c_size_t()
         status = uclib.uc_hook_add(
             uc._uch,
             ctypes.byref(hook),
-            UC_HOOK_INTR,
-            _address(self._native.lib.nm_on_intr),
+            kind,
+            _address(getattr(self._native.lib, function)),
             ctypes.c_void_p(self._pointer),
-            ctypes.c_uint64(1),
-            ctypes.c_uint64(0),
+            ctypes.c_uint64(begin),
+            ctypes.c_uint64(end),
         )
         if status != 0:
             raise UcError(status)
+
+    def _hook_memory_log(self, uc: Uc, begin: int, end: int) -> None:
+        n = self._n
+        self._access_buffer = buffer = (layout.ACCESS.ctype * ACCESSES)()
+        n.accesses, n.access_capacity = ctypes.addressof(buffer), ACCESSES
+        self._add_hook(uc, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, "nm_on_memory", begin, end)
+
+    @property
+    def loads(self) -> int:
+        return self._n.loads
+
+    @loads.setter
+    def loads(self, value: int) -> None:
+        self._n.loads = value
+
+    @property
+    def stores(self) -> int:
+        return self._n.stores
+
+    @stores.setter
+    def stores(self, value: int) -> None:
+        self._n.stores = value
+
+    def take_accesses(self) -> None:
+        n = self._n
+        count = n.naccesses
+        if not count:
+            return
+        n.naccesses = 0
+        if self._log.take is not None:  # type: ignore[union-attr]
+            data = ctypes.string_at(n.accesses, count * _ACCESS.size)
+            self._log.take(self.id, list(_ACCESS.iter_unpack(data)))  # type: ignore[union-attr]
 
     def run(self, quantum: int) -> int:
         retired = self._native.lib.nm_hart_run(self._pointer, quantum)

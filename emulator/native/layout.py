@@ -96,6 +96,12 @@ HART = Struct(
         ("sync_seen", "void *", "C: sync load site -> value it read last"),
         ("shadow", "void *", "C: probed calls in progress (probes.c)"),
         ("ecall_pc", "uint64_t", "where the hart's latest ecall was"),
+        # the memory log (hooks.MemoryLog): every load and store to RAM
+        ("accesses", "nm_access *", "the records not yet taken by Python"),
+        ("naccesses", "int32_t", ""),
+        ("access_capacity", "int32_t", ""),
+        ("loads", "int64_t", ""),
+        ("stores", "int64_t", ""),
         ("has_ecall", "int32_t", ""),
         # the contention monitor's counters (instruments/contention.py)
         ("amos", "int64_t", ""),
@@ -165,6 +171,7 @@ MACHINE = Struct(
         ("py_drain", "py_drain_fn", "Python takes the records now"),
         ("py_probe_entry", "py_probe_entry_fn", "a probe action run in Python"),
         ("py_probe_return", "py_probe_return_fn", "its return"),
+        ("py_accesses", "py_accesses_fn", "a hart's memory log is full: Python takes it"),
     ),
 )
 
@@ -256,7 +263,18 @@ LOCK = Struct(
     ),
 )
 
-STRUCTS = (HART, MACHINE, SITE_STATS, LOCK, API, PROBE, CALL_RECORD)
+ACCESS = Struct(
+    "nm_access",
+    "One load or store to RAM in a hart's memory log (hooks.MemoryLog, hooks.ACCESS).",
+    (
+        ("now", "int64_t", "instructions the hart retired before the access"),
+        ("address", "uint64_t", ""),
+        ("size", "int32_t", ""),
+        ("write", "int32_t", ""),
+    ),
+)
+
+STRUCTS = (HART, MACHINE, SITE_STATS, LOCK, API, PROBE, CALL_RECORD, ACCESS)
 
 # Constants C and Python share (the header defines each as a macro).
 CONSTANTS = {

@@ -23,3 +23,5 @@ typedef void (*py_drain_fn)(int32_t hart);
 typedef int64_t (*py_probe_entry_fn)(int32_t hart, int32_t index);
 typedef void (*py_probe_return_fn)(int32_t hart, int32_t index, int64_t handle,
                                    uint64_t return_address);
+/* The hart's memory log is full: Python takes its records (nm_hart.accesses) and empties it. */
+typedef void (*py_accesses_fn)(int32_t hart);
