@@ -242,3 +242,36 @@ def test_the_memory_log_records_every_access_alike(app, config, defines, quantum
     loads, stores, _, counts = native
     assert [a + b for a, b in zip(loads, stores, strict=True)] == counts
     assert min(loads) > 0 and min(stores) > 0
+
+
+def test_the_turn_loop_runs_in_c(monkeypatch):
+    """At a fine quantum the turns run in C's loop: Python runs only the few turns handed
+    back to it (a wfi, a reservation held at a turn's end, ...), not one per turn."""
+    from emulator.machine.nativehart import NativeHart
+
+    python_turns = []
+    real = NativeHart.run
+    monkeypatch.setattr(NativeHart, "run", lambda self, q: python_turns.append(q) or real(self, q))
+    monkeypatch.setenv("EMULATOR_NATIVE", "1")
+    r = run(RunOptions(app="alloc-tests", config="bbuddy-spin", harts=4, schedule="random",
+                       quantum=10, seed=1, check=True, quiet=True, write_files=False,
+                       defines={"ALLOC_STRESS_ITERS": "5"}))  # fmt: skip
+    assert r.result.native and r.result.outcome == "exited"
+    assert r.result.quanta > 10_000 and len(python_turns) < r.result.quanta / 10
+
+
+def test_the_checker_catches_a_turn_loop_that_decides_otherwise(tmp_path, monkeypatch):
+    """A C loop given another random state than the policy's makes other turns: caught."""
+    from emulator.schedule.policies import RandomOrder
+
+    real = RandomOrder.native_schedule
+
+    def off(self):
+        state = real(self)
+        state.rng = (*(w ^ 1 for w in state.rng[:624]), state.rng[624])
+        return state
+
+    monkeypatch.setattr(RandomOrder, "native_schedule", off)
+    with pytest.raises(AssertionError, match="differs"):
+        _same_on_both_paths({"app": "treiber", "harts": 3, "schedule": "random", "quantum": 5,
+                             "seed": 11, "ram_mib": 64}, tmp_path)  # fmt: skip

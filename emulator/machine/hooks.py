@@ -20,7 +20,10 @@ registered what, and nothing is attached to a machine after construction:
   step           fn(hart, pc) -> bool, asked in front of every atomic (and sync site): switch
                  the hart out before it runs? (a schedule's preemption points)
   charge         fn(hart, kind, address, writes): the virtual-time model's cost of an atomic
-  after_turn     fn(hart, retired, total) after every turn (recording, periodic checks)
+  after_turn     fn(hart, retired, total) after every turn (periodic checks); a Python call
+                 per turn, so the native turn loop does not run while there is one
+  turns          a list the machine appends (hart, its retired count) to after every turn
+                 (a schedule being recorded), in either turn loop
   memory         fn(hart, write, address, size) on every load and store to RAM (a Python hook
                  on every access: several times slower; for one-off discovery runs)
   memory_log     every load and store to RAM counted and recorded per hart (MemoryLog), the
@@ -37,7 +40,8 @@ describes its work here instead of registering a Python callable for it:
                  also registered in `traps`: their actions, the traced API, and who takes the
                  records of traced calls
 
-`Policy` is what the machine's loop asks of a schedule.
+`Policy` is what the machine's loop asks of a schedule; on the native layer a policy that can
+hand its state over (NativeSchedule) decides in C's turn loop, with the same decisions.
 """
 
 from __future__ import annotations
@@ -134,6 +138,19 @@ class MemoryLog:
 
 
 @dataclass
+class NativeSchedule:
+    """A policy's state, for the native turn loop to decide as the policy would (layout.
+    SCHEDULE): given by the policy's `native_schedule()`, taken back by `native_resume`."""
+
+    kind: str  # "rr", "random", "replay", "timed"
+    quantum: int
+    next: int = 0  # rr (and replay's round robin): the next hart to try
+    rng: tuple[int, ...] = ()  # random: random.Random.getstate()[1] (624 words, position)
+    turns: list[tuple[int, int]] = field(default_factory=list)  # replay: (hart, until)
+    index: int = 0  # replay: the next turn
+
+
+@dataclass
 class Hooks:
     bus: Bus = field(default_factory=Bus)
     traps: dict[int, TrapSite] = field(default_factory=dict)
@@ -144,6 +161,7 @@ class Hooks:
     charge: Callable[[Hart, str, int, bool], None] | None = None
     after_turn: list[Callable[[Hart, int, int], None]] = field(default_factory=list)
     memory: Callable[[Hart, bool, int, int], None] | None = None
+    turns: list[tuple[int, int]] | None = None
     count_atomics: bool = False
     atomic_costs: AtomicCosts | None = None
     probes: NativeProbes | None = None
@@ -200,3 +218,7 @@ class Policy(Protocol):
     def describe(self) -> dict:
         """Everything that makes the schedule reproducible (recorded in the summary)."""
         ...
+
+    # Optional, for the native turn loop (a policy without them decides in Python):
+    #   native_schedule() -> NativeSchedule | None   its state, to decide in C from now on
+    #   native_resume(state: NativeSchedule)          C is done: go on from this state

@@ -35,9 +35,10 @@ from emulator.machine.isa import (
     exception_text,
     length_of,
 )
-from emulator.machine.nativehart import Native, NativeHart
+from emulator.machine.nativehart import INT64_MAX, Native, NativeHart
 from emulator.machine.sites import scan
 from emulator.native import enabled as native_enabled
+from emulator.native.layout import LOOP_LIMIT, LOOP_NO_PICK, LOOP_PICKED, LOOP_RAN
 from guest.contract import C
 
 
@@ -117,6 +118,7 @@ class Machine:
         if image is None and firmware is None:
             raise BadInput("nothing to boot: give a kernel, a firmware (--bios FILE) or both")
         self.native: Native | None = None
+        self._python_turn: Hart | None = None
         self.kernel = image
         self.firmware = firmware
         self.image: Image = image or firmware  # type: ignore[assignment]  # instruments see it
@@ -143,7 +145,6 @@ class Machine:
         self.devices: list[Device] = [TestFinisher(self._finish), self.clint, self.uart, self.plic]
         self._stalled: list[Hart] = []
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
-        self._turn: Hart | None = None  # the hart whose turn it is (device accesses are its)
         self.sites = sites = scan(firmware, image)
         # Sites the harts must act on become traps (hart.py): address -> original word.
         self._replaced = dict(sites.lrsc)
@@ -226,6 +227,20 @@ class Machine:
     def _write_trap(self, address: int, length: int) -> None:
         offset = address - C.RAM_BASE
         self.ram[offset : offset + length] = TRAP_WORD.to_bytes(length, "little")
+
+    @property
+    def _turn(self) -> Hart | None:
+        """The hart whose turn it is (device accesses are its): C's while its loop runs."""
+        if self.native is not None:
+            turn = self.native.m.turn
+            return self.harts[turn] if turn >= 0 else None
+        return self._python_turn
+
+    @_turn.setter
+    def _turn(self, hart: Hart | None) -> None:
+        if self.native is not None:
+            self.native.m.turn = -1 if hart is None else hart.id
+        self._python_turn = hart
 
     @property
     def stop(self) -> Stop | None:
@@ -416,40 +431,86 @@ class Machine:
             self.native.refresh()
         after_turn = self.hooks.after_turn
         memory_log = self.hooks.memory_log
+        record = self.hooks.turns
         total = sum(h.instret for h in harts)
         quanta = 0
         digest = 0
+        # The native turn loop (src/turns.c) runs the turns whose only work is the turn itself:
+        # not with a hook after every turn, nor while the kernel is watched for.
+        native = self.native
+        loop = None
+        if native is not None and not after_turn and not self._kernel_watches:
+            state = getattr(policy, "native_schedule", lambda: None)()
+            if state is not None:
+                native.set_schedule(state)
+                loop = native.loop(max_instructions)
+        in_c = loop is not None  # the policy's state is C's
         started = time.perf_counter()
         while self.stop is None:
-            pick = policy.next(harts)
-            if pick is None and self._stalled:  # only stalled harts could run: end the stalls
-                for h in list(self._stalled):
-                    self._unstall(h)
-                continue
-            if pick is None:
-                if not self._skip_idle_time():
+            ran = None
+            if loop is not None and not self._stalled:
+                if not in_c:
+                    native.set_schedule(policy.native_schedule())  # type: ignore[attr-defined]
+                    in_c = True
+                loop.total, loop.quanta, loop.digest = total, quanta, digest
+                loop.timer_wake_at = min(self._timer_wake_at, INT64_MAX)
+                reason = native.run_turns(loop)
+                total, quanta, digest = loop.total, loop.quanta, loop.digest
+                if record is not None:
+                    native.take_turns(loop, record)
+                native.drain()
+                if memory_log is not None:
+                    for h in harts:
+                        h.take_accesses()
+                if reason == LOOP_LIMIT:
+                    continue
+                if reason == LOOP_RAN:
+                    hart, quantum = harts[loop.hart], loop.quantum
+                    ran = hart.after_run(loop.retired)  # type: ignore[attr-defined]
+                elif reason == LOOP_PICKED:
+                    pick = harts[loop.hart], loop.quantum
+                elif reason == LOOP_NO_PICK:
+                    pick = None
+                else:  # LOOP_ASK_POLICY
+                    policy.native_resume(native.schedule())  # type: ignore[attr-defined]
+                    in_c = False
+                    pick = policy.next(harts)
+            else:
+                if in_c:
+                    policy.native_resume(native.schedule())  # type: ignore[attr-defined]
+                    in_c = False
+                pick = policy.next(harts)
+            if ran is None:
+                if pick is None and self._stalled:  # only stalled harts could run: end the stalls
+                    for h in list(self._stalled):
+                        self._unstall(h)
+                    continue
+                if pick is None:
+                    if not self._skip_idle_time():
+                        self.stop = Stop(
+                            Outcome.DEADLOCK,
+                            "every hart sleeps in wfi and no interrupt can wake any of them",
+                        )
+                    continue
+                hart, quantum = pick
+                remaining = max_instructions - total
+                if remaining <= 0:
                     self.stop = Stop(
-                        Outcome.DEADLOCK,
-                        "every hart sleeps in wfi and no interrupt can wake any of them",
+                        Outcome.BUDGET,
+                        f"the instruction budget ({max_instructions}) ran "
+                        "out; raise --max-instructions if the guest is "
+                        "not stuck",
+                        hart=hart.id,
+                        pc=hart.pc,
                     )
-                continue
-            hart, quantum = pick
-            remaining = max_instructions - total
-            if remaining <= 0:
-                self.stop = Stop(
-                    Outcome.BUDGET,
-                    f"the instruction budget ({max_instructions}) ran "
-                    "out; raise --max-instructions if the guest is "
-                    "not stuck",
-                    hart=hart.id,
-                    pc=hart.pc,
-                )
-                break
-            if quantum > remaining:
-                quantum = remaining
-            hart.set_irq(MIP_MTIP, hart.clock >= hart.timer_at)  # its time is its clock
-            self._turn = hart
-            retired = hart.run(quantum)
+                    break
+                if quantum > remaining:
+                    quantum = remaining
+                hart.set_irq(MIP_MTIP, hart.clock >= hart.timer_at)  # its time is its clock
+                self._turn = hart
+                retired = hart.run(quantum)
+            else:
+                retired = ran
             if hart.reservation is not None:
                 retired += finish_reservation(hart)
             if self.stop is not None and self.stop.outcome is Outcome.EXITED and not hart.parked:
@@ -458,10 +519,12 @@ class Machine:
             quanta += 1
             if self._stalled:
                 self._count_stalls(hart, retired)
-            if self.native is not None:
-                self.native.drain()  # traced calls reach the tracer before anyone looks
+            if native is not None:
+                native.drain()  # traced calls reach the tracer before anyone looks
             if memory_log is not None:
                 hart.take_accesses()
+            if record is not None:
+                record.append((hart.id, hart.instret))
             for hook in after_turn:
                 hook(hart, retired, total)
             digest = (digest * 1000003 + (hart.id << 32 | quantum)) & MASK64
@@ -469,6 +532,8 @@ class Machine:
                 self._wake_timers(self._running_floor(hart.clock))
             if self.kernel_reached and self._kernel_watches:
                 self._unwatch_kernel()
+        if in_c:
+            policy.native_resume(native.schedule())  # type: ignore[attr-defined,union-attr]
         if self.native is not None:
             self.native.drain()
         if memory_log is not None:

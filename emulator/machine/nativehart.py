@@ -24,7 +24,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 from emulator.machine import csrs
 from emulator.machine import events as ev
 from emulator.machine.hart import NEVER, Hart, HartState, ram_pointer
-from emulator.machine.hooks import ACCESS, SKIP, HartHost
+from emulator.machine.hooks import ACCESS, SKIP, HartHost, NativeSchedule
 from emulator.machine.isa import AMO_OPS, is_amo, is_lrsc, length_of
 from emulator.native import layout, library
 from emulator.native.layout import (
@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 
 ATOMIC_KINDS = ("lr", "sc", "amo", "fence")  # ATOMIC_*
 _ENDED = ("", "switch", "park")  # END_*
-_INT64_MAX = (1 << 63) - 1
+INT64_MAX = (1 << 63) - 1
+_SCHEDULES = ("rr", "random", "replay", "timed")  # SCHEDULE_RR ...
+TURNS = 1 << 16  # turns the native loop runs before Python looks (Ctrl-C, the wall clock)
 RECORDS = 4096  # traced calls buffered in C before Python must take them
 _RECORD = struct.Struct("<6i3q9Q")  # layout.CALL_RECORD
 _ACCESS = struct.Struct(ACCESS)  # layout.ACCESS
@@ -92,6 +94,7 @@ class Native:
         m.ram_base = C.RAM_BASE
         m.ram_size = machine.ram_size
         m.nharts = harts
+        m.turn = -1
         m.harts = ctypes.addressof(self.harts)
         if lib.nm_machine_init(self.pointer) != 0:
             raise MemoryError("the native layer could not allocate its tables")
@@ -204,6 +207,57 @@ class Native:
         m.sync_first_entry = spec.first_entry_now
         m.ecall_caller = spec.ecall_caller
         return covered
+
+    # ---- the turn loop (src/turns.c) ---------------------------------------------------------
+
+    def set_schedule(self, state: NativeSchedule) -> None:
+        """The policy decides in C from now on, from `state`."""
+        c = self._schedule = layout.SCHEDULE.ctype()
+        c.kind = _SCHEDULES.index(state.kind) + layout.SCHEDULE_RR
+        c.quantum, c.next = state.quantum, state.next
+        if state.rng:
+            c.mt[:] = state.rng[:624]
+            c.mt_index = state.rng[624]
+        self._turns = (ctypes.c_int64 * max(1, 2 * len(state.turns)))(
+            *(v for turn in state.turns for v in turn)
+        )
+        c.turns, c.nturns, c.turn_index = (
+            ctypes.addressof(self._turns),
+            len(state.turns),
+            state.index,
+        )
+        self._kind = state.kind
+
+    def schedule(self) -> NativeSchedule:
+        """The policy's state as C left it."""
+        c = self._schedule
+        rng = (*c.mt, c.mt_index) if self._kind == "random" else ()
+        return NativeSchedule(self._kind, c.quantum, c.next, rng, index=c.turn_index)
+
+    def loop(self, budget: int):
+        """The turn loop's state for a run of at most `budget` instructions (layout.LOOP)."""
+        loop = layout.LOOP.ctype()
+        loop.budget, loop.max_turns = budget, TURNS
+        if self.machine.hooks.turns is not None:
+            self._turn_buffer = (ctypes.c_int64 * (2 * TURNS))()
+            loop.turns = ctypes.addressof(self._turn_buffer)
+        return loop
+
+    def take_turns(self, loop, into: list[tuple[int, int]]) -> None:
+        """The turns C's loop recorded since the last call, appended to `into`."""
+        count = loop.nturns
+        if count:
+            flat = self._turn_buffer[: 2 * count]
+            into.extend(zip(flat[0::2], flat[1::2], strict=True))
+            loop.nturns = 0
+
+    def run_turns(self, loop) -> int:
+        """Turns in C until one needs Python (layout.LOOP: `loop.reason` says why)."""
+        reason = self.lib.nm_run_turns(
+            self.pointer, ctypes.byref(self._schedule), ctypes.byref(loop)
+        )
+        self.raise_pending()
+        return reason
 
     def _add_site(self, address: int, word: int, kind: int, index: int, length: int) -> None:
         if self.lib.nm_add_site(self.pointer, address, word, kind, index, length) < 0:
@@ -339,12 +393,12 @@ class NativeHart(Hart):
     @property
     def timer_at(self) -> int:
         value = self._n.timer_at
-        return NEVER if value == _INT64_MAX else value
+        return NEVER if value == INT64_MAX else value
 
     @timer_at.setter
     def timer_at(self, value: int) -> None:
         # a deadline past int64 (NEVER, a far mtimecmp) is never reached by a clock
-        self._n.timer_at = min(value, _INT64_MAX)
+        self._n.timer_at = min(value, INT64_MAX)
 
     @property
     def reservation(self) -> int | None:
@@ -447,7 +501,10 @@ class NativeHart(Hart):
             self._log.take(self.id, list(_ACCESS.iter_unpack(data)))  # type: ignore[union-attr]
 
     def run(self, quantum: int) -> int:
-        retired = self._native.lib.nm_hart_run(self._pointer, quantum)
+        return self.after_run(self._native.lib.nm_hart_run(self._pointer, quantum))
+
+    def after_run(self, retired: int) -> int:
+        """What follows a turn C ran (here or in the turn loop): errors, faults, sleep."""
         self._native.raise_pending()
         if self.uc._hook_exception is not None:  # a Python hook of the binding's (MMIO) raised
             raise self.uc._hook_exception

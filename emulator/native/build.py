@@ -104,6 +104,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "nm_monitor_init": (i32, [p, i32]),
         "nm_timing_init": (i32, [p]),
         "nm_hart_run": (i64, [p, i64]),
+        "nm_run_turns": (i32, [p, p, p]),
         "nm_declare_lock": (i32, [p, u64]),
         "nm_declared_acquired": (None, [p, u64, i32, i64, i64]),
         "nm_declared_release": (None, [p, u64, i32, i64]),

@@ -134,6 +134,7 @@ MACHINE = Struct(
         ("harts", "nm_hart *", "nharts of them"),
         ("sites", "void *", "C: address -> site"),
         ("stopped", "int32_t", "the run has stopped (Machine.stop is set)"),
+        ("turn", "int32_t", "the hart whose turn it is, -1: none (Machine._turn)"),
         ("step_mode", "int32_t", "STEP_NONE, STEP_PYTHON (py_step), STEP_POLICY"),
         ("atomic_events", "int32_t", "call py_atomic for every atomic (a Python observer)"),
         ("monitor", "int32_t", "count atomics per hart, site and lock here"),
@@ -274,7 +275,43 @@ ACCESS = Struct(
     ),
 )
 
-STRUCTS = (HART, MACHINE, SITE_STATS, LOCK, API, PROBE, CALL_RECORD, ACCESS)
+SCHEDULE = Struct(
+    "nm_schedule",
+    "A schedule policy's state while the native turn loop decides for it (schedule/"
+    "policies.py: the same decisions, from the same state, as the policy's `next`).",
+    (
+        ("kind", "int32_t", "SCHEDULE_*"),
+        ("next", "int32_t", "rr, and replay once its turns are done: the next hart to try"),
+        ("quantum", "int64_t", ""),
+        ("mt_index", "int32_t", "random: Python's MT19937 state (random.getstate)"),
+        ("pad", "int32_t", ""),
+        ("mt", "uint32_t[624]", ""),
+        ("turns", "int64_t *", "replay: (hart, until) pairs"),
+        ("nturns", "int64_t", ""),
+        ("turn_index", "int64_t", ""),
+    ),
+)
+
+LOOP = Struct(
+    "nm_loop",
+    "The native turn loop's state (Machine.run's locals) and why it handed back to Python.",
+    (
+        ("budget", "int64_t", "max_instructions"),
+        ("total", "int64_t", "instructions retired by all harts"),
+        ("quanta", "int64_t", "turns run"),
+        ("digest", "uint64_t", "the schedule digest so far"),
+        ("timer_wake_at", "int64_t", "the earliest timer deadline of a sleeping hart"),
+        ("max_turns", "int64_t", "hand back after this many turns"),
+        ("turns", "int64_t *", "Hooks.turns: (hart, instret) after each turn, or NULL"),
+        ("nturns", "int64_t", "turns recorded since Python last took them"),
+        ("reason", "int32_t", "LOOP_*: why the loop handed back"),
+        ("hart", "int32_t", "LOOP_PICKED, LOOP_RAN: the hart"),
+        ("quantum", "int64_t", "LOOP_PICKED, LOOP_RAN: its quantum"),
+        ("retired", "int64_t", "LOOP_RAN: what it retired"),
+    ),
+)
+
+STRUCTS = (HART, MACHINE, SITE_STATS, LOCK, API, PROBE, CALL_RECORD, ACCESS, SCHEDULE, LOOP)
 
 # Constants C and Python share (the header defines each as a macro).
 CONSTANTS = {
@@ -309,6 +346,18 @@ CONSTANTS = {
     "ACT_LOCK_ACQUIRE": 2,
     "ACT_LOCK_RELEASE": 3,
     "ACT_PYTHON": 4,
+    # nm_schedule.kind
+    "SCHEDULE_RR": 1,
+    "SCHEDULE_RANDOM": 2,
+    "SCHEDULE_REPLAY": 3,
+    "SCHEDULE_TIMED": 4,
+    # nm_loop.reason: why the native turn loop handed back to Python
+    "LOOP_LIMIT": 0,  # max_turns turns ran, nothing pending
+    "LOOP_NO_PICK": 1,  # no hart can run (nothing decided)
+    "LOOP_ASK_POLICY": 2,  # the policy must decide in Python (nothing decided)
+    "LOOP_PICKED": 3,  # a pick is made; Python runs the turn
+    "LOOP_RAN": 4,  # a turn ran; Python does what follows it
+    "MIP_MTIP": 1 << 7,
     # nm_call_record.type
     "RECORD_ENTRY": 0,
     "RECORD_RETURN": 1,

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from emulator.machine.errors import BadInput
+from emulator.machine.hooks import Hooks
 
 SCHEMA = 1
 
@@ -42,10 +43,12 @@ def save_schedule(path: Path, harts: int, turns: list[tuple[int, int]], made_by:
 
 
 class Recorder:
-    """Hooks.after_turn: records each turn as (hart, its retired count at the turn's end)."""
+    """Records each turn as (hart, its retired count at the turn's end): `install` hands the
+    list to the machine (Hooks.turns), which appends to it after every turn, in its Python
+    loop and in the native turn loop alike."""
 
     def __init__(self) -> None:
         self.turns: list[tuple[int, int]] = []
 
-    def __call__(self, hart, retired: int, total: int) -> None:
-        self.turns.append((hart.id, hart.instret))
+    def install(self, hooks: Hooks) -> None:
+        hooks.turns = self.turns

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from emulator.machine.errors import BadInput
 from emulator.machine.hart import HartState
+from emulator.machine.hooks import NativeSchedule
 
 if TYPE_CHECKING:
     from emulator.machine.hart import Hart
@@ -82,6 +83,12 @@ class RoundRobin(Schedule):
                 return hart, self.quantum
         return None
 
+    def native_schedule(self) -> NativeSchedule | None:
+        return NativeSchedule("rr", self.quantum, next=self._next)
+
+    def native_resume(self, state: NativeSchedule) -> None:
+        self._next = state.next
+
 
 class RandomOrder(Schedule):
     """A seeded random runnable hart for a seeded random quantum in [1, 2 * quantum]."""
@@ -98,6 +105,15 @@ class RandomOrder(Schedule):
             return None
         rng = self._rng
         return runnable[rng.randrange(len(runnable))], rng.randint(1, 2 * self.quantum)
+
+    def native_schedule(self) -> NativeSchedule | None:
+        if 2 * self.quantum >= 1 << 32:  # C draws as getrandbits(k) does for k <= 32 only
+            return None
+        return NativeSchedule("random", self.quantum, rng=self._rng.getstate()[1])
+
+    def native_resume(self, state: NativeSchedule) -> None:
+        version, _, gauss = self._rng.getstate()
+        self._rng.setstate((version, state.rng, gauss))
 
 
 class PCT(Schedule):
@@ -265,6 +281,14 @@ class Replay(Schedule):
                 return hart, until - hart.instret
         return self._then.next(harts)
 
+    def native_schedule(self) -> NativeSchedule | None:
+        return NativeSchedule(
+            "replay", self.quantum, self._then._next, turns=self.turns, index=self._index
+        )
+
+    def native_resume(self, state: NativeSchedule) -> None:
+        self._index, self._then._next = state.index, state.next
+
     def describe(self) -> dict:
         return {"schedule": self.name, "quantum": self.quantum, "seed": self.seed,
                 "replay": self.source, "turns": len(self.turns)}  # fmt: skip
@@ -282,6 +306,12 @@ class Timed(Schedule):
             if h.state is RUNNING and (best is None or h.clock < best.clock):
                 best = h
         return None if best is None else (best, self.quantum)
+
+    def native_schedule(self) -> NativeSchedule | None:
+        return NativeSchedule("timed", self.quantum)
+
+    def native_resume(self, state: NativeSchedule) -> None:
+        pass
 
 
 POLICIES: dict[str, type[Schedule]] = {

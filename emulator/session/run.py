@@ -247,7 +247,7 @@ class Instruments:
             self.tracer.listeners.append(self.writer)
         self.recorder = Recorder() if opts.save_schedule else None
         if self.recorder:
-            hooks.after_turn.insert(0, self.recorder)
+            self.recorder.install(hooks)
         # The contention monitor and the timing model see every atomic; so do preemption points.
         hooks.watch_atomics = opts.atomics or opts.timing or policy.preemption is not None
         if self.monitor:

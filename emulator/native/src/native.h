@@ -45,6 +45,7 @@ static inline void set_xreg(nm_hart *h, int i, uint64_t v) {
 static inline int64_t hart_now(const nm_hart *h) {
     return h->running ? h->instret + (int64_t)*h->counter - 1 : h->instret;
 }
+int64_t nm_hart_run(nm_hart *h, int64_t quantum);
 void hart_switch(nm_hart *h);            /* end the turn after this instruction */
 void hart_park(nm_hart *h, uint64_t pc); /* end the turn now, at pc */
 void hart_fault(nm_hart *h, uint64_t pc, const char *what);
