@@ -176,6 +176,7 @@ class Machine:
                 NativeHart(self, h, pc, args, native) for h, (pc, args) in enumerate(starts)
             ]
             native.install(self._replaced)
+            self._timer_wake_at = self._timer_wake_at  # C's copy too
         else:
             self.harts = [Hart(self, h, pc, args) for h, (pc, args) in enumerate(starts)]
         # With a firmware and a kernel, whether any hart ever ran the kernel: a run that ends
@@ -227,6 +228,18 @@ class Machine:
     def _write_trap(self, address: int, length: int) -> None:
         offset = address - C.RAM_BASE
         self.ram[offset : offset + length] = TRAP_WORD.to_bytes(length, "little")
+
+    @property
+    def _timer_wake_at(self) -> int:
+        """The earliest timer deadline among sleeping harts (NEVER: none); C's too, so that
+        its turn loop hands back when a turn reaches it (an MMIO write may move it)."""
+        return self._wake_at
+
+    @_timer_wake_at.setter
+    def _timer_wake_at(self, value: int) -> None:
+        self._wake_at = value
+        if self.native is not None:
+            self.native.m.timer_wake_at = min(value, INT64_MAX)
 
     @property
     def _turn(self) -> Hart | None:
@@ -453,7 +466,6 @@ class Machine:
                     native.set_schedule(policy.native_schedule())  # type: ignore[attr-defined]
                     in_c = True
                 loop.total, loop.quanta, loop.digest = total, quanta, digest
-                loop.timer_wake_at = min(self._timer_wake_at, INT64_MAX)
                 reason = native.run_turns(loop)
                 total, quanta, digest = loop.total, loop.quanta, loop.digest
                 if record is not None:

@@ -257,6 +257,9 @@ class Native:
             self.pointer, ctypes.byref(self._schedule), ctypes.byref(loop)
         )
         self.raise_pending()
+        error = csrs.take_error()  # a CSR callback's, from any turn of the loop
+        if error is not None:
+            raise error
         return reason
 
     def _add_site(self, address: int, word: int, kind: int, index: int, length: int) -> None:

@@ -151,7 +151,7 @@ int32_t nm_run_turns(nm_machine *m, nm_schedule *s, nm_loop *loop) {
         m->turn = h->id;
         int64_t retired = nm_hart_run(h, quantum);
         if (nm_error || h->error || h->at_wfi || h->ended == END_PARK || h->reservation != -1 ||
-            h->state != HART_RUNNING || m->stopped || h->clock >= loop->timer_wake_at)
+            h->state != HART_RUNNING || m->stopped || h->clock >= m->timer_wake_at)
             return hand_back(loop, LOOP_RAN, h, quantum, retired);
         loop->total += retired;
         loop->quanta++;
