@@ -11,7 +11,19 @@ generated from it).
   build.py    compile, cache, load; `library()` is the loaded library or None
   src/        the C sources: unicorn_api.h (the part of unicorn's public API used, declared
               here because the PyPI wheel ships no headers), hart.c (the INTR hook: replaced
-              sites, LR/SC, AMOs, fences, sync accesses, preemption points), ...
+              sites, LR/SC, AMOs, fences, sync accesses, preemption points; a turn),
+              monitor.c (the contention monitor's counts), probes.c and displaced.c (function
+              probes: the tracer's records, declared locks, --fail), memory.c (the memory
+              log's hook on every load and store), turns.c (the turn loop and the policies
+              that decide in it), decode.c, map.c
+
+What the layer reaches in unicorn (pinned in pyproject.toml): its public C API only
+(uc_hook_add, uc_emu_start, uc_emu_stop, uc_vmem_translate, called through the addresses of
+the functions the Python binding loaded), plus the fields the machine already reads in place
+and checks when it starts: uc_struct.emu_counter (machine/icount.py finds its offset by
+running a known sequence) and the CPU state's gpr, pc, priv, satp and mepc (machine/cpu.py,
+checked by read-back). A unicorn that moved any of them fails there, loudly (UnicornChanged),
+before a run. docs/native.md has the design and the figures.
 
 Which path runs is decided in one place, `enabled()`: EMULATOR_NATIVE=0 keeps the pure-Python
 path; otherwise the native layer runs when it builds, and when it cannot be built one line
