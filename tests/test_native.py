@@ -211,8 +211,9 @@ def _memory_log(native: bool, app: str, config: str, defines: dict, quantum: int
     counts = [0, 0, 0]
 
     def take(hart: int, records: list) -> None:
-        counts[hart] += len(records)
-        digests[hart].update(repr(records).encode())
+        counts[hart] += len(records)  # taken in chunks that differ by path: digest records
+        for record in records:
+            digests[hart].update(repr(record).encode())
 
     log = MemoryLog(take)
     os.environ["EMULATOR_NATIVE"] = "1" if native else "0"
