@@ -14,7 +14,7 @@
               Policy) through which harts, instruments and schedules meet the machine
   machine.py  RAM, devices, harts and the loop that runs them; how a run ends (Outcome)
   nativehart.py  the same harts on the native layer (emulator/native): state in C structures,
-              traps to C first
+              traps to C first; the Python side of C's turn loop and memory log
   errors.py   errors the user sees as one line and an exit status
 
 May import: emulator.native, guest.contract, unicorn, capstone, pyelftools. Nothing above

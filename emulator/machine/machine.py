@@ -6,6 +6,10 @@ quantum began. A sleeping hart wakes when an enabled interrupt is pending: an IP
 external interrupt from the PLIC (its clock jumps to that of the hart whose store raised it), or
 its timer once every running hart's clock has passed the deadline (or at once, when nobody is
 running).
+
+On the native layer the loop runs in C (emulator/native/src/turns.c) for as long as turns need
+nothing of Python, the policy deciding there from the state it hands over (NativeSchedule);
+a turn that needs Python comes back to `run`, picked or run, and the rest of it is done there.
 """
 
 from __future__ import annotations
