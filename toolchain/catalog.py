@@ -97,6 +97,15 @@ FIRMWARES: dict[str, Firmware] = {
 DEFAULT_FIRMWARE = "none"
 
 
+def firmware_below(bios: str) -> str:
+    """The flavour to build an app in when `bios` (the emulator's --bios) runs below it: bare
+    with none, else the SBI payload (the firmware named is SBI firmware: it starts the kernel
+    in S mode at KERNEL_BASE, as OpenSBI's fw_jump and fw_dynamic do)."""
+    if bios == "none":
+        return DEFAULT_FIRMWARE
+    return next(f.name for f in FIRMWARES.values() if f.platform == "sbi")
+
+
 def firmware(name: str) -> Firmware:
     try:
         return FIRMWARES[name]
