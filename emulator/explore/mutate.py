@@ -207,16 +207,20 @@ class Plan:
     apps: list[str]
     harts: int = 4
     seeds: int = 50  # per app and policy
-    policies: tuple[tuple[str, int], ...] = (("random", 5), ("pct", 1000))
+    # (schedule, quantum, pct unit): pct steps at plain accesses to synchronization words too,
+    # where a CAS made a load and a store leaves no atomic to preempt in front of
+    policies: tuple[tuple[str, int, str], ...] = (("random", 5, ""), ("pct", 10, "sync"))
     ram_mib: int = 64
 
     def steps(self) -> Iterator[tuple[str, RunOptions, list[int]]]:
         """(what it is, run options without the image, seeds: [] for one plain run)."""
         for app in self.apps:
             yield f"run {app}", self._options(app), []
-        for schedule, quantum in self.policies:
+        for schedule, quantum, unit in self.policies:
             for app in self.apps:
                 opts = replace(self._options(app), schedule=schedule, quantum=quantum)
+                if unit:
+                    opts = replace(opts, pct_unit=unit)
                 yield f"explore {app} {schedule}", opts, list(range(self.seeds))
 
     def _options(self, app: str) -> RunOptions:

@@ -57,8 +57,9 @@ def memory_map(ram_size: int, devices: Iterable[object]) -> list[Region]:
 
 
 def describe_address(address: int, regions: list[Region]) -> str:
-    """`0x84000000, past the end of RAM (...)`, `0x80000 in the host ROM (read-only)`,
-    `0x3000000, where no device is mapped (between the CLINT and the PLIC)`."""
+    """`unmapped address 0x84000000, past the end of RAM (...)`, `0x80000 in the host ROM
+    (read-only)`, `unmapped address 0x3000000, where no device is mapped (between the CLINT and
+    the PLIC)`."""
     for r in regions:
         if address in r:
             return f"{address:#x} in {r.name}" + ("" if r.writable else " (read-only)")
@@ -66,8 +67,8 @@ def describe_address(address: int, regions: list[Region]) -> str:
     if ram.base + ram.size <= address < ram.base + 2 * ram.size:
         mib = ram.size >> 20
         return (
-            f"{address:#x}, past the end of RAM ({ram.base:#x}-{ram.base + ram.size - 1:#x}: "
-            f"{mib} MiB; --ram gives more)"
+            f"unmapped address {address:#x}, past the end of RAM "
+            f"({ram.base:#x}-{ram.base + ram.size - 1:#x}: {mib} MiB; --ram gives more)"
         )
     below = [r for r in regions if r.base + r.size <= address]
     above = [r for r in regions if r.base > address]
@@ -77,7 +78,7 @@ def describe_address(address: int, regions: list[Region]) -> str:
         between = f" (past {below[-1].name})"
     else:
         between = f" (below {above[0].name})" if above else ""
-    return f"{address:#x}, where no device is mapped{between}"
+    return f"unmapped address {address:#x}, where no device is mapped{between}"
 
 
 @dataclass(frozen=True)
