@@ -512,8 +512,7 @@ class NativeHart(Hart):
         if self.uc._hook_exception is not None:  # a Python hook of the binding's (MMIO) raised
             raise self.uc._hook_exception
         if self._n.error:
-            what, pc = self.describe_error(UcError(self._n.error))
-            self.host.fault(self, pc, what)
+            self._report(UcError(self._n.error))
         error = csrs.take_error()
         if error is not None:
             raise error
