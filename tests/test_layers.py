@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EMULATOR = ROOT / "emulator"
 # folder -> rank; folders of equal rank are siblings and must not import each other
 RANK = {
+    "native": -1,  # the C hot paths: below every other layer, imports nothing from emulator
     "machine": 0,
     "schedule": 1,
     "instruments": 1,
