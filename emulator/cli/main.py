@@ -100,6 +100,10 @@ class BenchOptions:
     configs: list[str] = option(
         DEFAULT_BENCH_CONFIGS, "--configs", "configurations", metavar="CONFIG", kind="many"
     )
+    libs: list[str] = option(
+        [], "--lib", "a library folder of your own, its allocator a configuration of its name",
+        metavar="PATH", kind="list",
+    )  # fmt: skip
     harts: list[int] = option(
         [1, 2, 4, 8, 16], "--harts", "hart counts", metavar="N", parse=count, kind="many"
     )
@@ -242,12 +246,12 @@ def cmd_bench(b: BenchOptions) -> int:
         for name in apps:
             catalog.app(name)
         for name in b.configs:
-            catalog.config(name)
+            catalog.config(name, b.libs)
     except catalog.CatalogError as e:
         raise EmulatorError(str(e)) from None
     if any(not 1 <= h <= C.MAX_HARTS for h in b.harts):
         raise EmulatorError(f"--harts must be between 1 and {C.MAX_HARTS}")
-    sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines))
+    sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines), list(b.libs))
     # Made before the sweep: a bad --out is said at once, not after hours of runs.
     with open_runner(b.jobs, b.cluster) as runner, open_run_dir(b.out, "bench") as run_dir:
         results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)

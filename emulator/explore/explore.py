@@ -90,6 +90,7 @@ def worker_options(opts: RunOptions) -> RunOptions:
         app=None,
         config="default",
         defines={},
+        libs=[],
         trace=False,
         quiet=True,
         write_files=False,

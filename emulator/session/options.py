@@ -202,9 +202,18 @@ class RunOptions:
         metavar="FILE",
     )  # fmt: skip
     app: str | None = option(
-        None, "--app", f"build and boot a bundled app (default {DEFAULT_APP})", metavar="NAME"
-    )
+        None, "--app",
+        f"build and boot a bundled app (default {DEFAULT_APP}), or the app in a folder of your "
+        "own (a path, with a slash: ./myapp)",
+        metavar="NAME|PATH",
+    )  # fmt: skip
     config: str = option("default", "--config", "build configuration for --app", metavar="NAME")
+    libs: list[str] = option(
+        [], "--lib",
+        "a library folder of your own (lib.toml, or a Unikraft library's Makefile.uk): an "
+        "allocator there is a configuration of its name (--config NAME, mimalloc+NAME)",
+        metavar="PATH", kind="list",
+    )  # fmt: skip
     defines: dict[str, str] = option(
         {}, "-D", "extra macro when building --app", metavar="NAME=VALUE", parse=define,
         kind="defines",
@@ -326,9 +335,11 @@ class RunOptions:
         if (self.image or self.kernel) and self.app:
             what = "an IMAGE" if self.image else "--kernel FILE"
             raise BadInput(f"give {what} or --app NAME, not both")
-        if (self.image or self.kernel) and (self.defines or self.config != "default"):
+        if (self.image or self.kernel) and (self.defines or self.config != "default" or self.libs):
             what = "IMAGE" if self.image else "--kernel FILE"
-            raise BadInput(f"--config and -D build an app; they do not apply to a given {what}")
+            raise BadInput(
+                f"--config, --lib and -D build an app; they do not apply to a given {what}"
+            )
         if self.check_every and not self.check:
             raise BadInput("--check-every walks the heap for the oracle: add --check")
         if self.locks and not self.atomics:
@@ -346,7 +357,10 @@ class RunOptions:
         from pathlib import Path
 
         path = self.image or self.kernel or (None if self.app or self.default_app else self.bios)
-        return Path(path).stem if path else self.app or DEFAULT_APP
+        if path:
+            return Path(path).stem
+        # An app folder (--app ./mine) by its name; "." is the folder the user is in.
+        return Path(self.app).resolve().name if self.app else DEFAULT_APP
 
     def reproduce(self, command: str = "python -m emulator run") -> str:
         """The command line that runs this again."""

@@ -60,7 +60,7 @@ def resolve_image(opts: RunOptions) -> Path | None:
     from toolchain.catalog import CatalogError
 
     try:
-        return build(opts.app or DEFAULT_APP, opts.config, opts.defines)
+        return build(opts.app or DEFAULT_APP, opts.config, opts.defines, libs=opts.libs)
     except (CatalogError, CompilerMissing) as e:
         raise BadInput(str(e)) from None
     except BuildError as e:
