@@ -91,6 +91,7 @@ def worker_options(opts: RunOptions) -> RunOptions:
         config="default",
         defines={},
         libs=[],
+        heap_walkers=opts.walker_plugins(),
         trace=False,
         quiet=True,
         write_files=False,

@@ -154,8 +154,16 @@ class Violation(Exception):
 
 
 class Oracle(Listener):
-    def __init__(self, image: Image, probes: Probes, hooks: Hooks, check_every: int = 0):
+    def __init__(
+        self,
+        image: Image,
+        probes: Probes,
+        hooks: Hooks,
+        check_every: int = 0,
+        walker_plugins: tuple[str, ...] = (),
+    ):
         self.image = image
+        self.walker_plugins = walker_plugins
         self.probes = probes
         self.live = {layer: Shadow() for layer in ("objects", "pages", "mmap")}
         self.freed: dict[tuple[str, int], tuple[Block, Call]] = {}
@@ -180,7 +188,7 @@ class Oracle(Listener):
             end.address if end else max(s.address + s.memsize for s in image.segments),
             machine.fdt_address,
         )
-        self.walker = walker_for(image, machine)
+        self.walker = walker_for(image, machine, self.walker_plugins)
 
     # ---- describing --------------------------------------------------------------------------
 

@@ -327,6 +327,9 @@ class RunOptions:
     listeners: list = field(default_factory=list)  # more tracer listeners (tracer.Listener)
     # pct unit sync: the sync sites; None: discovered in a round-robin run (schedule/syncsites.py)
     sync_sites: tuple[int, ...] | None = None
+    # heap-walker plugins (heapwalk.py files) besides those of --lib folders; explore hands its
+    # workers the --lib ones this way, since they run the built image
+    heap_walkers: tuple[str, ...] = ()
 
     def validate(self) -> None:
         validate(self)
@@ -344,6 +347,13 @@ class RunOptions:
             raise BadInput("--check-every walks the heap for the oracle: add --check")
         if self.locks and not self.atomics:
             raise BadInput("--lock declares locks for the contention monitor: add --atomics")
+
+    def walker_plugins(self) -> tuple[str, ...]:
+        """The heap-walker plugins of this run: heapwalk.py in each --lib folder that has one."""
+        from pathlib import Path
+
+        found = [str(Path(lib) / "heapwalk.py") for lib in self.libs]
+        return self.heap_walkers + tuple(p for p in found if Path(p).is_file())
 
     @property
     def default_app(self) -> bool:

@@ -50,8 +50,10 @@ static void *ff_palloc(struct uk_alloc *a, unsigned long num_pages)
 	struct ff_run **link, *run;
 	__uptr start = 0;
 
-	if (unlikely(num_pages == 0))
-		num_pages = 1;
+	if (unlikely(num_pages == 0 || num_pages > (~0UL >> __PAGE_SHIFT))) {
+		errno = EINVAL;
+		return NULL;
+	}
 
 	ff_lock(ff);
 	for (link = &ff->free_head; (run = *link) != NULL; link = &run->next) {
