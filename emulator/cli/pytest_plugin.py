@@ -7,7 +7,7 @@ schedule and seed, with the oracle and the tracer on demand, and explore K seeds
     def test_my_allocator(smp):
         r = smp.run("./myapp", lib="./mylib", config="mylib", harts=4, check=True)
         r.assert_passed()                      # exit 0; otherwise fails with the reproduce line
-        assert r.oracle["calls"] > 0
+        assert r.oracle["checked_calls"] > 0
         assert any(c["call"] == "palloc" for c in r.calls)   # with trace=True
 
     def test_my_allocator_under_pct(smp):
