@@ -4,6 +4,7 @@ test here writes a test file into a fresh directory and runs pytest on it (pytes
 from __future__ import annotations
 
 import importlib.metadata
+import shutil
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,15 @@ def test_bad_input_is_one_line(pytester):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*smp-emulator: --app */no-such-app: * does not exist*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_the_readme_example(pytester):
+    """README's example test file, run as written beside copies of the example folders."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "smp" in b]
+    for folder in (MYAPP, FIRSTFIT):
+        shutil.copytree(folder, pytester.path / folder.name)
+    pytester.makepyfile(test_mine=example)
+    _run(pytester, "-v").assert_outcomes(passed=4)

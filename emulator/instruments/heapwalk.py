@@ -10,9 +10,9 @@ allocator call: the oracle walks at such points only.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import struct
+import types
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -489,15 +489,12 @@ def load_plugin(path: str | Path):
     or None when the image's allocator is not the plugin's. Raises PluginError naming the file
     when it cannot be loaded."""
     path = Path(path)
-    name = f"heapwalk_plugin_{abs(hash(str(path.resolve())))}"
+    # Compiled here rather than imported: an import would leave a __pycache__ in the user's
+    # library folder.
+    module = types.ModuleType(f"heapwalk_plugin_{path.parent.name}")
+    module.__file__ = str(path)
     try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise PluginError(f"heap walker plugin {path}: not a Python file")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    except PluginError:
-        raise
+        exec(compile(path.read_text(), str(path), "exec"), module.__dict__)
     except Exception as e:
         raise PluginError(f"heap walker plugin {path} failed to load: {e!r}") from None
     walker = getattr(module, "walker", None)
