@@ -327,9 +327,11 @@ def _check_defines(lib: Library, function: str) -> None:
     for source in {*lib.sources, *(p for v in lib.platform_sources.values() for p in v)}:
         text = source.read_text(errors="replace")
         for match in pattern.finditer(text):
-            rest = text[match.end() :]
-            close = rest.find(")")
-            if close >= 0 and rest[close + 1 :].lstrip().startswith("{"):
+            depth, at = 1, match.end()
+            while depth and at < len(text):  # to the parenthesis closing the parameter list
+                depth += {"(": 1, ")": -1}.get(text[at], 0)
+                at += 1
+            if not depth and text[at:].lstrip().startswith("{"):
                 return
     raise CatalogError(
         f"{lib.directory}: the {lib.kind} {lib.name} does not provide the allocator interface: "
