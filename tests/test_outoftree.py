@@ -105,9 +105,9 @@ def test_config_uk_defaults_become_macros_and_d_overrides_them():
     assert [lib.name for lib in catalog.image_libraries(c)][-1] == "ukallocfirstfit"
 
 
-def test_the_heap_walker_plugin_catches_a_broken_allocator(tmp_path):
-    """The same allocator with its merge of neighbouring runs taken out: every page still comes
-    back, but two free runs touch; the plugin says so and the oracle stops the run (68)."""
+def _without_merge(tmp_path: Path) -> Path:
+    """ukallocfirstfit with its merge of neighbouring runs taken out: every page still comes
+    back, but two free runs may touch."""
     broken = tmp_path / "ukallocfirstfit"
     shutil.copytree(FIRSTFIT, broken)
     source = broken / "firstfit.c"
@@ -115,6 +115,12 @@ def test_the_heap_walker_plugin_catches_a_broken_allocator(tmp_path):
     merge = "\tif (run->next && (__uptr)run->next == end) {"
     assert merge in text
     source.write_text(text.replace(merge, "\tif (0) {"))
+    return broken
+
+
+def test_the_heap_walker_plugin_catches_a_broken_allocator(tmp_path):
+    """The plugin says which runs touch and the oracle stops the run (68)."""
+    broken = _without_merge(tmp_path)
     proc = cli(
         "run", "--app", str(MYAPP), "--lib", str(broken), "--config", "ukallocfirstfit",
         "--check", "--out", str(tmp_path / "r"),
@@ -123,6 +129,26 @@ def test_the_heap_walker_plugin_catches_a_broken_allocator(tmp_path):
     violation = _summary(tmp_path / "r")["violation"]
     assert violation["rule"] == "heap"
     assert any("touch but were not merged" in e for e in violation["heap_walk"]), violation
+
+
+def test_explore_hands_the_plugin_to_its_workers(tmp_path):
+    broken = _without_merge(tmp_path)
+    proc = cli(
+        "explore", "--app", str(MYAPP), "--lib", str(broken), "--config", "ukallocfirstfit",
+        "-D", "ROUNDS=2", "--harts", "2", "--seeds", "2", "--jobs", "2",
+        "--out", str(tmp_path / "x"),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "violation: heap:" in proc.stdout and "not merged" in proc.stdout, proc.stdout
+
+
+def test_a_plugin_that_does_not_load_is_one_line(tmp_path):
+    lib = tmp_path / "ukallocfirstfit"
+    shutil.copytree(FIRSTFIT, lib)
+    (lib / "heapwalk.py").write_text("def walker(ctx):\n    return (\n")
+    err = _bad_input("--app", str(MYAPP), "--lib", str(lib), "--config", "ukallocfirstfit",
+                     "--check")  # fmt: skip
+    assert err.count("\n") == 1 and f"heap walker plugin {lib / 'heapwalk.py'}" in err, err
 
 
 def test_a_lib_toml_library_of_ones_own(tmp_path):

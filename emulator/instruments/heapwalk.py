@@ -483,18 +483,18 @@ class PluginContext:
         return layout(self.image, struct_name)
 
 
-def load_plugin(path: str | Path):
-    """The `walker` function of a heap-walker plugin (a library's heapwalk.py): called as
-    walker(ctx) with a PluginContext; returns a Walker (check(), free_pages(), own_mappings()),
-    or None when the image's allocator is not the plugin's. Raises PluginError naming the file
-    when it cannot be loaded."""
-    path = Path(path)
-    # Compiled here rather than imported: an import would leave a __pycache__ in the user's
-    # library folder.
-    module = types.ModuleType(f"heapwalk_plugin_{path.parent.name}")
-    module.__file__ = str(path)
+def load_plugin(plugin: tuple[str, str]):
+    """The `walker` function of a heap-walker plugin, given as (file name, source) (a library's
+    heapwalk.py): called as walker(ctx) with a PluginContext; returns a Walker (name, check(),
+    free_pages(), own_mappings()), or None when the image's allocator is not the plugin's.
+    Raises PluginError naming the file when it cannot be loaded."""
+    path, source = plugin
+    # Compiled from its source rather than imported: the source travels with the run options
+    # (to workers, to a cluster), and an import would leave a __pycache__ in the user's folder.
+    module = types.ModuleType(f"heapwalk_plugin_{Path(path).parent.name}")
+    module.__file__ = path
     try:
-        exec(compile(path.read_text(), str(path), "exec"), module.__dict__)
+        exec(compile(source, path, "exec"), module.__dict__)
     except Exception as e:
         raise PluginError(f"heap walker plugin {path} failed to load: {e!r}") from None
     walker = getattr(module, "walker", None)

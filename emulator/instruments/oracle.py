@@ -160,7 +160,7 @@ class Oracle(Listener):
         probes: Probes,
         hooks: Hooks,
         check_every: int = 0,
-        walker_plugins: tuple[str, ...] = (),
+        walker_plugins: tuple[tuple[str, str], ...] = (),  # (file name, source)
     ):
         self.image = image
         self.walker_plugins = walker_plugins

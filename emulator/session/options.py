@@ -327,9 +327,9 @@ class RunOptions:
     listeners: list = field(default_factory=list)  # more tracer listeners (tracer.Listener)
     # pct unit sync: the sync sites; None: discovered in a round-robin run (schedule/syncsites.py)
     sync_sites: tuple[int, ...] | None = None
-    # heap-walker plugins (heapwalk.py files) besides those of --lib folders; explore hands its
-    # workers the --lib ones this way, since they run the built image
-    heap_walkers: tuple[str, ...] = ()
+    # heap-walker plugins, (file name, source), besides those of --lib folders; explore hands its
+    # workers the --lib ones this way, since they run the built image (on a cluster too)
+    heap_walkers: tuple[tuple[str, str], ...] = ()
 
     def validate(self) -> None:
         validate(self)
@@ -348,12 +348,20 @@ class RunOptions:
         if self.locks and not self.atomics:
             raise BadInput("--lock declares locks for the contention monitor: add --atomics")
 
-    def walker_plugins(self) -> tuple[str, ...]:
-        """The heap-walker plugins of this run: heapwalk.py in each --lib folder that has one."""
+    def walker_plugins(self) -> tuple[tuple[str, str], ...]:
+        """The heap-walker plugins of this run as (file name, source): heapwalk.py in each
+        --lib folder that has one."""
         from pathlib import Path
 
-        found = [str(Path(lib) / "heapwalk.py") for lib in self.libs]
-        return self.heap_walkers + tuple(p for p in found if Path(p).is_file())
+        found = []
+        for lib in self.libs:
+            path = Path(lib) / "heapwalk.py"
+            if path.is_file():
+                try:
+                    found.append((str(path), path.read_text()))
+                except (OSError, UnicodeDecodeError) as e:
+                    raise BadInput(f"heap walker plugin {path}: cannot read it ({e})") from None
+        return self.heap_walkers + tuple(found)
 
     @property
     def default_app(self) -> bool:
