@@ -155,8 +155,8 @@ def guest_root() -> Path:
     root = Path(__file__).resolve().parent.parent / "guest"
     if not (root / "include" / "contract.h").is_file():
         raise CatalogError(
-            f"guest sources not found at {root}: install the project from its checkout "
-            "with `pip install -e '.[test]'`"
+            f"guest sources not found at {root}: the installed package is incomplete; "
+            "reinstall it (`pip install --force-reinstall .` from a checkout, or the wheel)"
         )
     return root
 
