@@ -3,7 +3,8 @@ and what they require), for one firmware (the runtime's platform layer and the l
 linked with guest/link.ld.
 
 Outputs go to the user's cache directory ($EMU_BUILD_DIR, default `images/` under
-toolchain.cache.user_cache_dir()), never into a checkout or an installed package, one file per
+toolchain.cache.user_cache_dir()), never into a checkout or an installed package (a copy of
+the guest tree built from with catalog.guest_sources keeps its images beside it), one file per
 (sources, configuration, firmware, macros, compiler) key, so an unchanged request costs one hash
 of the sources and nothing else.
 
@@ -35,7 +36,12 @@ class BuildError(Exception):
 
 def build_dir() -> Path:
     env = os.environ.get("EMU_BUILD_DIR")
-    return Path(env) if env else user_cache_dir("images")
+    if env:
+        return Path(env)
+    copy = catalog.guest_copy()
+    if copy is not None:  # a copy's images (a mutant's) go beside it, and away with it
+        return copy.parent / "build" / "guest"
+    return user_cache_dir("images")
 
 
 def _files_under(path: Path) -> list[Path]:

@@ -204,7 +204,8 @@ class RunOptions:
     app: str | None = option(
         None, "--app",
         f"build and boot a bundled app (default {DEFAULT_APP}), or the app in a folder of your "
-        "own (a path, with a slash: ./myapp)",
+        "own (a path, with a slash: ./myapp); with --bios FILE, built as an S-mode SBI payload "
+        "(python -m toolchain build --firmware opensbi)",
         metavar="NAME|PATH",
     )  # fmt: skip
     config: str = option("default", "--config", "build configuration for --app", metavar="NAME")
