@@ -14,6 +14,7 @@ import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from emulator import __version__
 from emulator.machine.errors import BadInput, EmulatorError
@@ -101,6 +102,10 @@ class BenchOptions:
     configs: list[str] = option(
         DEFAULT_BENCH_CONFIGS, "--configs", "configurations", metavar="CONFIG", kind="many"
     )
+    libs: list[str] = option(
+        [], "--lib", "a library folder of your own, its allocator a configuration of its name",
+        metavar="PATH", kind="list",
+    )  # fmt: skip
     harts: list[int] = option(
         [1, 2, 4, 8, 16], "--harts", "hart counts", metavar="N", parse=count, kind="many"
     )
@@ -195,15 +200,19 @@ def run_and_report(opts: RunOptions) -> int:
     return status
 
 
-def cmd_apps() -> int:
+def cmd_apps(libs: list[str]) -> int:
     from toolchain import catalog
 
-    print("apps (python -m emulator run --app NAME):")
+    try:
+        configs = catalog.configs(libs)
+    except catalog.CatalogError as e:
+        raise BadInput(str(e)) from None
+    print("apps (python -m emulator run --app NAME, or --app ./FOLDER for one of your own):")
     for a in catalog.apps().values():
         mark = " (default)" if a.name == DEFAULT_APP else ""
         print(f"  {a.name:16} {a.description}{mark}")
     print("configurations (--config NAME):")
-    for c in catalog.configs().values():
+    for c in configs.values():
         print(f"  {c.name:16} {c.description}")
     return 0
 
@@ -320,12 +329,12 @@ def cmd_bench(b: BenchOptions) -> int:
         for name in apps:
             catalog.app(name)
         for name in b.configs:
-            catalog.config(name)
+            catalog.config(name, b.libs)
     except catalog.CatalogError as e:
         raise EmulatorError(str(e)) from None
     if any(not 1 <= h <= C.MAX_HARTS for h in b.harts):
         raise EmulatorError(f"--harts must be between 1 and {C.MAX_HARTS}")
-    sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines))
+    sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines), list(b.libs))
     # Made before the sweep: a bad --out is said at once, not after hours of runs.
     with open_runner(b.jobs, b.cluster) as runner, open_run_dir(b.out, "bench") as run_dir:
         results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)
@@ -342,15 +351,25 @@ def cmd_bench(b: BenchOptions) -> int:
 # ---- main ----------------------------------------------------------------------------------------
 
 
+def _prog() -> str:
+    """How the user called us: `smp-emulator` (the installed command) or python -m emulator."""
+    called = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return called if called and not called.endswith(".py") else "python -m emulator"
+
+
 def _parser() -> _Parser:
     parser = _Parser(
-        prog="python -m emulator",
+        prog=_prog(),
         description="Multi-hart RISC-V machine for SMP allocator experiments.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_arguments(sub.add_parser("run", help="boot an image or a bundled app"), RunOptions)
-    sub.add_parser("apps", help="list bundled apps and build configurations")
+    apps = sub.add_parser("apps", help="list bundled apps and build configurations")
+    apps.add_argument(
+        "--lib", dest="libs", action="append", default=[], metavar="PATH",
+        help="also list the allocator configurations of a library folder of your own",
+    )  # fmt: skip
     ex = sub.add_parser("explore", help="run many seeded schedules with the oracle on")
     add_arguments(ex, RunOptions, skip=("seed", "save_schedule"))
     add_arguments(ex, ExploreOptions)
@@ -365,7 +384,7 @@ def _parser() -> _Parser:
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "apps":
-        return cmd_apps()
+        return cmd_apps(args.libs)
     if args.command == "explore":
         return cmd_explore(from_arguments(RunOptions, args), from_arguments(ExploreOptions, args))
     if args.command == "bench":

@@ -156,8 +156,16 @@ class Violation(Exception):
 
 
 class Oracle(Listener):
-    def __init__(self, image: Image, probes: Probes, hooks: Hooks, check_every: int = 0):
+    def __init__(
+        self,
+        image: Image,
+        probes: Probes,
+        hooks: Hooks,
+        check_every: int = 0,
+        walker_plugins: tuple[tuple[str, str], ...] = (),  # (file name, source)
+    ):
         self.image = image
+        self.walker_plugins = walker_plugins
         self.probes = probes
         self.live = {layer: Shadow() for layer in ("objects", "pages", "mmap")}
         self.freed: dict[tuple[str, int], tuple[Block, Call]] = {}
@@ -193,7 +201,7 @@ class Oracle(Listener):
             end.address if end else max(s.address + s.memsize for s in image.segments),
             top,
         )
-        self.walker = walker_for(image, machine)
+        self.walker = walker_for(image, machine, self.walker_plugins)
 
     # ---- describing --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from emulator import __version__
 from emulator.instruments.contention import ContentionMonitor
+from emulator.instruments.heapwalk import PluginError, load_plugin
 from emulator.instruments.inject import Stalls, parse_fail, parse_stall
 from emulator.instruments.oracle import Oracle
 from emulator.instruments.probes import Probes
@@ -62,7 +63,9 @@ def resolve_image(opts: RunOptions) -> Path | None:
 
     try:
         firmware = firmware_below(opts.bios)
-        return build(opts.app or DEFAULT_APP, opts.config, opts.defines, firmware=firmware)
+        return build(
+            opts.app or DEFAULT_APP, opts.config, opts.defines, firmware=firmware, libs=opts.libs
+        )
     except (CatalogError, CompilerMissing) as e:
         raise BadInput(str(e)) from None
     except BuildError as e:
@@ -241,7 +244,15 @@ class Instruments:
         if self.timing:
             self.timing.install(hooks)
         if opts.check and self.tracer:
-            self.oracle = Oracle(image, probes, hooks, check_every=opts.check_every or 0)
+            plugins = opts.walker_plugins()
+            for plugin in plugins:  # a plugin that cannot load is bad input, said before the run
+                try:
+                    load_plugin(plugin)
+                except PluginError as e:
+                    raise BadInput(str(e)) from None
+            self.oracle = Oracle(
+                image, probes, hooks, check_every=opts.check_every or 0, walker_plugins=plugins
+            )
             self.tracer.listeners.insert(0, self.oracle)
         if opts.trace and self.tracer:  # files last: every check above may still say no
             files = open_outputs(run_dir) if run_dir else (None, None)
