@@ -186,7 +186,10 @@ def test_the_library_is_cached_outside_the_source_tree():
 def test_no_compiler_means_one_line_and_the_python_path(tmp_path):
     """A cache directory that cannot be written (as on a host zig cannot build for) makes the
     build fail: one line on stderr, and the run goes on on the Python path."""
-    env = {**os.environ, "EMULATOR_CACHE_DIR": "/dev/null/nowhere", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ, "EMU_CACHE_DIR": "/dev/null/nowhere", "PYTHONPATH": str(ROOT),
+        "EMU_BUILD_DIR": str(tmp_path / "images"),  # the guest image still has a place
+    }  # fmt: skip
     proc = subprocess.run(
         [sys.executable, "-m", "emulator", "run", "--app", "hello", "--harts", "2", "--quiet",
          "--out", str(tmp_path / "run")],

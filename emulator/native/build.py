@@ -3,10 +3,10 @@
 The sources (src/*.c, src/*.h) and the header generated from layout.py are compiled with
 `python -m ziglang cc -shared -fPIC -O2` (the ziglang the guest toolchain already installs: no
 system compiler) into one shared library, cached by a hash of everything that goes into it in
-$XDG_CACHE_HOME/smp-alloc-emulator/native/ (default ~/.cache/...; EMULATOR_CACHE_DIR
-overrides), never in the source tree. A cached library is reused while the sources are
-unchanged; a build writes under a temporary name and renames, so processes building at once do
-not see each other's half-written files.
+native/ under the user cache directory (toolchain/cache.py: $EMU_CACHE_DIR, else
+$XDG_CACHE_HOME/smp-alloc-emulator, default ~/.cache/...), never in the source tree. A cached
+library is reused while the sources are unchanged; a build writes under a temporary name and
+renames, so processes building at once do not see each other's half-written files.
 
 `library()` loads it once per process. When it cannot be built (no ziglang, a host zig cannot
 target, a compile error), it prints one line saying so and returns None, and the machine runs
@@ -27,17 +27,16 @@ from functools import cache
 from pathlib import Path
 
 from emulator.native import layout
+from toolchain.cache import user_cache_dir
 
 SOURCES = Path(__file__).with_name("src")
 FLAGS = ["-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror"]
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("EMULATOR_CACHE_DIR")
-    if base:
-        return Path(base) / "native"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "smp-alloc-emulator" / "native"
+    """native/ in the project's one user cache directory (toolchain/cache.py: the guest
+    images live there too)."""
+    return user_cache_dir("native")
 
 
 def _compiler() -> list[str]:
