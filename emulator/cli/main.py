@@ -222,6 +222,8 @@ def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
     if failed:
         again = replace(opts, seed=failed[0].seed, out=None, no_allocator=work.no_allocator)
         print(f"reproduce: {again.reproduce()}")
+        if failed[0].outcome in (Outcome.VIOLATION, Outcome.FAULT):
+            print(f"debug:     {again.reproduce()} --gdb 1234 --gdb-at {failed[0].outcome}")
     return 1 if failed else 0
 
 
@@ -274,7 +276,8 @@ def _parser() -> _Parser:
     add_arguments(sub.add_parser("run", help="boot an image or a bundled app"), RunOptions)
     sub.add_parser("apps", help="list bundled apps and build configurations")
     ex = sub.add_parser("explore", help="run many seeded schedules with the oracle on")
-    add_arguments(ex, RunOptions, skip=("seed", "save_schedule"))
+    debugging = ("gdb", "gdb_wait", "gdb_at", "gdb_disconnect")  # one run, not many
+    add_arguments(ex, RunOptions, skip=("seed", "save_schedule", *debugging))
     add_arguments(ex, ExploreOptions)
     add_arguments(sub.add_parser("bench", help="sweep the SMP allocation benchmarks"), BenchOptions)
     return parser

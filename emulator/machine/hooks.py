@@ -23,6 +23,28 @@ registered what, and nothing is attached to a machine after construction:
   after_turn     fn(hart, retired, total) after every turn (recording, periodic checks)
   memory         fn(hart, write, address, size) on every load and store to RAM (a Python hook
                  on every access: several times slower; for one-off discovery runs)
+  debugger       a debugger attached to the run (emulator/debug/: the GDB stub), below
+
+`Debugger` is what the machine asks a debugger, and what a hart offers it. The debugger must
+leave the run as it would be without it (schedule, counts, digests), so it stops a hart only
+between two instructions inside the hart's turn and lets the same turn go on afterwards. A hart
+(the Python one in hart.py, and any other that replaces it) provides:
+
+  a resumable turn   with a debugger, Hart.run(quantum) runs the turn as pieces of emu_start
+                     whose counts add up to the quantum; between pieces the hart is stopped
+                     and the debugger called (`stopped`). instret, the clock and interrupt
+                     lines (MTIP) move at the turn's end only, as without a debugger;
+                     Hart.now() counts the pieces so far
+  breakpoints        Hart.set_breakpoints(addresses): a code hook bounded to each address
+                     (UC_HOOK_CODE, begin = end), only while breakpoints are set; it stops the
+                     hart in front of the instruction (not counted)
+  watchpoints        Hart.set_watchpoints({Watch}): UC_HOOK_MEM_READ/WRITE bounded to each
+                     range; the hart stops in front of the accessing instruction (unicorn
+                     restarts it), which is what GDB's RISC-V target expects (its watchpoints
+                     are "non-steppable": GDB steps over the instruction itself)
+  ebreak             while `attached`, an ebreak stops the hart past it instead of trapping
+                     into the guest
+  Hart.set_pc        a new pc for the next piece
 
 `Policy` is what the machine's loop asks of a schedule.
 """
@@ -49,6 +71,36 @@ class TrapSite:
     handler: Callable[[Hart, int], None]  # (hart, address): runs when the hart reaches it
 
 
+@dataclass(frozen=True)
+class Watch:
+    """A watched range: stop in front of an instruction that reads, writes or accesses it."""
+
+    kind: str  # "write" | "read" | "access"
+    address: int
+    length: int
+
+
+class Debugger(Protocol):
+    """What the machine asks a debugger (module docstring)."""
+
+    @property
+    def attached(self) -> bool:
+        """Whether a debugger client is attached now (ebreak goes to it then)."""
+        ...
+
+    def limit(self, hart: Hart) -> int:
+        """Instructions `hart` may retire from here before the debugger wants it stopped (a
+        step, an instruction to stop at); 0: no limit. Asked before every piece of a turn."""
+        ...
+
+    def stopped(self, hart: Hart, why: str, address: int) -> bool:
+        """`hart` is stopped between two instructions inside its turn, because of `why`:
+        "limit" (the limit was reached), "break" (a breakpoint at `address`), "watch", "rwatch",
+        "awatch" (an access to `address`), "ebreak" (at `address`). Returns when the run may go
+        on (True: the turn resumes; False: the turn ends, the run has been stopped)."""
+        ...
+
+
 @dataclass
 class Hooks:
     bus: Bus = field(default_factory=Bus)
@@ -60,6 +112,7 @@ class Hooks:
     charge: Callable[[Hart, str, int, bool], None] | None = None
     after_turn: list[Callable[[Hart, int, int], None]] = field(default_factory=list)
     memory: Callable[[Hart, bool, int, int], None] | None = None
+    debugger: Debugger | None = None
 
 
 class HartHost(Protocol):

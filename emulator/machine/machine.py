@@ -47,6 +47,7 @@ class Outcome(StrEnum):
     BUDGET = "budget"  # the instruction budget ran out
     DEADLOCK = "deadlock"  # every hart sleeps and nothing can wake any
     VIOLATION = "violation"  # an instrument (the oracle) found a broken rule
+    KILLED = "killed"  # a debugger killed the run (GDB's kill)
 
 
 NEVER = 1 << 80
@@ -142,6 +143,9 @@ class Machine:
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
         self._turn: Hart | None = None  # the hart whose turn it is (device accesses are its)
         self.sites = sites = scan(firmware, image)
+        # every address the loader wrote a trap over -> the bytes that were there (a debugger
+        # shows those)
+        self.under_traps: dict[int, bytes] = {}
         # Sites the harts must act on become traps (hart.py): address -> original word.
         self._replaced = dict(sites.lrsc)
         if hooks.watch_atomics:  # every AMO and write fence reports itself
@@ -212,6 +216,7 @@ class Machine:
 
     def _write_trap(self, address: int, length: int) -> None:
         offset = address - C.RAM_BASE
+        self.under_traps[address] = bytes(self.ram[offset : offset + length])
         self.ram[offset : offset + length] = TRAP_WORD.to_bytes(length, "little")
 
     # ---- what a hart may ask (hooks.HartHost) ----------------------------------------------------
@@ -320,6 +325,11 @@ class Machine:
             self.stop = Stop(Outcome.VIOLATION, message, hart=hart.id, pc=pc)
             self.stop.details = details
         hart.park(pc)
+
+    def end(self, hart: Hart, message: str) -> None:
+        """Stop the run at once, where `hart` stands (a debugger's kill)."""
+        if self.stop is None:
+            self.stop = Stop(Outcome.KILLED, message, hart=hart.id, pc=hart.pc)
 
     def _finish(self, hart_id: int, code: int | None) -> None:
         if self.stop is not None:
