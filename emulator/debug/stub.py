@@ -291,6 +291,8 @@ class GdbStub:
         run goes on."""
         self.stop_hart = hart
         self.stop_reply = b"T%02xthread:%x;%s" % (signal, hart.id + 1, extra)
+        # GDB takes a stop as selecting the thread that stopped (it sends no H after it)
+        self.g_thread = self.c_thread = 0
         if self.conn is None:
             return True
         try:
