@@ -264,6 +264,15 @@ def test_protocol_session(tmp_path, emulators):
     client.raw(frame(b"vCont;s:%x;c" % thread))
     assert client.reply() == b"T05thread:%x;" % thread
     assert _register(client, PC_REGNUM) != main
+    # watchpoints: a read, then a write, of a counter every hart increments under a lock
+    counter = image.symbol("spin_count").address
+    for kind, reason in ((3, b"rwatch"), (2, b"watch"), (4, b"awatch")):
+        assert client.ask(b"Z%d,%x,8" % (kind, counter)) == b"OK"
+        client.raw(frame(b"vCont;c"))
+        stop = client.reply()
+        assert re.fullmatch(rb"T05thread:[12];%s:%x;" % (reason, counter), stop), stop
+        assert client.ask(b"z%d,%x,8" % (kind, counter)) == b"OK"
+    assert client.ask(b"Z9,0,4") == b""  # a kind it does not know
     assert client.ask(b"D") == b"OK"
     status, err = emu.finish()
     assert status == 0, err

@@ -128,6 +128,7 @@ class GdbStub:
                 )
             self._at_address = symbol.address
         self._at_hits = 0
+        self._reached_at = False
         self._stop_total = at.count if at is not None and at.kind == "instruction" else 0
         self.machine: Machine | None = None
         self.harts: list[Hart] = []
@@ -228,6 +229,8 @@ class GdbStub:
             self._accept(f"waiting for GDB at the {result.outcome} on port {self.port}")
             signal = SIGSEGV if at.kind == "fault" else SIGTRAP
             self._serve(hart, signal)
+        elif self.conn is None and self._pending_at():
+            _say(f"the run ended ({result.outcome}) before {self._at_text()}: nothing to debug")
         if self.conn is not None:
             try:
                 if self.awaiting_stop:
@@ -259,7 +262,12 @@ class GdbStub:
             return f"entry {at.count} of {at.symbol}"
         return f"a {at.kind}"
 
+    def _pending_at(self) -> bool:
+        """Whether the --gdb-at point is still ahead."""
+        return self.at is not None and not self._reached_at
+
     def _reached(self, what: str) -> None:
+        self._reached_at = True
         if self.conn is None:
             self._accept(f"stopped at {what}; waiting for GDB on port {self.port}")
 
