@@ -498,3 +498,13 @@ def test_bad_gdb_options(tmp_path, args, said):
     assert r.returncode == Status.BAD_INPUT, r.stderr
     assert said in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_explore_prints_the_command_that_stops_a_failure_for_gdb(tmp_path):
+    args = ["--app", "alloc-faults", "--config", "bbuddy-spin", "-D", "FAULT=double_free"]
+    r = cli("explore", *args, "--harts", "2", "--seeds", "1", "--jobs", "1", "--out", str(tmp_path))
+    assert r.returncode == 1, r.stderr
+    debug = [line for line in r.stdout.splitlines() if line.startswith("debug:")]
+    assert len(debug) == 1, r.stdout
+    assert debug[0].endswith("--gdb 1234 --gdb-at violation")
+    assert "python -m emulator run --app alloc-faults" in debug[0]
