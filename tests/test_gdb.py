@@ -332,6 +332,35 @@ def test_many_stops_leave_the_run_unchanged(tmp_path, emulators, schedule):
     _same_run(emu.summary(), _plain_run(args, tmp_path / "plain"))
 
 
+@pytest.mark.parametrize(
+    "app, symbol, opcode",
+    [
+        ("treiber", "top", "sc"),  # an SC, which the machine executes itself
+        ("hello", "spin", "amoswap"),  # an AMO, which unicorn executes
+    ],
+)
+def test_watchpoints_see_atomic_writes(tmp_path, emulators, app, symbol, opcode):
+    image = Image(build(app))
+    emu = emulators(["--app", app, "--harts", "2", "--gdb-wait"], tmp_path / "g")
+    client = Client(emu.port("waiting"))
+    address = image.symbol(symbol).address
+    assert client.ask(b"Z2,%x,8" % address) == b"OK"
+    for _ in range(20):  # the first writes may be plain stores (initialisation)
+        client.raw(frame(b"vCont;c"))
+        stop = client.reply()
+        assert re.fullmatch(rb"T05thread:[12];watch:%x;" % address, stop), stop
+        pc = _register(client, PC_REGNUM)
+        word = int.from_bytes(bytes.fromhex(client.ask(b"m%x,4" % pc).decode()), "little")
+        if word & 0x7F == 0x2F:  # the A extension's opcode: GDB sees the instruction, not a trap
+            break
+    funct5 = word >> 27
+    assert funct5 == {"sc": 3, "amoswap": 1}[opcode], hex(word)
+    assert client.ask(b"z2,%x,8" % address) == b"OK"
+    assert client.ask(b"D") == b"OK"
+    status, err = emu.finish()
+    assert status == 0, err
+
+
 def test_ctrl_c_stops_a_running_machine(tmp_path, emulators):
     args = ["--app", "runaway", "--harts", "2", "--max-instructions", "1e10"]
     emu = emulators([*args, "--gdb-wait"], tmp_path / "g")

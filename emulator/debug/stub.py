@@ -644,6 +644,9 @@ class GdbStub:
         elif kind in WATCH_KINDS:
             if size < 1:
                 return b"E22"
+            ram = C.RAM_BASE + self.machine.ram_size  # type: ignore[union-attr]
+            if address < C.RAM_BASE or address + size > ram:
+                return b"E01"  # devices: an access restarted at a stop would happen twice
             watch = Watch(WATCH_KINDS[kind], address, size)
             if insert:
                 self.watches.add(watch)

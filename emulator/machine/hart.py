@@ -76,6 +76,7 @@ from emulator.machine.isa import (
     PRIV,
     A,
     X,
+    atomic_fields,
     exception_text,
     is_atomic,
     is_fence,
@@ -94,6 +95,7 @@ _uc_vmem_translate.restype = ctypes.c_int
 ROM_FOR_INSTRUMENTS = C.HOST_ROM_BASE  # the host ROM: code instruments place (probes.py)
 TRAP_WORD = 0x00000000  # what a replaced site becomes: defined illegal in 16 and 32 bits
 TCG_BUFFER_BYTES = 32 << 20  # per instance; unicorn's default reserves 1 GiB each
+AMO_OPCODE = 0x2F  # the A extension's major opcode
 NO_STOP = MASK64  # emu_start's stop address: odd, so no pc reaches it (0 would stop code at 0)
 
 # exceptions whose xtval is the faulting address (misaligned, access and page faults)
@@ -313,8 +315,10 @@ class Hart:
         for watch in old - watches:
             self.uc.hook_del(self._watches.pop(watch))
         for watch in watches - old:
-            kinds = {"write": UC_HOOK_MEM_WRITE, "read": UC_HOOK_MEM_READ}
-            kind = kinds.get(watch.kind, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE)
+            # a write watch hooks reads too: an AMO reads before it writes (_on_watch)
+            kind = (
+                UC_HOOK_MEM_READ if watch.kind == "read" else UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE
+            )
             # an access that starts below the range may reach into it (up to 8 bytes)
             first, last = max(watch.address - 7, 0), watch.address + watch.length - 1
             self._watches[watch] = self.uc.hook_add(kind, self._on_watch, watch, first, last)
@@ -338,10 +342,43 @@ class Hart:
             return
         if self._skip_at >= 0 and self._counter.value == 1:
             return
+        if watch.kind == "write" and access != UC_MEM_WRITE:
+            # Unicorn calls a write hook after the store (restarting a plain store stores the
+            # same again), but an AMO's write cannot be redone: stop at its read, before it
+            # changes anything. A plain load is no write.
+            word = self.host.instruction_at(self._physical(self.read_reg(PC)))
+            if word & 0x7F != AMO_OPCODE:
+                return
         self.uncount()
-        write = access == UC_MEM_WRITE
-        kind = "awatch" if watch.kind == "access" else "watch" if write else "rwatch"
-        self._stop_for_debugger(kind, address)
+        kind = {"access": "awatch", "write": "watch", "read": "rwatch"}[watch.kind]
+        self._stop_for_debugger(kind, max(address, watch.address))
+
+    def _watched_atomic(self, word: int, epc: int) -> bool:
+        """An atomic the hart executes itself touches a watched range: stop in front of it (as
+        unicorn's memory hooks do for the instructions it executes)."""
+        funct5, width, _, rs1, _ = atomic_fields(word)
+        reads, writes = funct5 != 3, funct5 != 2  # lr reads, sc writes, an AMO does both
+        return self._watch_stop(epc, self.x(rs1), width, writes, reads)
+
+    def _watch_stop(self, epc: int, address: int, width: int, writes: bool, reads: bool) -> bool:
+        if self._skip_at == epc and self._counter.value == 1:
+            return False  # resuming in front of it: it stopped this hart already
+        for watch in self._watches:
+            if address >= watch.address + watch.length or watch.address >= address + width:
+                continue
+            if watch.kind == "access":
+                kind = "awatch"
+            elif watch.kind == "write" and writes:
+                kind = "watch"
+            elif watch.kind == "read" and reads:
+                kind = "rwatch"
+            else:
+                continue
+            self.uncount()
+            self.write_reg(PC, epc)
+            self._stop_for_debugger(kind, max(address, watch.address))
+            return True
+        return False
 
     def _stop_for_debugger(self, why: str, address: int) -> None:
         self._debug_stop = (why, address)
@@ -505,6 +542,8 @@ class Hart:
         elif is_atomic(word):
             if self._hooks.step is not None and self._switch_before(epc):
                 return
+            if self._watches and self._watched_atomic(word, epc):
+                return
             atomics.execute(self, word, epc)
         elif is_fence(word):
             atomics.execute(self, word, epc)
@@ -533,6 +572,8 @@ class Hart:
             address, width, signed, rd = load
         else:
             address, width, value = store_operands(word, self.x)  # type: ignore[misc]
+        if self._watches and self._watch_stop(epc, address, width, load is None, load is not None):
+            return
         offset = address - C.RAM_BASE
         if not 0 <= offset <= self.host.ram_size - width:
             what = "load from" if load is not None else "store to"

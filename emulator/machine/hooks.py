@@ -39,9 +39,13 @@ between two instructions inside the hart's turn and lets the same turn go on aft
                      (UC_HOOK_CODE, begin = end), only while breakpoints are set; it stops the
                      hart in front of the instruction (not counted)
   watchpoints        Hart.set_watchpoints({Watch}): UC_HOOK_MEM_READ/WRITE bounded to each
-                     range; the hart stops in front of the accessing instruction (unicorn
-                     restarts it), which is what GDB's RISC-V target expects (its watchpoints
-                     are "non-steppable": GDB steps over the instruction itself)
+                     range (RAM only); the hart stops in front of the accessing instruction,
+                     which unicorn restarts, as GDB's RISC-V target expects (its watchpoints are
+                     "non-steppable": GDB steps over the instruction itself). Measured: a load
+                     stops before it writes its register; a plain store has stored already (it
+                     stores the same again when restarted); an AMO is stopped at its read,
+                     before it changes anything; the LR/SC, AMOs and sync accesses the hart
+                     executes itself check the watches before they run
   ebreak             while `attached`, an ebreak stops the hart past it instead of trapping
                      into the guest
   Hart.set_pc        a new pc for the next piece
