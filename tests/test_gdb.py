@@ -376,6 +376,16 @@ def test_ctrl_c_stops_a_running_machine(tmp_path, emulators):
     assert emu.summary()["total_instructions"] > 0
 
 
+def test_a_client_connecting_mid_run_stops_it(tmp_path, emulators):
+    emu = emulators(["--app", "runaway", "--max-instructions", "1e10"], tmp_path / "g")
+    client = Client(emu.port("listening"))
+    assert client.ask(b"?") == b"T02thread:1;"
+    assert client.ask(b"qC") == b"QC1"
+    client.raw(frame(b"k"))
+    status, err = emu.finish()
+    assert status == Status.KILLED, err
+
+
 # ---- the real client -----------------------------------------------------------------------------
 
 
