@@ -234,7 +234,8 @@ class GdbStub:
         if self.conn is not None:
             try:
                 if self.awaiting_stop:
-                    self.conn.send(b"W%02x" % (status & 0xFF))
+                    self.stop_reply = b"W%02x" % (status & 0xFF)
+                    self.conn.send(self.stop_reply)
                     self._drain()
             except Disconnected:
                 pass
@@ -369,7 +370,7 @@ class GdbStub:
                     if payload is not None and payload[:1] != b"k":
                         self.conn.send(b"OK")
                     return
-                self.conn.send(b"W%02x" % 0 if payload == b"?" else b"E01")
+                self.conn.send(self.stop_reply if payload == b"?" else b"E01")
         except (Disconnected, OSError):
             return
 
