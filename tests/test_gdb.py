@@ -454,6 +454,9 @@ def test_gdb_at_violation_stops_where_the_oracle_did(tmp_path, emulators):
     pc = _register(client, PC_REGNUM)
     client.raw(frame(b"c"))
     assert client.reply() == b"W%02x" % Status.VIOLATION
+    assert client.ask(b"?") == b"W%02x" % Status.VIOLATION  # the run is over
+    assert client.ask(b"g") == b"E01"
+    client.close()
     status, err = emu.finish()
     assert status == Status.VIOLATION, err
     violation = emu.summary()["violation"]
