@@ -20,7 +20,7 @@ def _commands() -> list[str]:
     for block in re.findall(r"```sh\n(.*?)```", README, re.S):
         for line in block.splitlines():
             line = line.split("  #")[0].strip()
-            if line.startswith("python ") and "pip install" not in line:
+            if line.startswith(("python ", "smp-emulator ")) and "pip install" not in line:
                 found.append(line)
     for row in re.findall(r"^\|[^\n]*\| `(python -m emulator[^`]*)` \|$", README, re.M):
         found.append(row)
@@ -33,6 +33,7 @@ EXPECTED_STATUS = {
     "explore --app treiber -D TREIBER_POP=cas": 1,  # it finds the race: a seed failed
     "ALLOC_BUG=remote_free_plain": 1,  # pct finds the planted race
     "--fail palloc:1": 2,  # alloc-seq reports the failed call and exits 2
+    "CONFIG_LIBUKALLOCFIRSTFIT_LOCK=0": 1,  # the allocator without its lock: a seed failed
 }
 
 
@@ -50,9 +51,13 @@ def test_readme_command_runs(command, tmp_path):
         pytest.skip("Debian's opensbi package is not installed")
     (tmp_path / "scripts").symlink_to(ROOT / "scripts")
     (tmp_path / "tests").symlink_to(ROOT / "tests")
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     proc = subprocess.run(
-        command.replace("python ", f"{sys.executable} ", 1),
+        # smp-emulator is the installed python -m emulator: run this checkout's either way
+        command.replace("smp-emulator ", "python -m emulator ", 1).replace(
+            "python ", f"{sys.executable} ", 1
+        ),
         shell=True,
         cwd=tmp_path,
         capture_output=True,

@@ -75,6 +75,12 @@ CASES = [
     ("bench-unknown-config", ["bench", "--benchmarks", "bench-larson", "--configs", "no-such"],
      "no configuration named"),
     ("bench-harts", ["bench", "--benchmarks", "bench-larson", "--harts", "0"], "--harts"),
+    ("app-folder-without-toml", ["run", "--app", "{inputs}/"], "has no app.toml"),
+    ("lib-not-a-library", ["run", "--lib", "{inputs}", "--config", "region"],
+     "is not a library folder"),
+    ("explore-lib-missing", ["explore", "--lib", "/no/such", "--seeds", "1"], "does not exist"),
+    ("bench-lib-missing", ["bench", "--benchmarks", "bench-larson", "--lib", "/no/such"],
+     "does not exist"),
 ]  # fmt: skip
 
 

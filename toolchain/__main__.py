@@ -1,4 +1,4 @@
-"""python -m toolchain build [APP...] | list"""
+"""python -m toolchain build [APP|PATH...] [--lib PATH...] | list [--lib PATH...]"""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m toolchain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build apps (all when none named); prints each image's path")
-    b.add_argument("apps", nargs="*", metavar="APP")
+    b.add_argument(
+        "apps", nargs="*", metavar="APP", help="a bundled app's name, or an app folder (./mine)"
+    )
     b.add_argument("--config", default="default", help="build configuration (see `list`)")
     b.add_argument(
         "-D",
@@ -36,7 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     b.add_argument("--cc", help="compiler command (default: $RISCV_CC, else ziglang)")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    sub.add_parser("list", help="list apps, configurations and libraries")
+    listing = sub.add_parser("list", help="list apps, configurations and libraries")
+    for p in (b, listing):
+        p.add_argument(
+            "--lib",
+            dest="libs",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="a library folder of your own (lib.toml, or a Unikraft library's Makefile.uk); "
+            "an allocator there is a configuration of its name",
+        )
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -45,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {a.name:16} {a.description}")
             print("configurations:")
             composed = []
-            for c in catalog.configs().values():
+            for c in catalog.configs(args.libs).values():
                 if c.kind == "composed":
                     composed.append(c.name)
                 else:
@@ -53,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"composed configurations ({catalog.GRAMMAR}, the provider being one of the above):"
             )
-            for part in catalog.parts().values():
+            for part in catalog.parts(args.libs).values():
                 if part.kind in ("frontend", "option"):
                     print(f"  {part.kind + ' ' + part.name:17} {part.description}")
             for name in composed:
@@ -62,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             for fw in catalog.FIRMWARES.values():
                 print(f"  {fw.name:16} {fw.description}")
             print("libraries (guest/lib; the runtime and what a library requires come along):")
-            for lib in catalog.libraries().values():
+            for lib in catalog.libraries(args.libs).values():
                 needs = f" [requires {', '.join(lib.requires)}]" if lib.requires else ""
-                print(f"  {lib.name:16} {lib.kind:9} {lib.description}{needs}")
+                where = f" ({lib.directory})" if lib.external else ""
+                print(f"  {lib.name:16} {lib.kind:9} {lib.description}{needs}{where}")
             return 0
         from toolchain.compiler import find_compiler
 
@@ -78,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                     cc=cc,
                     force=args.force,
                     firmware=args.firmware,
+                    libs=args.libs,
                 )
             )
         return 0

@@ -1,11 +1,21 @@
 """What can be built: apps (guest/apps/NAME/app.toml), libraries (guest/lib/NAME/lib.toml),
 configurations (guest/configs.toml), which name the libraries an image links, and firmwares
-(FIRMWARES), which pick the platform layer and link address the runtime is built for."""
+(FIRMWARES), which pick the platform layer and link address the runtime is built for.
+
+Apps and libraries may also live outside the package, found from a path: an app folder with the
+same app.toml (`--app PATH`), a library folder with the same lib.toml, or a Unikraft library
+folder (Makefile.uk, Config.uk) read as such (`--lib PATH`, unikraft.py). A library found from a
+path is the same kind of object as a bundled one; an allocator among them is also a
+configuration of its own name (`--config mine`, `--config mimalloc+mine`)."""
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -21,6 +31,7 @@ class App:
     name: str
     description: str
     directory: Path
+    external: bool = False  # found from a path (--app PATH), not under guest/apps
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,11 @@ class Library:
     # plat/<platform>/'s sources per platform; empty when the library has no platform layer.
     platform_sources: dict[str, tuple[Path, ...]] = field(default_factory=dict)
     listed: bool = False  # lib.toml lists `sources` (their order is kept)
+    external: bool = False  # found from a path (--lib PATH), not under guest/lib
+    # Macros the library gives every file of an image that links it (a Unikraft library's
+    # Config.uk defaults); lib.toml libraries have none.
+    defines: dict[str, str] = field(default_factory=dict)
+    name_symbol: str = ""  # a backend's `const char X_name[]` (default: X_init's X + _name)
 
     def compiled(self, platform: str) -> tuple[Path, ...]:
         """The sources an image for `platform` compiles, in order. A platform's files sort among
@@ -97,6 +113,15 @@ FIRMWARES: dict[str, Firmware] = {
 DEFAULT_FIRMWARE = "none"
 
 
+def firmware_below(bios: str) -> str:
+    """The flavour to build an app in when `bios` (the emulator's --bios) runs below it: bare
+    with none, else the SBI payload (the firmware named is SBI firmware: it starts the kernel
+    in S mode at KERNEL_BASE, as OpenSBI's fw_jump and fw_dynamic do)."""
+    if bios == "none":
+        return DEFAULT_FIRMWARE
+    return next(f.name for f in FIRMWARES.values() if f.platform == "sbi")
+
+
 def firmware(name: str) -> Firmware:
     try:
         return FIRMWARES[name]
@@ -115,6 +140,8 @@ class Config:
     defines: dict[str, str] = field(default_factory=dict)
     libraries: tuple[str, ...] = ()  # as named; required ones are added by image_libraries
     kind: str = "backend"  # base | backend | frontend | option | composed
+    # Library folders found from paths (--lib) that this configuration may name.
+    search: tuple[Path, ...] = ()
 
 
 KINDS = ("base", "backend", "frontend", "option")
@@ -134,12 +161,33 @@ _ALLOCATORS = ("backend", "frontend")
 _CONFIG_FIELDS = ("description", "kind", "libraries", "defines")
 
 
+_SOURCES: list[Path] = []  # guest_sources() stack: another copy of the guest tree to build from
+
+
+@contextmanager
+def guest_sources(root: Path) -> Iterator[None]:
+    """Build from the guest tree at `root` (a copy: a mutant's, emulator/explore/mutate.py)
+    while inside; its images go beside it (build_dir) unless EMU_BUILD_DIR says otherwise."""
+    _SOURCES.append(root)
+    try:
+        yield
+    finally:
+        _SOURCES.pop()
+
+
+def guest_copy() -> Path | None:
+    """The copy of the guest tree being built from (guest_sources), or None."""
+    return _SOURCES[-1] if _SOURCES else None
+
+
 def guest_root() -> Path:
+    if _SOURCES:
+        return _SOURCES[-1]
     root = Path(__file__).resolve().parent.parent / "guest"
     if not (root / "include" / "contract.h").is_file():
         raise CatalogError(
-            f"guest sources not found at {root}: install the project from its checkout "
-            "with `pip install -e '.[test]'`"
+            f"guest sources not found at {root}: the installed package is incomplete; "
+            "reinstall it (`pip install --force-reinstall .` from a checkout, or the wheel)"
         )
     return root
 
@@ -260,16 +308,88 @@ def _platform_layer(directory: Path) -> dict[str, tuple[Path, ...]]:
     }
 
 
-def libraries() -> dict[str, Library]:
-    """Every library under guest/lib, by name (its folder's name)."""
-    return _libraries(guest_root())
+def library_paths(paths: Iterable[str | Path]) -> tuple[Path, ...]:
+    """Library folders given by the user (--lib PATH), resolved, in order, each once."""
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given).expanduser().resolve()
+        if path not in found:
+            found.append(path)
+    return tuple(found)
+
+
+def libraries(search: Iterable[str | Path] = ()) -> dict[str, Library]:
+    """Every library under guest/lib, then those in the folders `search` names, by name (its
+    folder's name)."""
+    return _libraries(guest_root(), library_paths(search))
+
+
+def external_library(directory: Path) -> Library:
+    """The library in a folder found from a path: this project's lib.toml, else a Unikraft
+    library (Makefile.uk)."""
+    from toolchain import unikraft
+
+    if not directory.is_dir():
+        what = "is a file" if directory.exists() else "does not exist"
+        raise CatalogError(f"library folder {directory} {what}; --lib takes a library's folder")
+    if (directory / "lib.toml").is_file():
+        lib = _library(directory)
+    elif (directory / "Makefile.uk").is_file():
+        lib = unikraft.library(directory)
+    else:
+        raise CatalogError(
+            f"{directory} is not a library folder: it has neither a lib.toml (this project's "
+            "manifest, guest/README.md) nor a Makefile.uk (a Unikraft library's)"
+        )
+    if lib.kind in ("runtime", "interface"):
+        raise CatalogError(
+            f"{directory}: a library found from a path is a backend, a frontend or support code; "
+            f"the {lib.kind} is this project's own"
+        )
+    if lib.init:
+        _check_defines(lib, lib.init)
+    return replace(lib, external=True)
+
+
+def _check_defines(lib: Library, function: str) -> None:
+    """An allocator folder provides the interface: its init function is defined in one of its
+    sources (else the image would fail at link time with a less helpful line)."""
+    pattern = re.compile(rf"\b{re.escape(function)}\s*\(")
+    for source in {*lib.sources, *(p for v in lib.platform_sources.values() for p in v)}:
+        text = source.read_text(errors="replace")
+        for match in pattern.finditer(text):
+            depth, at = 1, match.end()
+            while depth and at < len(text):  # to the parenthesis closing the parameter list
+                depth += {"(": 1, ")": -1}.get(text[at], 0)
+                at += 1
+            if not depth and text[at:].lstrip().startswith("{"):
+                return
+    raise CatalogError(
+        f"{lib.directory}: the {lib.kind} {lib.name} does not provide the allocator interface: "
+        f"no source of it defines {function}() "
+        + (
+            "(struct uk_alloc *INIT(void *base, size_t len))"
+            if lib.kind == "backend"
+            else "(struct uk_alloc *INIT(struct uk_alloc *provider))"
+        )
+    )
 
 
 @cache
-def _libraries(root: Path) -> dict[str, Library]:
+def _libraries(root: Path, search: tuple[Path, ...] = ()) -> dict[str, Library]:
     found = {}
     for directory in sorted(p for p in (root / "lib").iterdir() if p.is_dir()):
         found[directory.name] = _library(directory)
+    for directory in search:
+        lib = external_library(directory)
+        other = found.get(lib.name)
+        if other is not None:
+            where = "a bundled library" if not other.external else f"the one in {other.directory}"
+            raise CatalogError(
+                f"library {lib.name} in {directory} has the name of {where}: every library has "
+                "its own name (its folder's); rename the folder"
+            )
+        found[lib.name] = lib
     headers: dict[Path, str] = {}
     for lib in found.values():
         include = lib.directory / "include"
@@ -292,7 +412,7 @@ def _libraries(root: Path) -> dict[str, Library]:
 def image_libraries(config: Config) -> tuple[Library, ...]:
     """The libraries an image built with `config` links, in link order: the runtime libraries,
     then each library the configuration names, after the libraries it requires (transitively)."""
-    table = libraries()
+    table = libraries(config.search)
     order: dict[str, Library] = {}
 
     def visit(name: str, path: tuple[str, ...]) -> None:
@@ -335,24 +455,30 @@ def image_defines(config: Config) -> dict[str, str]:
     defines = {}
     for lib in image_libraries(config):
         defines["CONFIG_LIB" + "".join(c if c.isalnum() else "_" for c in lib.name).upper()] = "1"
+        defines.update(lib.defines)
         if lib.kind == "backend":
             defines["UK_ALLOC_BACKEND_INIT"] = lib.init
-            defines["UK_ALLOC_BACKEND_NAME"] = lib.init.removesuffix("_init") + "_name"
+            defines["UK_ALLOC_BACKEND_NAME"] = (
+                lib.name_symbol or lib.init.removesuffix("_init") + "_name"
+            )
             defines["UK_ALLOC_CAPS"] = "|".join(_cap_macro(c) for c in lib.caps) or "0"
         elif lib.kind == "frontend":
             defines["UK_ALLOC_FRONTEND_INIT"] = lib.init
     return defines
 
 
-def parts() -> dict[str, Config]:
-    """Every entry of guest/configs.toml as written, frontends and options included."""
-    return _parts(guest_root())
+def parts(search: Iterable[str | Path] = ()) -> dict[str, Config]:
+    """Every entry of guest/configs.toml as written, frontends and options included, then one
+    for each allocator library in the folders `search` names (a backend or frontend of the same
+    name as its library)."""
+    return _parts(guest_root(), library_paths(search))
 
 
 @cache
-def _parts(root: Path) -> dict[str, Config]:
+def _parts(root: Path, search: tuple[Path, ...] = ()) -> dict[str, Config]:
     path = root / "configs.toml"
     data = _read_toml(path)
+    table = libraries(search)
     found = {}
     for name, body in data.items():
         where = f"{path}: [{name}]"
@@ -370,29 +496,41 @@ def _parts(root: Path) -> dict[str, Config]:
         defines = {str(k): str(v) for k, v in body.get("defines", {}).items()}
         named = _strings(where, "libraries", body.get("libraries", []))
         for lib in named:
-            if lib not in libraries():
+            if lib not in table or table[lib].external:
                 raise CatalogError(
                     f"{where} names library {lib!r}, which does not exist; "
-                    f"libraries: {', '.join(libraries())}"
+                    f"libraries: {', '.join(n for n, x in table.items() if not x.external)}"
                 )
-        found[name] = Config(name, str(body.get("description", "")), defines, named, kind)
+        found[name] = Config(name, str(body.get("description", "")), defines, named, kind, search)
+    for lib in table.values():
+        if not lib.external or lib.kind not in _ALLOCATORS:
+            continue
+        if lib.name in found:
+            raise CatalogError(
+                f"library {lib.name} in {lib.directory} has the name of configuration "
+                f"{lib.name!r} in {path}; rename its folder"
+            )
+        found[lib.name] = Config(
+            lib.name, f"{lib.description} ({lib.directory})", {}, (lib.name,), lib.kind, search
+        )
     return found
 
 
-def _of_kind(kind: str) -> list[str]:
-    return [n for n, c in parts().items() if c.kind == kind]
+def _of_kind(kind: str, search: tuple[Path, ...] = ()) -> list[str]:
+    return [n for n, c in parts(search).items() if c.kind == kind]
 
 
-def compose(name: str) -> Config:
+def compose(name: str, search: Iterable[str | Path] = ()) -> Config:
     """The configuration FRONTEND+PROVIDER[+OPTION...]: the parts' libraries and defines merged in
     order (a later part's define wins). Raises CatalogError naming the known parts."""
+    search = library_paths(search)
     frontend, *rest = name.split("+")
     provider, options = (rest[0], rest[1:]) if rest else ("", [])
-    table = parts()
+    table = parts(search)
     frontends, providers, known_options = (
-        _of_kind("frontend"),
-        _of_kind("backend"),
-        _of_kind("option"),
+        _of_kind("frontend", search),
+        _of_kind("backend", search),
+        _of_kind("option", search),
     )
     problems = []
     if table.get(frontend, Config("", "", kind="")).kind != "frontend":
@@ -417,49 +555,80 @@ def compose(name: str) -> Config:
         named += [n for n in table[part].libraries if n not in named]
     words = [table[frontend].description, f"pages from {provider}"]
     words += [table[o].description for o in options]
-    return Config(name, "; ".join(words), defines, tuple(named), "composed")
+    return Config(name, "; ".join(words), defines, tuple(named), "composed", search)
 
 
-def configs() -> dict[str, Config]:
+def configs(search: Iterable[str | Path] = ()) -> dict[str, Config]:
     """Every configuration `--config` accepts: the plain ones, then each frontend over each
     provider, without and with each option."""
-    return _configs(guest_root())
+    return _configs(guest_root(), library_paths(search))
 
 
 @cache
-def _configs(root: Path) -> dict[str, Config]:
-    found = {n: c for n, c in parts().items() if c.kind in ("base", "backend")}
-    for frontend in _of_kind("frontend"):
-        for provider in _of_kind("backend"):
-            for options in [[], *([o] for o in _of_kind("option"))]:
-                c = compose("+".join([frontend, provider, *options]))
+def _configs(root: Path, search: tuple[Path, ...] = ()) -> dict[str, Config]:
+    found = {n: c for n, c in parts(search).items() if c.kind in ("base", "backend")}
+    for frontend in _of_kind("frontend", search):
+        for provider in _of_kind("backend", search):
+            for options in [[], *([o] for o in _of_kind("option", search))]:
+                c = compose("+".join([frontend, provider, *options]), search)
                 found[c.name] = c
     return found
 
 
+def is_path(name: str) -> bool:
+    """Whether --app names a folder rather than a bundled app: a path has a slash (`./mine`,
+    `~/apps/mine`, `/abs/mine`); a bundled app's name never does."""
+    return "/" in name or (os.sep != "/" and os.sep in name) or name in (".", "..")
+
+
+def app_from_path(given: str) -> App:
+    """The app in a folder: app.toml (a description) beside its .c/.S sources."""
+    directory = Path(given).expanduser().resolve()
+    if not directory.is_dir():
+        what = "is a file, not a folder" if directory.exists() else "does not exist"
+        raise CatalogError(f"--app {given}: {directory} {what}; an app is a folder with app.toml")
+    manifest = directory / "app.toml"
+    if not manifest.is_file():
+        raise CatalogError(
+            f"--app {given}: {directory} has no app.toml; an app folder holds its .c/.S sources "
+            'and an app.toml with one line, description = "what it does"'
+        )
+    data = _read_toml(manifest)
+    if not any(p.suffix in _SOURCE_FILES for p in directory.rglob("*") if p.is_file()):
+        raise CatalogError(f"--app {given}: {directory} has no .c or .S source file")
+    return App(directory.name, str(data.get("description", "")), directory, external=True)
+
+
 def app(name: str) -> App:
+    """A bundled app by name, or the app in a folder (`is_path`)."""
+    if is_path(name):
+        return app_from_path(name)
     try:
         return apps()[name]
     except KeyError:
         known = ", ".join(apps())
-        raise CatalogError(f"no app named {name!r}; bundled apps: {known}") from None
+        raise CatalogError(
+            f"no app named {name!r}; bundled apps: {known} (an app of your own: --app ./FOLDER)"
+        ) from None
 
 
-def config(name: str) -> Config:
-    found = configs().get(name)
+def config(name: str, search: Iterable[str | Path] = ()) -> Config:
+    search = library_paths(search)
+    found = configs(search).get(name)
     if found:
         return found
     if "+" in name:
-        return compose(name)
-    part = parts().get(name)
+        return compose(name, search)
+    part = parts(search).get(name)
     if part and part.kind in ("frontend", "option"):
         raise CatalogError(
             f"{name!r} is {'an' if part.kind == 'option' else 'a'} {part.kind}, not a "
             f"configuration: use {GRAMMAR}, "
-            f"e.g. {next(n for n, c in configs().items() if c.kind == 'composed')}"
+            f"e.g. {next(n for n, c in configs(search).items() if c.kind == 'composed')}"
         )
-    plain = ", ".join(n for n, c in configs().items() if c.kind != "composed")
+    plain = ", ".join(n for n, c in configs(search).items() if c.kind != "composed")
+    hint = "" if search else "; an allocator of your own: --lib FOLDER --config FOLDER_NAME"
     raise CatalogError(
         f"no configuration named {name!r}; known: {plain}, and composed names {GRAMMAR} "
-        "(`python -m toolchain list` shows them)"
+        f"(`python -m toolchain list` shows them){hint}"
     )

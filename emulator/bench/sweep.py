@@ -211,6 +211,7 @@ class Sweep:
     harts: list[int] = field(default_factory=lambda: list(DEFAULT_HARTS))
     seeds: list[int] = field(default_factory=lambda: [0])
     defines: dict[str, str] = field(default_factory=dict)
+    libs: list[str] = field(default_factory=list)  # library folders of the user's (--lib)
 
     def cells(self) -> list[Cell]:
         d = tuple(sorted(self.defines.items()))
@@ -237,7 +238,9 @@ def run_sweep(
     images = {}
     for cell in cells:
         if cell.build not in images:
-            images[cell.build] = str(build(cell.app, cell.config, dict(cell.defines)))
+            images[cell.build] = str(
+                build(cell.app, cell.config, dict(cell.defines), libs=sweep.libs)
+            )
     bar = None
     if progress:
         from tqdm import tqdm

@@ -1,4 +1,6 @@
-"""The command line: `python -m emulator run | apps | explore | bench` (main.py).
+"""The command line: `python -m emulator run | apps | explore | bench` (main.py), installed as
+`smp-emulator`; and the same front end for pytest (pytest_plugin.py: the `smp` fixture and
+markers users write their allocator's regression tests with).
 
 May import: every layer below it.
 """

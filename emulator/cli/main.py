@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from emulator import __version__
 from emulator.machine.errors import BadInput, EmulatorError
@@ -100,6 +102,10 @@ class BenchOptions:
     configs: list[str] = option(
         DEFAULT_BENCH_CONFIGS, "--configs", "configurations", metavar="CONFIG", kind="many"
     )
+    libs: list[str] = option(
+        [], "--lib", "a library folder of your own, its allocator a configuration of its name",
+        metavar="PATH", kind="list",
+    )  # fmt: skip
     harts: list[int] = option(
         [1, 2, 4, 8, 16], "--harts", "hart counts", metavar="N", parse=count, kind="many"
     )
@@ -116,6 +122,34 @@ class BenchOptions:
         {}, "-D", "macro for every benchmark build", metavar="NAME=VALUE", parse=define,
         kind="defines",
     )  # fmt: skip
+    out: str | None = option(None, "--out", "run directory (default: under ./runs/)", metavar="DIR")
+
+
+@dataclass
+class MutateOptions:
+    config: str = option(
+        "bbuddy-spin", "--config", "the allocator configuration whose atomics to mutate",
+        metavar="NAME",
+    )  # fmt: skip
+    apps: list[str] | None = option(
+        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests for a "
+        "backend, stress and malloc-api for a frontend)", metavar="APP", kind="many",
+    )  # fmt: skip
+    harts: int = option(4, "--harts", "harts of every run", metavar="N", parse=count,
+                        check=at_least(2))  # fmt: skip
+    seeds: int = option(
+        50, "--seeds", "seeds explored per app and schedule policy (random q=5, pct)",
+        metavar="N", parse=count, check=at_least(0),
+    )  # fmt: skip
+    sites: str | None = option(
+        None, "--sites", "mutate only sites whose `file:line operator` matches this regex",
+        metavar="REGEX",
+    )  # fmt: skip
+    jobs: int = option(
+        os.cpu_count() or 1, "--jobs", "worker processes", metavar="J", parse=count,
+        check=at_least(1),
+    )  # fmt: skip
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS")
     out: str | None = option(None, "--out", "run directory (default: under ./runs/)", metavar="DIR")
 
 
@@ -166,15 +200,19 @@ def run_and_report(opts: RunOptions) -> int:
     return status
 
 
-def cmd_apps() -> int:
+def cmd_apps(libs: list[str]) -> int:
     from toolchain import catalog
 
-    print("apps (python -m emulator run --app NAME):")
+    try:
+        configs = catalog.configs(libs)
+    except catalog.CatalogError as e:
+        raise BadInput(str(e)) from None
+    print("apps (python -m emulator run --app NAME, or --app ./FOLDER for one of your own):")
     for a in catalog.apps().values():
         mark = " (default)" if a.name == DEFAULT_APP else ""
         print(f"  {a.name:16} {a.description}{mark}")
     print("configurations (--config NAME):")
-    for c in catalog.configs().values():
+    for c in configs.values():
         print(f"  {c.name:16} {c.description}")
     return 0
 
@@ -238,6 +276,55 @@ def debug_point(outcome: str, exit_code: int | None) -> str | None:
     return None
 
 
+# ---- mutate --------------------------------------------------------------------------------------
+
+
+def cmd_mutate(m: MutateOptions) -> int:
+    import re
+
+    from tqdm import tqdm
+
+    from emulator.explore import mutate
+    from emulator.session.pool import open_runner
+    from emulator.session.rundir import open_run_dir
+    from toolchain import catalog
+
+    validate(m)
+    try:
+        catalog.config(m.config)
+        apps = m.apps or (["stress", "malloc-api"] if "+" in m.config else ["alloc-tests"])
+        for app in apps:
+            catalog.app(app)
+        pattern = re.compile(m.sites) if m.sites else None
+    except catalog.CatalogError as e:
+        raise BadInput(str(e)) from None
+    except re.error as e:
+        raise BadInput(f"--sites {m.sites!r} is no regular expression: {e}") from None
+    sites = [s for s in mutate.find_sites(m.config) if not pattern or pattern.search(s.name)]
+    if not sites:
+        raise BadInput(f"no atomic operation site in {m.config!r} matches --sites {m.sites!r}")
+    plan = mutate.Plan(m.config, apps, m.harts, m.seeds)
+    with open_runner(m.jobs, m.cluster) as runner, open_run_dir(m.out, f"mutate-{m.config}") as out:
+        tester = mutate.Tester(plan, out / "mutants", m.jobs, runner)
+        root = mutate.copy_sources(tester.work)
+        tester.baseline(root)
+        verdicts = []
+        for site in tqdm(sites, unit="mutant", file=sys.stderr, leave=False):
+            verdict = tester.test(site, root)
+            verdicts.append(verdict)
+            tqdm.write(
+                f"{verdict.site}: {verdict.status}"
+                + (f" by {verdict.killed_by}" if verdict.killed_by else ""),
+                sys.stderr,
+            )
+        mutate.write(out, plan, verdicts)
+        shutil.rmtree(root)  # the copy of the sources; the mutants' images stay with the run
+    print(mutate.table(verdicts), end="")
+    killed, counted = mutate.score(verdicts)
+    print(f"{killed} of {counted} mutants killed; table in {out / 'mutants.md'}")
+    return 0 if killed == counted else 1
+
+
 # ---- bench ---------------------------------------------------------------------------------------
 
 
@@ -255,12 +342,12 @@ def cmd_bench(b: BenchOptions) -> int:
         for name in apps:
             catalog.app(name)
         for name in b.configs:
-            catalog.config(name)
+            catalog.config(name, b.libs)
     except catalog.CatalogError as e:
         raise EmulatorError(str(e)) from None
     if any(not 1 <= h <= C.MAX_HARTS for h in b.harts):
         raise EmulatorError(f"--harts must be between 1 and {C.MAX_HARTS}")
-    sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines))
+    sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines), list(b.libs))
     # Made before the sweep: a bad --out is said at once, not after hours of runs.
     with open_runner(b.jobs, b.cluster) as runner, open_run_dir(b.out, "bench") as run_dir:
         results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)
@@ -277,31 +364,47 @@ def cmd_bench(b: BenchOptions) -> int:
 # ---- main ----------------------------------------------------------------------------------------
 
 
+def _prog() -> str:
+    """How the user called us: `smp-emulator` (the installed command) or python -m emulator."""
+    called = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return called if called and not called.endswith(".py") else "python -m emulator"
+
+
 def _parser() -> _Parser:
     parser = _Parser(
-        prog="python -m emulator",
+        prog=_prog(),
         description="Multi-hart RISC-V machine for SMP allocator experiments.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_arguments(sub.add_parser("run", help="boot an image or a bundled app"), RunOptions)
-    sub.add_parser("apps", help="list bundled apps and build configurations")
+    apps = sub.add_parser("apps", help="list bundled apps and build configurations")
+    apps.add_argument(
+        "--lib", dest="libs", action="append", default=[], metavar="PATH",
+        help="also list the allocator configurations of a library folder of your own",
+    )  # fmt: skip
     ex = sub.add_parser("explore", help="run many seeded schedules with the oracle on")
     debugging = ("gdb", "gdb_wait", "gdb_at", "gdb_disconnect")  # one run, not many
     add_arguments(ex, RunOptions, skip=("seed", "save_schedule", *debugging))
     add_arguments(ex, ExploreOptions)
     add_arguments(sub.add_parser("bench", help="sweep the SMP allocation benchmarks"), BenchOptions)
+    add_arguments(
+        sub.add_parser("mutate", help="break each atomic of an allocator; see which tests notice"),
+        MutateOptions,
+    )
     return parser
 
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "apps":
-        return cmd_apps()
+        return cmd_apps(args.libs)
     if args.command == "explore":
         return cmd_explore(from_arguments(RunOptions, args), from_arguments(ExploreOptions, args))
     if args.command == "bench":
         return cmd_bench(from_arguments(BenchOptions, args))
+    if args.command == "mutate":
+        return cmd_mutate(from_arguments(MutateOptions, args))
     return run_and_report(from_arguments(RunOptions, args))
 
 

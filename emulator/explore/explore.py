@@ -90,6 +90,8 @@ def worker_options(opts: RunOptions) -> RunOptions:
         app=None,
         config="default",
         defines={},
+        libs=[],
+        heap_walkers=opts.walker_plugins(),
         trace=False,
         quiet=True,
         write_files=False,

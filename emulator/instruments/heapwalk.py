@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import itertools
 import struct
+import types
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from guest.contract import C
@@ -463,15 +465,64 @@ class FrontendWalker:
         return errors
 
 
-def walker_for(image: Image, machine: Machine) -> Walker | None:
-    """The walker for the allocator linked into the image, or None when there is none."""
+@dataclass(frozen=True)
+class PluginContext:
+    """What a heap-walker plugin is given: the image (symbols, DWARF), guest memory, and where
+    the page allocator's struct uk_alloc pointer lives."""
+
+    image: Image
+    memory: Memory
+    pointer: int  # address of the variable holding the allocator's struct uk_alloc *
+
+    def allocator(self) -> int:
+        """The address of the page allocator's struct uk_alloc (0 before alloc_init)."""
+        return self.memory.u64(self.pointer)
+
+    def layout(self, struct_name: str) -> dict[str, Field] | None:
+        """A struct's members (offset, size, count) from DWARF; `__size__` is its size."""
+        return layout(self.image, struct_name)
+
+
+def load_plugin(plugin: tuple[str, str]):
+    """The `walker` function of a heap-walker plugin, given as (file name, source) (a library's
+    heapwalk.py): called as walker(ctx) with a PluginContext; returns a Walker (name, check(),
+    free_pages(), own_mappings()), or None when the image's allocator is not the plugin's.
+    Raises PluginError naming the file when it cannot be loaded."""
+    path, source = plugin
+    # Compiled from its source rather than imported: the source travels with the run options
+    # (to workers, to a cluster), and an import would leave a __pycache__ in the user's folder.
+    module = types.ModuleType(f"heapwalk_plugin_{Path(path).parent.name}")
+    module.__file__ = path
+    try:
+        exec(compile(source, path, "exec"), module.__dict__)
+    except Exception as e:
+        raise PluginError(f"heap walker plugin {path} failed to load: {e!r}") from None
+    walker = getattr(module, "walker", None)
+    if not callable(walker):
+        raise PluginError(f"heap walker plugin {path} has no function walker(ctx)")
+    return walker
+
+
+class PluginError(Exception):
+    """A heap-walker plugin that cannot be used (bad input, named by file)."""
+
+
+def walker_for(image: Image, machine: Machine, plugins: tuple[str, ...] = ()) -> Walker | None:
+    """The walker for the allocator linked into the image, or None when there is none. Plugins
+    (heapwalk.py of a library found from a path) are asked first, about the page allocator."""
     # With a frontend, the page allocator is its provider (guest/lib/mimalloc/mimalloc.c).
     pointer = image.symbol("mi_provider") or image.symbol("default_alloc")
     if pointer is None:
         return None
     mem = Memory(machine)
     provider = None
-    if layout(image, "bbuddy") and layout(image, "bb_node") and layout(image, "bb_region"):
+    for plugin in plugins:
+        provider = load_plugin(plugin)(PluginContext(image, mem, pointer.address))
+        if provider is not None:
+            break
+    if provider is not None:
+        pass
+    elif layout(image, "bbuddy") and layout(image, "bb_node") and layout(image, "bb_region"):
         provider = BbuddyWalker(image, mem, pointer.address, "bbuddy")
     elif layout(image, "nbbs") and layout(image, "nb_tree"):
         provider = NbbsWalker(image, mem, pointer.address)

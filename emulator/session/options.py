@@ -225,9 +225,19 @@ class RunOptions:
         metavar="FILE",
     )  # fmt: skip
     app: str | None = option(
-        None, "--app", f"build and boot a bundled app (default {DEFAULT_APP})", metavar="NAME"
-    )
+        None, "--app",
+        f"build and boot a bundled app (default {DEFAULT_APP}), or the app in a folder of your "
+        "own (a path, with a slash: ./myapp); with --bios FILE, built as an S-mode SBI payload "
+        "(python -m toolchain build --firmware opensbi)",
+        metavar="NAME|PATH",
+    )  # fmt: skip
     config: str = option("default", "--config", "build configuration for --app", metavar="NAME")
+    libs: list[str] = option(
+        [], "--lib",
+        "a library folder of your own (lib.toml, or a Unikraft library's Makefile.uk): an "
+        "allocator there is a configuration of its name (--config NAME, mimalloc+NAME)",
+        metavar="PATH", kind="list",
+    )  # fmt: skip
     defines: dict[str, str] = option(
         {}, "-D", "extra macro when building --app", metavar="NAME=VALUE", parse=define,
         kind="defines",
@@ -365,6 +375,9 @@ class RunOptions:
     listeners: list = field(default_factory=list)  # more tracer listeners (tracer.Listener)
     # pct unit sync: the sync sites; None: discovered in a round-robin run (schedule/syncsites.py)
     sync_sites: tuple[int, ...] | None = None
+    # heap-walker plugins, (file name, source), besides those of --lib folders; explore hands its
+    # workers the --lib ones this way, since they run the built image (on a cluster too)
+    heap_walkers: tuple[tuple[str, str], ...] = ()
 
     def validate(self) -> None:
         validate(self)
@@ -373,9 +386,11 @@ class RunOptions:
         if (self.image or self.kernel) and self.app:
             what = "an IMAGE" if self.image else "--kernel FILE"
             raise BadInput(f"give {what} or --app NAME, not both")
-        if (self.image or self.kernel) and (self.defines or self.config != "default"):
+        if (self.image or self.kernel) and (self.defines or self.config != "default" or self.libs):
             what = "IMAGE" if self.image else "--kernel FILE"
-            raise BadInput(f"--config and -D build an app; they do not apply to a given {what}")
+            raise BadInput(
+                f"--config, --lib and -D build an app; they do not apply to a given {what}"
+            )
         if self.check_every and not self.check:
             raise BadInput("--check-every walks the heap for the oracle: add --check")
         if self.locks and not self.atomics:
@@ -393,6 +408,21 @@ class RunOptions:
                 "--gdb-wait stops before the first instruction, --gdb-at later: give one"
             )
 
+    def walker_plugins(self) -> tuple[tuple[str, str], ...]:
+        """The heap-walker plugins of this run as (file name, source): heapwalk.py in each
+        --lib folder that has one."""
+        from pathlib import Path
+
+        found = []
+        for lib in self.libs:
+            path = Path(lib) / "heapwalk.py"
+            if path.is_file():
+                try:
+                    found.append((str(path), path.read_text()))
+                except (OSError, UnicodeDecodeError) as e:
+                    raise BadInput(f"heap walker plugin {path}: cannot read it ({e})") from None
+        return self.heap_walkers + tuple(found)
+
     @property
     def default_app(self) -> bool:
         """Whether the default app boots: nothing else was named (with a firmware, nothing
@@ -405,7 +435,10 @@ class RunOptions:
         from pathlib import Path
 
         path = self.image or self.kernel or (None if self.app or self.default_app else self.bios)
-        return Path(path).stem if path else self.app or DEFAULT_APP
+        if path:
+            return Path(path).stem
+        # An app folder (--app ./mine) by its name; "." is the folder the user is in.
+        return Path(self.app).resolve().name if self.app else DEFAULT_APP
 
     def reproduce(self, command: str = "python -m emulator run") -> str:
         """The command line that runs this again."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.pool
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -36,20 +37,39 @@ def files_of(fn: Callable) -> dict[str, Path]:
 
 
 class ProcessRunner:
-    """A local pool of worker processes (spawned: no unicorn state crosses a fork)."""
+    """A local pool of worker processes (spawned: no unicorn state crosses a fork). With `keep`,
+    the workers stay up between calls of `map` (many small maps, as mutate's batches of seeds,
+    pay the spawn once) until `close`; a map stopped early still ends the workers it leaves
+    busy, so the next one never queues behind them."""
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, keep: bool = False):
         self.jobs = max(1, jobs)
+        self.keep = keep
+        self._pool: multiprocessing.pool.Pool | None = None
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         items = list(items)
         if self.jobs == 1 or len(items) == 1:
             yield from map(fn, items)
             return
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(min(self.jobs, len(items))) as pool:
-            yield from pool.imap_unordered(fn, items)
-            # leaving the with-block terminates workers still running
+        if self._pool is None:
+            size = self.jobs if self.keep else min(self.jobs, len(items))
+            self._pool = multiprocessing.get_context("spawn").Pool(size)
+        done = 0
+        try:
+            for result in self._pool.imap_unordered(fn, items):
+                done += 1
+                yield result
+        finally:
+            if not self.keep or done < len(items):
+                self.close()
+
+    def close(self) -> None:
+        """End the workers (those still running included)."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
 
 
 def cluster_address(given: str | None) -> str | None:
@@ -63,7 +83,11 @@ def open_runner(jobs: int, cluster: str | None = None) -> Iterator[Runner]:
     a pool of `jobs` local processes."""
     address = cluster_address(cluster)
     if not address:
-        yield ProcessRunner(jobs)
+        runner = ProcessRunner(jobs, keep=True)
+        try:
+            yield runner
+        finally:
+            runner.close()
         return
     from emulator.session.cluster import DaskRunner
 

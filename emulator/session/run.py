@@ -14,6 +14,7 @@ from pathlib import Path
 from emulator import __version__
 from emulator.debug.stub import GdbStub, parse_stop_at
 from emulator.instruments.contention import ContentionMonitor
+from emulator.instruments.heapwalk import PluginError, load_plugin
 from emulator.instruments.inject import Stalls, parse_fail, parse_stall
 from emulator.instruments.oracle import Oracle
 from emulator.instruments.probes import Probes
@@ -52,16 +53,20 @@ class RunReport:
 
 def resolve_image(opts: RunOptions) -> Path | None:
     """The kernel to boot: IMAGE or --kernel, or --app built with --config and -D (the default
-    app when none of them and no firmware is named); None for a firmware alone."""
+    app when none of them and no firmware is named) for what runs below it (bare without
+    --bios, an SBI payload with one); None for a firmware alone."""
     if opts.image or opts.kernel:
         return Path(opts.image or opts.kernel)  # type: ignore[arg-type]
     if not opts.app and not opts.default_app:
         return None
     from toolchain import BuildError, CompilerMissing, build
-    from toolchain.catalog import CatalogError
+    from toolchain.catalog import CatalogError, firmware_below
 
     try:
-        return build(opts.app or DEFAULT_APP, opts.config, opts.defines)
+        firmware = firmware_below(opts.bios)
+        return build(
+            opts.app or DEFAULT_APP, opts.config, opts.defines, firmware=firmware, libs=opts.libs
+        )
     except (CatalogError, CompilerMissing) as e:
         raise BadInput(str(e)) from None
     except BuildError as e:
@@ -242,7 +247,15 @@ class Instruments:
         if self.timing:
             hooks.charge = self.timing.charge
         if opts.check and self.tracer:
-            self.oracle = Oracle(image, probes, hooks, check_every=opts.check_every or 0)
+            plugins = opts.walker_plugins()
+            for plugin in plugins:  # a plugin that cannot load is bad input, said before the run
+                try:
+                    load_plugin(plugin)
+                except PluginError as e:
+                    raise BadInput(str(e)) from None
+            self.oracle = Oracle(
+                image, probes, hooks, check_every=opts.check_every or 0, walker_plugins=plugins
+            )
             self.tracer.listeners.insert(0, self.oracle)
         if opts.trace and self.tracer:  # files last: every check above may still say no
             files = open_outputs(run_dir) if run_dir else (None, None)

@@ -25,6 +25,8 @@ struct hart_local {
     int done;
     /* Set by the trap path when it takes a software interrupt; consumed by ipi_wait/ipi_take. */
     int ipi_pending;
+    /* errno for code written against a C library's <errno.h> (guest/lib/ukcore). */
+    int errno_value;
     /* The allocator frontend's heap for this hart (alloc/mimalloc.c), or NULL. */
     void *alloc_heap;
 } __attribute__((aligned(HART_LOCAL_SIZE)));

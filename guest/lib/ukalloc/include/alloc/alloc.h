@@ -131,6 +131,10 @@ struct uk_alloc {
     void (*stats)(struct uk_alloc *a, struct uk_alloc_stats *dst);
 
     struct uk_alloc_stats counters; /* written only by alloc.c, atomically */
+
+    /* An allocator's own state may follow the table (Unikraft's libraries put it here and
+     * reach it as a->priv); it adds nothing to the size of the table. */
+    unsigned char priv[0] __attribute__((aligned(8)));
 };
 
 /* Set up the image's allocator over [heap_start(), heap_end()) (call once, on hart 0). */
