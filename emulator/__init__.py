@@ -9,6 +9,7 @@ Layers, each a folder; a module imports only from its own layer and the ones bef
   schedule/     which hart runs next: rr, random, timed, pct, preempt-atomics, replay
   instruments/  observers installed on demand: probes, tracer, oracle, heap walkers,
                 contention monitor, timing model, fault injection
+  debug/        the GDB stub: stops harts between instructions, resumes the same turns
   session/      one run from options to run directory; the one table of run options
   explore/      many seeded schedules with the oracle on; minimization; planted bugs
   bench/        the allocation benchmark sweep and its report

@@ -16,6 +16,7 @@ RANK = {
     "machine": 0,
     "schedule": 1,
     "instruments": 1,
+    "debug": 1,
     "session": 2,
     "explore": 3,
     "bench": 3,

@@ -260,7 +260,20 @@ def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
     if failed:
         again = replace(opts, seed=failed[0].seed, out=None, no_allocator=work.no_allocator)
         print(f"reproduce: {again.reproduce()}")
+        at = debug_point(failed[0].outcome, failed[0].exit_code)
+        if at:
+            print(f"debug:     {again.reproduce()} --gdb 1234 --gdb-at {at}")
     return 1 if failed else 0
+
+
+def debug_point(outcome: str, exit_code: int | None) -> str | None:
+    """Where --gdb-at stops a failed run for GDB: at the violation, the fault, or the guest's
+    panic (the runtime's `panic`, e.g. a failed allocator assertion)."""
+    if outcome in (Outcome.VIOLATION, Outcome.FAULT):
+        return str(outcome)
+    if outcome == Outcome.EXITED and exit_code == C.GUEST_EXIT_PANIC:
+        return "symbol:panic"
+    return None
 
 
 # ---- mutate --------------------------------------------------------------------------------------
@@ -371,7 +384,8 @@ def _parser() -> _Parser:
         help="also list the allocator configurations of a library folder of your own",
     )  # fmt: skip
     ex = sub.add_parser("explore", help="run many seeded schedules with the oracle on")
-    add_arguments(ex, RunOptions, skip=("seed", "save_schedule"))
+    debugging = ("gdb", "gdb_wait", "gdb_at", "gdb_disconnect")  # one run, not many
+    add_arguments(ex, RunOptions, skip=("seed", "save_schedule", *debugging))
     add_arguments(ex, ExploreOptions)
     add_arguments(sub.add_parser("bench", help="sweep the SMP allocation benchmarks"), BenchOptions)
     add_arguments(

@@ -114,11 +114,26 @@ def csr_table() -> tuple:
     return get, put
 
 
-def csr_write(env: int, csrno: int, value: int) -> None:
-    """A CSR write through unicorn's table entry (no privilege check)."""
+def csr_write(env: int, csrno: int, value: int) -> bool:
+    """A CSR write through unicorn's table entry (no privilege check); False if the CSR has no
+    writer or refused the value."""
     ops = Ops()
     csr_table()[0](csrno, ctypes.byref(ops))
-    WRITE(ops.write)(env, csrno, value)
+    return bool(ops.write) and WRITE(ops.write)(env, csrno, value) == 0
+
+
+def csr_read(env: int, csrno: int) -> int | None:
+    """A CSR read through unicorn's table entry (the machine's own accessors included), as an
+    instruction in any mode would see it without the privilege check (a debugger's view); None
+    if the CSR does not exist."""
+    ops = Ops()
+    csr_table()[0](csrno, ctypes.byref(ops))
+    if not ops.read:
+        return None
+    out = ctypes.c_uint64()
+    if READ(ops.read)(env, csrno, ctypes.byref(out)) != 0:
+        return None
+    return out.value
 
 
 PMP_ENTRIES = 16

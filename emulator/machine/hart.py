@@ -23,6 +23,12 @@ wrong the hart corrects:
 * lr/sc are replaced by traps and executed by atomics.py against a reservation, because
   unicorn's own SC is value-based and succeeds after ABA.
 
+With a debugger attached (hooks.Debugger) a turn is resumable: it runs as pieces of emu_start
+whose counts add up to the quantum, and between two pieces the debugger holds the hart stopped
+between two instructions (a breakpoint, a watchpoint, a step, ebreak). instret, the clock and
+interrupt lines move only at the turn's end, as without a debugger, so the schedule, the counts
+and what the guest reads are the same.
+
 A hart knows its machine only as a HartHost (hooks.py): the RAM, the replaced sites, mtime, and
 where to report sleep and faults. Instruments reach it through the machine's Hooks and through
 the public methods here (registers, `now`, `uncount`, `park`).
@@ -37,6 +43,7 @@ from unicorn import (
     UC_ARCH_RISCV,
     UC_ERR_FETCH_PROT,
     UC_ERR_FETCH_UNMAPPED,
+    UC_HOOK_CODE,
     UC_HOOK_INTR,
     UC_HOOK_MEM_PROT,
     UC_HOOK_MEM_READ,
@@ -61,7 +68,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 from emulator.machine import atomics, csrs
 from emulator.machine import events as ev
 from emulator.machine.cpu import CpuState
-from emulator.machine.hooks import HartHost
+from emulator.machine.hooks import Debugger, HartHost, Watch
 from emulator.machine.icount import counter
 from emulator.machine.isa import (
     MASK64,
@@ -75,6 +82,7 @@ from emulator.machine.isa import (
     PRIV,
     A,
     X,
+    atomic_fields,
     exception_text,
     is_atomic,
     is_fence,
@@ -94,6 +102,7 @@ ROM_FOR_INSTRUMENTS = C.HOST_ROM_BASE  # the host ROM: code instruments place (p
 TRAP_WORD = 0x00000000  # what a replaced site becomes: defined illegal in 16 and 32 bits
 TCG_BUFFER_BYTES = 32 << 20  # per instance; unicorn's default reserves 1 GiB each
 NEVER = 1 << 80  # a timer deadline no clock reaches (mtimecmp may be any 64-bit value)
+AMO_OPCODE = 0x2F  # the A extension's major opcode
 NO_STOP = MASK64  # emu_start's stop address: odd, so no pc reaches it (0 would stop code at 0)
 
 # unicorn's access types of a failed access -> what the guest did
@@ -136,6 +145,14 @@ class Hart:
         self._levels = 0  # interrupt lines the devices hold raised (mip bits)
         self._ended = ""  # why the current turn ended early: "", "switch", "park"
         self._at_wfi = False  # the last turn ended at a wfi
+        # A debugger's view (hooks.Debugger): what earlier pieces of this turn retired, why the
+        # last piece stopped for it, the pc at which a stopped piece resumes (a breakpoint or
+        # watchpoint there does not fire again on the first instruction), its hooks.
+        self._done = 0
+        self._debug_stop: tuple[str, int] | None = None
+        self._skip_at = -1
+        self._breakpoints: dict[int, int] = {}  # address -> unicorn hook
+        self._watches: dict[Watch, int] = {}
 
         uc = self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)
@@ -164,6 +181,7 @@ class Hart:
         if self._log is not None:
             self._hook_memory_log(uc, C.RAM_BASE, C.RAM_BASE + host.ram_size - 1)
         self.pc = entry
+        uc.reg_write(PC, entry)  # what a debugger reads before the first turn
         self._counter = counter(uc)
         # Register access straight through ctypes: half the cost of the binding's wrappers,
         # and these run on every trap the machine emulates.
@@ -248,34 +266,171 @@ class Hart:
         Traps that are no guest instruction (probes; a step switched away from before it ran)
         are taken off unicorn's count as they happen (uncount), so unicorn's limit is the
         quantum in guest instructions."""
-        self._ended = ""
         self._at_wfi = False
-        self._running = True
-        try:
-            self.uc.emu_start(self.pc, NO_STOP, 0, quantum)
-        except UcError as e:
-            self._report(e)
-            retired = self._counter.value
+        debugger = self._hooks.debugger
+        if debugger is None:
+            retired = self._piece(quantum)
         else:
-            self.pc = self.read_reg(PC)
-            ran = self._counter.value
-            if self._ended:
-                retired = ran
-            elif ran <= quantum:  # unicorn stopped early: only a wfi does that
-                retired = ran
-                self._at_wfi = True
-            else:
-                retired = quantum
-        finally:
-            self._running = False
-        error = csrs.take_error()
-        if error is not None:
-            raise error
+            retired = self._resumable_turn(quantum, debugger)
         self.instret += retired
         self.clock += retired
         if self._at_wfi:
             self.host.sleep(self, self.pc - 4)
         return retired
+
+    def _piece(self, count: int) -> int:
+        """One emu_start of at most `count` guest instructions: the whole turn, or a piece of
+        it when a debugger is attached; returns how many retired."""
+        self._ended = ""
+        self._running = True
+        try:
+            self.uc.emu_start(self.pc, NO_STOP, 0, count)
+        except UcError as e:
+            self._report(e)
+            retired = self._counter.value
+            self._ended = "fault"
+        else:
+            self.pc = self.read_reg(PC)
+            ran = self._counter.value
+            if self._ended:
+                retired = ran
+            elif ran <= count:  # unicorn stopped early: only a wfi does that
+                retired = ran
+                self._at_wfi = True
+            else:
+                retired = count
+        finally:
+            self._running = False
+        error = csrs.take_error()
+        if error is not None:
+            raise error
+        return retired
+
+    def _resumable_turn(self, quantum: int, debugger: Debugger) -> int:
+        """The turn as pieces: each runs up to the debugger's limit (a step, an instruction
+        to stop at) or to a breakpoint or watchpoint, the debugger holds the hart stopped in
+        between, and the next piece resumes the same turn where the last one stopped."""
+        done = 0
+        try:
+            while True:
+                limit = debugger.limit(self)
+                count = quantum - done
+                if 0 < limit < count:
+                    count = limit
+                self._done = done
+                got = self._piece(count)
+                done += got
+                self._skip_at = -1
+                why, self._debug_stop = self._debug_stop, None
+                if why is None and limit and got == limit and self._ended != "fault":
+                    why = ("limit", self.pc)
+                if why is not None:
+                    self._done = done
+                    go_on = debugger.stopped(self, *why)
+                    self._skip_at = self.pc
+                    if not go_on:
+                        break
+                if self._ended == "debug":
+                    if done >= quantum:
+                        break
+                    continue
+                if got < count or done >= quantum or self._ended:
+                    break
+        finally:
+            self._done = 0
+        return done
+
+    # ---- debugging (hooks.Debugger) ---------------------------------------------------------
+
+    def set_breakpoints(self, addresses: set[int]) -> None:
+        """Stop in front of the instruction at each address (a code hook bounded to it: code
+        hooks slow unicorn down, so there are only as many as there are breakpoints)."""
+        old = set(self._breakpoints)
+        for address in old - addresses:
+            self.uc.hook_del(self._breakpoints.pop(address))
+        for address in addresses - old:
+            self._breakpoints[address] = self.uc.hook_add(
+                UC_HOOK_CODE, self._on_breakpoint, None, address, address
+            )
+        for address in old ^ addresses:  # hooks are compiled into translated code
+            self.uc.ctl_remove_cache(address, address + 4)
+
+    def set_watchpoints(self, watches: set[Watch]) -> None:
+        """Stop in front of an instruction that reads or writes a watched range (memory
+        hooks bounded to it; unicorn restarts the instruction, so it has not run)."""
+        old = set(self._watches)
+        for watch in old - watches:
+            self.uc.hook_del(self._watches.pop(watch))
+        for watch in watches - old:
+            # a write watch hooks reads too: an AMO reads before it writes (_on_watch)
+            kind = (
+                UC_HOOK_MEM_READ if watch.kind == "read" else UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE
+            )
+            # an access that starts below the range may reach into it (up to 8 bytes)
+            first, last = max(watch.address - 7, 0), watch.address + watch.length - 1
+            self._watches[watch] = self.uc.hook_add(kind, self._on_watch, watch, first, last)
+
+    def set_pc(self, pc: int) -> None:
+        """Where the hart goes on (a debugger's register write, between pieces)."""
+        self.write_reg(PC, pc)
+        self.pc = pc & MASK64
+
+    def _on_breakpoint(self, uc: Uc, address: int, size: int, _: object) -> None:
+        if address == self._skip_at and self._counter.value == 1:
+            return  # resuming in front of it: it stopped this hart already
+        self.uncount()
+        self.write_reg(PC, address)
+        self._stop_for_debugger("break", address)
+
+    def _on_watch(
+        self, uc: Uc, access: int, address: int, size: int, value: int, watch: Watch
+    ) -> None:
+        if address + size <= watch.address or address >= watch.address + watch.length:
+            return
+        if self._skip_at >= 0 and self._counter.value == 1:
+            return
+        if watch.kind == "write" and access != UC_MEM_WRITE:
+            # Unicorn calls a write hook after the store (restarting a plain store stores the
+            # same again), but an AMO's write cannot be redone: stop at its read, before it
+            # changes anything. A plain load is no write.
+            word = self.host.instruction_at(self._physical(self.read_reg(PC)))
+            if word & 0x7F != AMO_OPCODE:
+                return
+        self.uncount()
+        kind = {"access": "awatch", "write": "watch", "read": "rwatch"}[watch.kind]
+        self._stop_for_debugger(kind, max(address, watch.address))
+
+    def _watched_atomic(self, word: int, epc: int) -> bool:
+        """An atomic the hart executes itself touches a watched range: stop in front of it (as
+        unicorn's memory hooks do for the instructions it executes)."""
+        funct5, width, _, rs1, _ = atomic_fields(word)
+        reads, writes = funct5 != 3, funct5 != 2  # lr reads, sc writes, an AMO does both
+        return self._watch_stop(epc, self.x(rs1), width, writes, reads)
+
+    def _watch_stop(self, epc: int, address: int, width: int, writes: bool, reads: bool) -> bool:
+        if self._skip_at == epc and self._counter.value == 1:
+            return False  # resuming in front of it: it stopped this hart already
+        for watch in self._watches:
+            if address >= watch.address + watch.length or watch.address >= address + width:
+                continue
+            if watch.kind == "access":
+                kind = "awatch"
+            elif watch.kind == "write" and writes:
+                kind = "watch"
+            elif watch.kind == "read" and reads:
+                kind = "rwatch"
+            else:
+                continue
+            self.uncount()
+            self.write_reg(PC, epc)
+            self._stop_for_debugger(kind, max(address, watch.address))
+            return True
+        return False
+
+    def _stop_for_debugger(self, why: str, address: int) -> None:
+        self._debug_stop = (why, address)
+        self._ended = "debug"
+        self.uc.emu_stop()
 
     def request_switch(self) -> None:
         """End the current turn after this instruction (from a hook; pc already set)."""
@@ -285,8 +440,8 @@ class Hart:
     def now(self) -> int:
         """Instructions this hart retired before the current one: exact inside a hook too."""
         if self._running:
-            return self.instret + self._counter.value - 1
-        return self.instret
+            return self.instret + self._done + self._counter.value - 1
+        return self.instret + self._done
 
     def clock_now(self) -> int:
         """The hart's virtual clock (instructions + time asleep) before the current instruction."""
@@ -368,11 +523,17 @@ class Hart:
 
     def _physical(self, address: int) -> int:
         """The physical address the hart's instruction fetch at `address` goes to."""
+        found = self.physical(address, UC_PROT_EXEC)
+        return address if found is None else found
+
+    def physical(self, address: int, access: int = UC_PROT_READ) -> int | None:
+        """The physical address an access (UC_PROT_READ, _WRITE or _EXEC) of this hart to
+        `address` goes to now, None if it would fault."""
         if self.cpu.priv.value == 3 or not self.cpu.satp.value >> 60:
             return address
         out = ctypes.c_uint64()
-        if _uc_vmem_translate(self._handle, address, UC_PROT_EXEC, ctypes.byref(out)) != 0:
-            return address
+        if _uc_vmem_translate(self._handle, address, access, ctypes.byref(out)) != 0:
+            return None
         return out.value
 
     def _instruction_bits(self, physical: int) -> int:
@@ -399,6 +560,12 @@ class Hart:
                 hooks.bus.emit(ev.Syscall(self.id, self.now(), epc, number, args, self.clock_now()))
             self._exception(cause, epc, 0)
             return
+        if intno == C.CAUSE_BREAKPOINT and hooks.debugger is not None and hooks.debugger.attached:
+            # ebreak goes to the debugger, not the guest: the hart stops past it
+            length = length_of(self._instruction_bits(self._physical(epc)))
+            self.write_reg(PC, epc + length)
+            self._stop_for_debugger("ebreak", epc)
+            return
         if intno == C.CAUSE_ILLEGAL_INSTRUCTION:
             physical = self._physical(epc)
             site = hooks.traps.get(physical)
@@ -421,6 +588,8 @@ class Hart:
             self._sync_access(word, epc)
         elif is_atomic(word):
             if self._hooks.step is not None and self._switch_before(epc):
+                return
+            if self._watches and self._watched_atomic(word, epc):
                 return
             atomics.execute(self, word, epc)
         elif is_fence(word):
@@ -450,6 +619,8 @@ class Hart:
             address, width, signed, rd = load
         else:
             address, width, value = store_operands(word, self.x)  # type: ignore[misc]
+        if self._watches and self._watch_stop(epc, address, width, load is None, load is not None):
+            return
         offset = address - C.RAM_BASE
         if not 0 <= offset <= self.host.ram_size - width:
             what = "load from" if load is not None else "store to"

@@ -29,6 +29,33 @@ registered what, and nothing is attached to a machine after construction:
   memory_log     every load and store to RAM counted and recorded per hart (MemoryLog), the
                  records handed over at the end of each turn: in C on the native layer (what
                  a model of every access, such as coherence, is built on), in Python otherwise
+  debugger       a debugger attached to the run (emulator/debug/: the GDB stub), below; the
+                 machine then runs the Python hart, not the native layer's
+
+`Debugger` is what the machine asks a debugger, and what a hart offers it. The debugger must
+leave the run as it would be without it (schedule, counts, digests), so it stops a hart only
+between two instructions inside the hart's turn and lets the same turn go on afterwards. A hart
+(the Python one in hart.py, and any other that replaces it) provides:
+
+  a resumable turn   with a debugger, Hart.run(quantum) runs the turn as pieces of emu_start
+                     whose counts add up to the quantum; between pieces the hart is stopped
+                     and the debugger called (`stopped`). instret, the clock and interrupt
+                     lines (MTIP) move at the turn's end only, as without a debugger;
+                     Hart.now() counts the pieces so far
+  breakpoints        Hart.set_breakpoints(addresses): a code hook bounded to each address
+                     (UC_HOOK_CODE, begin = end), only while breakpoints are set; it stops the
+                     hart in front of the instruction (not counted)
+  watchpoints        Hart.set_watchpoints({Watch}): UC_HOOK_MEM_READ/WRITE bounded to each
+                     range (RAM only); the hart stops in front of the accessing instruction,
+                     which unicorn restarts, as GDB's RISC-V target expects (its watchpoints are
+                     "non-steppable": GDB steps over the instruction itself). Measured: a load
+                     stops before it writes its register; a plain store has stored already (it
+                     stores the same again when restarted); an AMO is stopped at its read,
+                     before it changes anything; the LR/SC, AMOs and sync accesses the hart
+                     executes itself check the watches before they run
+  ebreak             while `attached`, an ebreak stops the hart past it instead of trapping
+                     into the guest
+  Hart.set_pc        a new pc for the next piece
 
 When the native layer runs (emulator/native), per-event work is done in C, and an instrument
 describes its work here instead of registering a Python callable for it:
@@ -150,6 +177,36 @@ class NativeSchedule:
     index: int = 0  # replay: the next turn
 
 
+@dataclass(frozen=True)
+class Watch:
+    """A watched range: stop in front of an instruction that reads, writes or accesses it."""
+
+    kind: str  # "write" | "read" | "access"
+    address: int
+    length: int
+
+
+class Debugger(Protocol):
+    """What the machine asks a debugger (module docstring)."""
+
+    @property
+    def attached(self) -> bool:
+        """Whether a debugger client is attached now (ebreak goes to it then)."""
+        ...
+
+    def limit(self, hart: Hart) -> int:
+        """Instructions `hart` may retire from here before the debugger wants it stopped (a
+        step, an instruction to stop at); 0: no limit. Asked before every piece of a turn."""
+        ...
+
+    def stopped(self, hart: Hart, why: str, address: int) -> bool:
+        """`hart` is stopped between two instructions inside its turn, because of `why`:
+        "limit" (the limit was reached), "break" (a breakpoint at `address`), "watch", "rwatch",
+        "awatch" (an access to `address`), "ebreak" (at `address`). Returns when the run may go
+        on (True: the turn resumes; False: the turn ends, the run has been stopped)."""
+        ...
+
+
 @dataclass
 class Hooks:
     bus: Bus = field(default_factory=Bus)
@@ -166,6 +223,7 @@ class Hooks:
     atomic_costs: AtomicCosts | None = None
     probes: NativeProbes | None = None
     memory_log: MemoryLog | None = None
+    debugger: Debugger | None = None
 
 
 class HartHost(Protocol):

@@ -55,6 +55,7 @@ class Outcome(StrEnum):
     BUDGET = "budget"  # the instruction budget ran out
     DEADLOCK = "deadlock"  # every hart sleeps and nothing can wake any
     VIOLATION = "violation"  # an instrument (the oracle) found a broken rule
+    KILLED = "killed"  # a debugger killed the run (GDB's kill)
 
 
 NOT_FINISHED = (Outcome.FAULT, Outcome.BUDGET, Outcome.DEADLOCK)  # how a boot can go nowhere
@@ -151,6 +152,9 @@ class Machine:
         self._stalled: list[Hart] = []
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
         self.sites = sites = scan(firmware, image)
+        # every address the loader wrote a trap over -> the bytes that were there (a debugger
+        # shows those)
+        self.under_traps: dict[int, bytes] = {}
         # Sites the harts must act on become traps (hart.py): address -> original word.
         self._replaced = dict(sites.lrsc)
         if hooks.watch_atomics:  # every AMO and write fence reports itself
@@ -173,8 +177,11 @@ class Machine:
         else:  # as the reset ROM would leave them, minus its instructions (boot.py)
             entry, args = self.image.entry, (self.fdt_address, boot.FW_DYNAMIC_INFO)
             starts = [(entry, (h, *args)) for h in range(harts)]
-        # The native layer (emulator/native), when it runs: traps and per-event work in C.
-        self.native = Native(self, harts) if native_enabled() else None
+        # The native layer (emulator/native), when it runs: traps and per-event work in C. A
+        # debugger stops harts inside their turns, which the Python hart offers (hooks.py):
+        # with one the run takes the Python path, the same run byte for byte (test_native).
+        use_native = native_enabled() and hooks.debugger is None
+        self.native = Native(self, harts) if use_native else None
         if self.native is not None:
             native = self.native
             self.harts: list[Hart] = [
@@ -232,6 +239,7 @@ class Machine:
 
     def _write_trap(self, address: int, length: int) -> None:
         offset = address - C.RAM_BASE
+        self.under_traps[address] = bytes(self.ram[offset : offset + length])
         self.ram[offset : offset + length] = TRAP_WORD.to_bytes(length, "little")
 
     @property
@@ -421,6 +429,11 @@ class Machine:
             self.stop = Stop(Outcome.VIOLATION, message, hart=hart.id, pc=pc)
             self.stop.details = details
         hart.park(pc)
+
+    def end(self, hart: Hart, message: str) -> None:
+        """Stop the run at once, where `hart` stands (a debugger's kill)."""
+        if self.stop is None:
+            self.stop = Stop(Outcome.KILLED, message, hart=hart.id, pc=hart.pc)
 
     def _finish(self, hart_id: int, code: int | None) -> None:
         if self.stop is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from emulator.debug.stub import parse_stop_at
 from emulator.machine.errors import BadInput
 from guest.contract import C
 from toolchain.args import define
@@ -58,6 +59,23 @@ def one_of(choices: Iterable[str]) -> Callable[[Any], str | None]:
     return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
 
 
+def stop_at(text: str) -> str:
+    """--gdb-at: checked here, kept as given."""
+    problem = stop_at_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"--gdb-at {problem}")
+    return text
+
+
+def stop_at_problem(text: str | None) -> str | None:
+    try:
+        if text is not None:
+            parse_stop_at(text)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 # ---- the table -----------------------------------------------------------------------------------
 
 
@@ -73,6 +91,7 @@ class Option:
     choices: tuple[str, ...] | None = None
     kind: str = "value"  # value | flag (store_true) | list (repeatable) | defines (-D) | many
     replay: bool = True  # part of the command line that reproduces a run
+    recorded: bool = True  # kept in summary.json's `options` (not what leaves the run unchanged)
 
 
 def option(default: Any = None, flag: str | None = None, help: str = "", **kw: Any) -> Any:
@@ -172,7 +191,11 @@ def command_line(opts: Any, skip: Iterable[str] = ()) -> list[str]:
 
 def record(opts: Any) -> dict[str, Any]:
     """Every field that has an option, as the run directory keeps it."""
-    return {f.name: getattr(opts, f.name) for f in fields(opts) if _option(f) is not None}
+    return {
+        f.name: getattr(opts, f.name)
+        for f in fields(opts)
+        if (o := _option(f)) is not None and o.recorded
+    }
 
 
 def join(args: list[str]) -> str:
@@ -323,6 +346,30 @@ class RunOptions:
         "points is expected (otherwise that is an error)",
         kind="flag",
     )  # fmt: skip
+    # A debugger changes nothing in the run: not in the reproduce line, not in the record.
+    gdb: int | None = option(
+        None, "--gdb",
+        "serve GDB's remote protocol on localhost:PORT (0: any free port, printed); each hart "
+        "is a thread; the run is the same with or without GDB",
+        metavar="PORT", parse=count, check=between(0, 65535), replay=False, recorded=False,
+    )  # fmt: skip
+    gdb_wait: bool = option(
+        False, "--gdb-wait", "with --gdb: wait for GDB before the first instruction (QEMU's -S)",
+        kind="flag", replay=False, recorded=False,
+    )  # fmt: skip
+    gdb_at: str | None = option(
+        None, "--gdb-at",
+        "with --gdb: run at full speed to that point (violation turns --check on), then wait "
+        "for GDB with every hart stopped",
+        metavar="violation|fault|instruction:N|symbol:NAME[:K]", parse=stop_at,
+        check=stop_at_problem, replay=False, recorded=False,
+    )  # fmt: skip
+    gdb_disconnect: str = option(
+        "go-on", "--gdb-disconnect",
+        "with --gdb: when GDB goes away without detaching, the run goes on (go-on) or ends "
+        "(end: outcome killed)",
+        choices=("go-on", "end"), replay=False, recorded=False,
+    )  # fmt: skip
     # Not on the command line: set by front ends and tests.
     write_files: bool = True  # make a run directory (False: nothing is written)
     listeners: list = field(default_factory=list)  # more tracer listeners (tracer.Listener)
@@ -348,6 +395,18 @@ class RunOptions:
             raise BadInput("--check-every walks the heap for the oracle: add --check")
         if self.locks and not self.atomics:
             raise BadInput("--lock declares locks for the contention monitor: add --atomics")
+        if self.gdb is None:
+            for flag, given in (
+                ("--gdb-wait", self.gdb_wait),
+                ("--gdb-at", self.gdb_at),
+                ("--gdb-disconnect", self.gdb_disconnect != "go-on"),
+            ):
+                if given:
+                    raise BadInput(f"{flag} is for the GDB stub: add --gdb PORT")
+        if self.gdb_wait and self.gdb_at:
+            raise BadInput(
+                "--gdb-wait stops before the first instruction, --gdb-at later: give one"
+            )
 
     def walker_plugins(self) -> tuple[tuple[str, str], ...]:
         """The heap-walker plugins of this run as (file name, source): heapwalk.py in each

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from emulator import __version__
+from emulator.debug.stub import GdbStub, parse_stop_at
 from emulator.instruments.contention import ContentionMonitor
 from emulator.instruments.heapwalk import PluginError, load_plugin
 from emulator.instruments.inject import Stalls, parse_fail, parse_stall
@@ -266,6 +267,14 @@ class Instruments:
         if self.monitor:
             self.monitor.install(hooks)
         probes.install(hooks)
+        self.debugger: GdbStub | None = None
+        if opts.gdb is not None:  # last: the port is taken only when nothing else said no
+            at = parse_stop_at(opts.gdb_at) if opts.gdb_at else None
+            self.debugger = GdbStub(
+                opts.gdb, image, opts.gdb_wait, at, opts.gdb_disconnect == "end"
+            )
+            hooks.debugger = self.debugger
+            hooks.after_turn.append(self.debugger.after_turn)
 
     def attach(self, machine: Machine) -> None:
         """The machine exists: instruments that read it or ask it for things get it now."""
@@ -280,6 +289,8 @@ class Instruments:
             self.monitor.attach(machine)
         if self.timing:
             self.timing.attach(machine)
+        if self.debugger:
+            self.debugger.attach(machine)
 
     def finish(self, machine: Machine, result: RunResult) -> None:
         if self.monitor:
@@ -288,8 +299,12 @@ class Instruments:
             self.timing.collect()
         if self.tracer:
             self.tracer.finish(machine, result)
+        if self.debugger:
+            self.debugger.finish(result, exit_status(result))
 
     def close(self) -> None:
+        if self.debugger:
+            self.debugger.close()
         if self.stream:
             self.stream.flush()
         if self.writer:
@@ -303,6 +318,8 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
     """One run. Its directory is made first (a bad --out is said before any build) and taken
     back if the run turns out to be bad input (rundir.py)."""
     opts.validate()
+    if opts.gdb_at == "violation" and not opts.check:
+        opts = replace(opts, check=True)  # a violation is what the oracle finds
     if not opts.write_files:
         return _run(opts, bus, None)
     with open_run_dir(opts.out, f"{opts.label}-{opts.harts}h") as out:
@@ -410,4 +427,5 @@ def exit_status(result: RunResult) -> int:
         Outcome.BUDGET: Status.BUDGET,
         Outcome.DEADLOCK: Status.DEADLOCK,
         Outcome.VIOLATION: Status.VIOLATION,
+        Outcome.KILLED: Status.KILLED,
     }[result.outcome]

@@ -138,5 +138,7 @@
 #define EMU_STATUS_VIOLATION 68
 #define EMU_STATUS_GUEST_CODE_RANGE 69
 #define EMU_STATUS_INTERNAL 70
+/* A debugger (GDB's kill) ended the run; summary.json says where. */
+#define EMU_STATUS_KILLED 71
 
 #endif /* CONTRACT_H */

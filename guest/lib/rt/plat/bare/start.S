@@ -7,9 +7,14 @@
 #include <rt/csr.h>
 #include <rt/hart.h>
 
+    /* Call frame information in .debug_frame (.eh_frame is discarded): ra undefined marks this
+     * as the outermost frame, so a debugger's backtrace ends here cleanly. */
+    .cfi_sections .debug_frame
     .section .text.entry, "ax", @progbits
     .globl _start
 _start:
+    .cfi_startproc
+    .cfi_undefined ra
     /* Nothing may interrupt boot; FP starts usable because F/D trap while FS is off. */
     csrw    mie, zero
     li      t0, MSTATUS_MIE | MSTATUS_FS
@@ -75,6 +80,7 @@ hart_park:
     csrci   mstatus, MSTATUS_MIE
 1:  wfi
     j       1b
+    .cfi_endproc
 
     /* The stacks: MAX_HARTS of HART_STACK_SIZE; hart h's stack ends at __stacks_end - h * size. */
     .section .stacks, "aw", @nobits
