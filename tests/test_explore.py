@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 from conftest import cli, console_lines, run_app, script
@@ -79,8 +80,30 @@ def test_explore_cli_writes_results_and_a_reproduce_line(tmp_path):
     assert proc.returncode == 1, proc.stderr
     rows = list(csv.DictReader((tmp_path / "ex" / "results.csv").open()))
     assert [int(r["seed"]) for r in rows] == list(range(40))
-    assert any(r["outcome"] != "exited" or r["exit_code"] != "0" for r in rows)
+    failing = {int(r["seed"]) for r in rows if r["outcome"] != "exited" or r["exit_code"] != "0"}
+    assert failing
     assert "reproduce: python -m emulator run --app treiber" in proc.stdout
+    printed = [int(m) for m in re.findall(r"^seed (\d+): ", proc.stdout, re.M)]
+    assert sorted(printed) == sorted(failing)  # each failing seed, once
+
+
+def test_explore_cli_counts_one_hart_as_one(tmp_path):
+    proc = cli("explore", "--app", "hello", "--seeds", "2", "--jobs", "1", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "quantum 1000, 1 hart)" in proc.stdout and "1 harts" not in proc.stdout
+
+
+def test_minimize_shows_its_progress(tmp_path):
+    args = ["--app", "treiber", "-D", "TREIBER_POP=cas", "--harts", "3", "--schedule", "random",
+            "--quantum", "5"]  # fmt: skip
+    opts = _opts("treiber", 3, "random", 5, defines={"TREIBER_POP": "cas"})
+    results, _ = explore(opts, list(range(30)), jobs=1, progress=False)
+    seed = next(r.seed for r in results if r.failed)
+    proc = cli("explore", *args, "--minimize", str(seed), "--minimize-runs", "6",
+               "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"\b\d/6 \[", proc.stderr), proc.stderr  # a bar over the runs it may spend
+    assert "replay: python -m emulator run" in proc.stdout
 
 
 def test_minimized_schedule_replays_the_failure(tmp_path):

@@ -5,7 +5,10 @@ pct runs with its `sync` unit: atomics and plain accesses of synchronization wor
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from conftest import script
 
 from emulator.explore.explore import explore
 from emulator.explore.planted import BUGS
@@ -54,3 +57,13 @@ def test_uncollected_remote_frees_fail_page_conservation_whatever_the_schedule()
     (r,) = results
     assert r.failed and r.exit_code != 0
     assert "free pages after the run" in r.message, r.message
+
+
+def test_find_bugs_shows_progress_and_says_how_its_table_was_made(tmp_path):
+    out = tmp_path / "bugs.md"
+    args = ["--bug", "no-collect", "--seeds", "2", "--jobs", "2", "--out", str(out)]
+    proc = script("find_bugs.py", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"\b\d+/11 \[", proc.stderr), proc.stderr  # rr: 1 seed, 5 others: 2 each
+    assert proc.stdout.count("| no-collect |") == 1
+    assert f"Written by `python scripts/find_bugs.py {' '.join(args)}`" in out.read_text()

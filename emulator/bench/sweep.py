@@ -39,6 +39,13 @@ DEFAULT_HARTS = (1, 2, 4, 8, 16)
 QUANTUM = 100
 
 
+def benchmarks() -> list[str]:
+    """The benchmark apps: the bundled apps named bench-*, which print BENCH_LINE."""
+    from toolchain import catalog
+
+    return [a for a in catalog.apps() if a.startswith("bench-")]
+
+
 @dataclass(frozen=True)
 class Cell:
     app: str
@@ -143,6 +150,11 @@ def run_cell(cell: Cell, quantum: int = QUANTUM, memory: bool = True) -> CellRes
     if r.outcome is not Outcome.EXITED or r.exit_code != 0 or not found:
         tail = report.console.decode(errors="replace").strip().splitlines()[-1:] or [""]
         out.message = r.message or f"exit {r.exit_code}: {tail[0]}"
+        if not r.message and r.exit_code == 0:
+            out.message = (
+                f"{cell.app} exited 0 without a result line `bench NAME: harts=N ops=N ok` "
+                f"(is it a benchmark? its last line: {tail[0]!r})"
+            )
         return out
     spans = [markers.marks.get(h, []) for h in range(cell.harts)]
     if any(len(s) < 2 for s in spans):
@@ -204,15 +216,17 @@ class Sweep:
 def run_sweep(sweep: Sweep, jobs: int, quantum: int = QUANTUM, progress: bool = True):
     cells = sweep.cells()
     # Build every image first, in this process: workers then only read the cache.
+    from tqdm import tqdm
+
     from toolchain import build
 
-    for app in sweep.apps:
-        for config in sweep.configs:
-            build(app, config, sweep.defines)
+    images = [(app, config) for app in sweep.apps for config in sweep.configs]
+    for app, config in tqdm(
+        images, desc="images", unit="image", file=sys.stderr, leave=False, disable=not progress
+    ):
+        build(app, config, sweep.defines)
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(cells), unit="run", file=sys.stderr, leave=False)
     results = []
     try:

@@ -1,4 +1,5 @@
-"""The command line: `python -m emulator run | apps | explore | bench` (main.py).
+"""The command line: `python -m emulator run | apps | explore | bench` (main.py), and what the
+scripts under scripts/ share with it: one-line errors, checked arguments (scripts.py).
 
 May import: every layer below it.
 """

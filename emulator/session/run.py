@@ -46,9 +46,17 @@ def resolve_image(opts: RunOptions) -> Path:
     neither)."""
     if opts.image:
         return Path(opts.image)
-    from toolchain import BuildError, CompilerMissing, build
+    from toolchain import BuildError, CompilerMissing, build, catalog
     from toolchain.catalog import CatalogError
 
+    for flag, lookup, name in (
+        ("--app", catalog.app, opts.app or DEFAULT_APP),
+        ("--config", catalog.config, opts.config),
+    ):
+        try:
+            lookup(name)
+        except CatalogError as e:
+            raise BadInput(f"{flag}: {e}") from None
     try:
         return build(opts.app or DEFAULT_APP, opts.config, opts.defines)
     except (CatalogError, CompilerMissing) as e:
