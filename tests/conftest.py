@@ -1,4 +1,15 @@
-"""Shared helpers: build guest apps once per session and run them in-process or via the CLI."""
+"""Shared helpers: build guest apps once per session and run them in-process or via the CLI;
+and the test tiers and allocator markers.
+
+Tiers: `pytest` runs the fast tier, every test not marked `slow`; `pytest --all` runs both
+tiers, `pytest -m slow` the slow one only. A `-m` expression or a test named by its node id
+(`file.py::test`) chooses for itself: the fast-tier filter then stays out of the way.
+
+Allocator markers: a test that runs an allocator configuration carries a marker named after
+it, `-` and `+` written `_` (`bbuddy_perorder`, `mimalloc_bbuddy_spin_shimlock`), and one per
+part of a composed name (`mimalloc`, `shimlock`). They come from the test's `config` parameter,
+or from an explicit `@pytest.mark.configs("NAME", ...)` on tests that name theirs in the body.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +20,88 @@ from pathlib import Path
 import pytest
 
 from emulator.session import RunOptions, RunReport, run
-from toolchain import build
+from toolchain import build, catalog
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---- tiers and allocator markers ----------------------------------------------------------------
+
+
+def marker_name(config: str) -> str:
+    """The pytest marker of a configuration: `mimalloc+bbuddy-spin` -> `mimalloc_bbuddy_spin`."""
+    return config.replace("-", "_").replace("+", "_")
+
+
+def config_markers(config: str) -> list[str]:
+    """Markers of an allocator configuration: its own, and its frontend's and options' when it is
+    composed; none for a configuration without an allocator (`default`)."""
+    found = catalog.configs().get(config)
+    if found is None or found.kind == "base":
+        return []
+    frontend, *rest = config.split("+")
+    return [marker_name(config), *([frontend, *rest[1:]] if rest else [])]
+
+
+def tier(*values: object, fast: bool, id: str | None = None) -> object:
+    """A parametrize case in the fast tier, or with fast=False in the slow one: how a slow
+    parametrized test keeps its fast representatives in the tier `pytest` runs."""
+    return pytest.param(*values, marks=() if fast else pytest.mark.slow, id=id)
+
+
+def seed_chunks(seeds: range, fast: int) -> list[range]:
+    """`seeds` split into the first `fast` (for the fast tier) and the rest."""
+    return [seeds[:fast], seeds[fast:]]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all",
+        action="store_true",
+        help="run the slow tier too (by default pytest runs the fast tier: tests not marked slow)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "configs(*names): allocator configurations a test runs, when no `config` "
+        "parameter names them",
+    )  # fmt: skip
+    for name, c in catalog.configs().items():
+        if c.kind != "base":
+            config.addinivalue_line("markers", f"{marker_name(name)}: runs {name}")
+    for name, c in catalog.parts().items():
+        if c.kind in ("frontend", "option"):
+            config.addinivalue_line("markers", f"{name}: runs a configuration with {c.kind} {name}")
+
+
+def _configs_of(item: pytest.Item) -> list[str]:
+    names = []
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and isinstance(callspec.params.get("config"), str):
+        names.append(callspec.params["config"])
+    for mark in item.iter_markers("configs"):
+        names += mark.args
+    return names
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m filter reads the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in _configs_of(item):
+            for marker in config_markers(name):
+                item.add_marker(marker)
+    chosen = (
+        config.getoption("--all")
+        or config.getoption("markexpr")
+        or any("::" in arg for arg in config.args)
+    )
+    if chosen:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 def run_app(

@@ -132,6 +132,7 @@ def test_saved_schedule_replays_a_random_run_exactly(tmp_path):
     assert replay.console == first.console
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_stall_takes_a_hart_off_the_cpu(tmp_path):
     plain = run_app("alloc-seq", 2, config="bbuddy-spin")
     stalled = run(
@@ -143,6 +144,7 @@ def test_stall_takes_a_hart_off_the_cpu(tmp_path):
     assert stalled.result.instructions[1] > plain.result.instructions[1] + 40000
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_failed_palloc_is_reported_and_caught_cleanly():
     report = run(
         _opts("alloc-seq", 1, "rr", 1000, config="bbuddy-spin", fail=["palloc:1"], check=True)
@@ -152,6 +154,7 @@ def test_failed_palloc_is_reported_and_caught_cleanly():
     assert "alloc-seq: hart 0 call 6 failed" in console_lines(report)
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_bad_injection_options_are_one_line_errors(tmp_path):
     for args in (["--stall", "no_such_fn:10"], ["--fail", "free:1"], ["--stall", "x"]):
         proc = cli("run", "--app", "alloc-seq", "--config", "bbuddy-spin", *args)
@@ -165,6 +168,7 @@ def test_explore_speed_script_prints_the_figure():
     assert "MIPS per process" in proc.stdout
 
 
+@pytest.mark.configs("mimalloc+bbuddy-spin")
 @pytest.mark.parametrize("fail", ["mmap:2", "palloc:3"])
 def test_frontend_survives_a_failed_mmap_or_palloc_and_loses_nothing(fail):
     report = run(

@@ -91,6 +91,7 @@ def test_deadlock_is_reported():
     assert "no interrupt can wake" in report.result.message
 
 
+@pytest.mark.slow  # its second run waits out a 5M-instruction budget
 def test_interrupt_is_taken_right_after_the_csr_write_that_enables_it(drop_sites):
     """wfi-ipi's timer-interrupt check opens interrupts for one instruction (csrs; csrc).
     With the enabling CSR writes emulated, the pending interrupt is taken in that window; with

@@ -68,6 +68,7 @@ def test_timed_scheduler_keeps_clocks_together():
     assert max(clocks) - min(clocks) < 5000  # the hart furthest behind always runs next
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_contended_benchmark_takes_more_virtual_time_than_instructions():
     r = run_cell(Cell("bench-larson", "bbuddy-spin", 4, 0, SMALL_LARSON), memory=True)
     assert r.ok, r.message
@@ -77,6 +78,7 @@ def test_contended_benchmark_takes_more_virtual_time_than_instructions():
     assert r.peak_live_bytes > 0 and r.peak_pages_held and r.peak_pages_held > 0
 
 
+@pytest.mark.configs("bbuddy-spin", "bbuddy-lockfree")
 def test_tiny_sweep_writes_csv_table_and_plots(tmp_path):
     out = tmp_path / "sweep"
     proc = cli(
@@ -98,12 +100,14 @@ def test_tiny_sweep_writes_csv_table_and_plots(tmp_path):
     assert re.search(r"^4 runs, 0 failed; .* and 1 figure \(PNG and SVG\) in ", proc.stdout, re.M)
 
 
+@pytest.mark.configs("region")
 def test_a_cell_that_is_no_benchmark_says_why():
     r = run_cell(Cell("hello", "region", 1), memory=False)
     assert not r.ok
     assert "without a result line" in r.message and "hello: PASS" in r.message, r.message
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_results_page_gives_the_command_that_reproduces_the_sweep(tmp_path):
     first, page = tmp_path / "first", tmp_path / "page.md"
     proc = cli(
