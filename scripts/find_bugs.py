@@ -9,6 +9,7 @@ its seeds all give the same schedule, so its column says whether that one schedu
     python scripts/find_bugs.py                       # >= 200 seeds each: about an hour on 2 cores
     python scripts/find_bugs.py --seeds 20 --out /tmp/bugs.md
     python scripts/find_bugs.py --bug no-collect --out /tmp/no-collect.md   # one row
+    python scripts/find_bugs.py --cluster tcp://HOST:8786   # on a Dask cluster (README)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from emulator.explore.explore import explore
 from emulator.explore.planted import BUGS
 from emulator.session import RunOptions
 from emulator.session.options import at_least, count
-from emulator.session.pool import ProcessRunner
+from emulator.session.pool import CLUSTER_ENV, Runner, open_runner
 
 # (schedule, quantum, pct unit)
 SCHEDULES = (
@@ -70,8 +71,8 @@ Reading the table:
 class Counted:
     """A runner that moves a progress bar as each seed's result comes back."""
 
-    def __init__(self, jobs: int, bar: tqdm):
-        self.jobs, self.runner, self.bar = jobs, ProcessRunner(jobs), bar
+    def __init__(self, runner: Runner, jobs: int, bar: tqdm):
+        self.runner, self.jobs, self.bar = runner, jobs, bar
 
     def map(self, fn, items):
         for result in self.runner.map(fn, items):
@@ -100,7 +101,7 @@ def measure(bug, schedule: str, quantum: int, unit: str, seeds: int, runner: Cou
     return f"seed {failed[0]}; {len(failed)}/{n} fail"
 
 
-def main() -> None:
+def main() -> int:
     p = script_parser(__doc__)
     p.add_argument(
         "--seeds", type=checked(count, at_least(1)), default=200, metavar="N",
@@ -109,6 +110,10 @@ def main() -> None:
     p.add_argument(
         "--jobs", type=checked(count, at_least(1)), default=os.cpu_count() or 1, metavar="J",
         help="worker processes (default: the core count, %(default)s here)",
+    )  # fmt: skip
+    p.add_argument(
+        "--cluster", metavar="ADDRESS",
+        help=f"run on the Dask scheduler at ADDRESS (default ${CLUSTER_ENV}; else --jobs)",
     )  # fmt: skip
     p.add_argument(
         "--out", type=Path, default=Path("runs") / "bug-finding.md", metavar="FILE",
@@ -132,13 +137,17 @@ def main() -> None:
     ]
     bugs = [b for b in BUGS if not args.bug or b.name in args.bug]
     runs = len(bugs) * sum(1 if s == "rr" else args.seeds for s, _, _ in SCHEDULES)
-    with tqdm(total=runs, unit="seed", file=sys.stderr, leave=False) as bar:
-        runner = Counted(args.jobs, bar)
+    # A bad cluster is one line (script_main) before anything is written.
+    with (
+        open_runner(args.jobs, args.cluster) as runner,
+        tqdm(total=runs, unit="seed", file=sys.stderr, leave=False) as bar,
+    ):
+        counted = Counted(runner, args.jobs, bar)
         for bug in bugs:
             cells = []
             for s, q, u in SCHEDULES:
                 bar.set_description(f"{bug.name}, {s}{' ' + u if u else ''}")
-                cells.append(measure(bug, s, q, u, args.seeds, runner))
+                cells.append(measure(bug, s, q, u, args.seeds, counted))
             row = f"| {bug.name} | {bug.what} | {bug.harts} | " + " | ".join(cells) + " |"
             bar.write(row)
             lines.append(row)
@@ -146,6 +155,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -194,8 +194,8 @@ def drop_sites(monkeypatch):
 
         real_scan = machine.scan
 
-        def scan(image):
-            sites = real_scan(image)
+        def scan(*images):
+            sites = real_scan(*images)
             for kind in kinds:
                 setattr(sites, kind, {})
             return sites

@@ -1,5 +1,6 @@
 """The backend allocators under SMP: alloc-tests for every configuration, hart count and many
-seeded schedules; and proof the suite can fail: unlocked bbuddy breaks with two harts."""
+seeded schedules, with the allocation oracle on (--check); and proof the suite can fail:
+unlocked bbuddy breaks with two harts."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _verdict(report) -> tuple[int, int] | None:
 
 
 def _stress(config: str, harts: int, seed: int):
-    """alloc-tests under a fine-grained random schedule."""
+    """alloc-tests under a fine-grained random schedule, the oracle on."""
     return run_app(
         "alloc-tests",
         harts,
@@ -32,6 +33,7 @@ def _stress(config: str, harts: int, seed: int):
         seed=seed,
         ram_mib=128,
         max_instructions=200_000_000,
+        check=True,
         ALLOC_STRESS_ITERS=ITERS,
     )
 
@@ -62,8 +64,10 @@ def test_alloc_tests_pass_under_random_schedules(config, harts, seeds):
 @pytest.mark.configs("bbuddy-unlocked")
 def test_unlocked_bbuddy_passes_alone():
     report = run_app(
-        "alloc-tests", 1, config="bbuddy-unlocked", ram_mib=128, ALLOC_STRESS_ITERS=ITERS
-    )
+        "alloc-tests", 1, config="bbuddy-unlocked", ram_mib=128, check=True,
+        ALLOC_STRESS_ITERS=ITERS,
+    )  # fmt: skip
+    assert report.result.outcome == "exited", report.result.message
     assert report.result.exit_code == 0 and _verdict(report) == (14, 0)
 
 
@@ -82,8 +86,10 @@ def test_unlocked_bbuddy_breaks_under_smp(harts):
 @pytest.mark.configs("bbuddy-perorder")
 def test_the_issue_example_runs():
     report = run_app(
-        "alloc-tests", 4, config="bbuddy-perorder", schedule="random", seed=3, ram_mib=128
-    )
+        "alloc-tests", 4, config="bbuddy-perorder", schedule="random", seed=3, ram_mib=128,
+        check=True,
+    )  # fmt: skip
+    assert report.result.outcome == "exited", report.result.message
     assert report.result.exit_code == 0 and _verdict(report)[1] == 0
 
 

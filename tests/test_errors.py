@@ -111,7 +111,7 @@ def test_bad_options(args, fragment, tmp_path):
         ("TRAPS_NO_MTVEC=1", ["illegal instruction 0xc0001073", "no trap handler", "main.c:"]),
         ("TRAPS_UNHANDLED=1", ["illegal instruction 0xc0001073", "did not handle", "main.c:"]),
         ("TRAPS_BAD_ACCESS=1", ["load from unmapped address 0x40000000", "(app_main+", "mmio.h:"]),
-        ("TRAPS_EBREAK=1", ["ebreak", "main.c:"]),
+        ("TRAPS_EBREAK=1", ["breakpoint", "did not handle", "main.c:"]),
     ],
 )
 def test_guest_faults(define, fragments, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shlex
 
 import pytest
 from conftest import cli, console_lines, run_app, script
@@ -85,6 +86,13 @@ def test_explore_cli_writes_results_and_a_reproduce_line(tmp_path):
     assert "reproduce: python -m emulator run --app treiber" in proc.stdout
     printed = [int(m) for m in re.findall(r"^seed (\d+): ", proc.stdout, re.M)]
     assert sorted(printed) == sorted(failing)  # each failing seed, once
+    # treiber has no allocator: explore says its oracle had nothing to check, and the reproduce
+    # line says --no-allocator, so that it runs as printed (with --check, not as bad input).
+    assert "the oracle had no call to check" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("reproduce: "))
+    assert "--no-allocator" in line
+    again = cli(*shlex.split(line.removeprefix("reproduce: python -m emulator ")), cwd=tmp_path)
+    assert again.returncode not in (0, 64), again.stderr
 
 
 def test_explore_cli_counts_one_hart_as_one(tmp_path):

@@ -1,7 +1,7 @@
 """The mimalloc-style frontend over the mmap shim: malloc-api conformance on every composed
-configuration, stress and prodcons on 1, 2, 4 and 8 harts under many random schedules, and
-proof the suite can fail: with an unlocked provider and no lock in the shim, concurrent segment
-maps and unmaps corrupt the page allocator."""
+configuration, stress and prodcons on 1, 2, 4 and 8 harts under many random schedules, all with
+the allocation oracle on (--check), and proof the suite can fail: with an unlocked provider and
+no lock in the shim, concurrent segment maps and unmaps corrupt the page allocator."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def _run(app: str, config: str, harts: int, seed: int, **defines):
         seed=seed,
         ram_mib=RAM_MIB,
         max_instructions=20_000_000,
+        check=True,
         **defines,
     )
 
@@ -74,8 +75,11 @@ def test_every_mimalloc_config_is_listed():
 
 @pytest.mark.parametrize("config", ALL_CONFIGS)
 def test_malloc_api(config):
-    report = run_app("malloc-api", 2, config=config, ram_mib=64, max_instructions=100_000_000)
+    report = run_app(
+        "malloc-api", 2, config=config, ram_mib=64, max_instructions=100_000_000, check=True
+    )
     lines = console_lines(report)
+    assert report.result.outcome == "exited", report.result.message
     assert report.result.exit_code == 0, (report.result.message, lines[-12:])
     assert _verdict(report) == (7, 0), lines[-12:]
     assert any(line.startswith("frontend: ") for line in lines)

@@ -49,7 +49,9 @@ def test_traps_app_syscalls_illegal_instructions_and_soft_interrupt():
     illegal = [t for t in traps if t.cause == C.CAUSE_ILLEGAL_INSTRUCTION]
     assert [t.tval for t in illegal] == [0x0000, 0xC0001073]  # 2-byte, then 4-byte
     assert illegal[1].pc - illegal[0].pc >= 2
-    assert any(t.cause == C.CAUSE_INTERRUPT | C.IRQ_M_SOFT for t in traps)
+    # Interrupts are taken inside unicorn and are no events; the app checks its own
+    # (FAIL_SOFT_NOT_RUN, FAIL_SOFT_MCAUSE).
+    assert not any(t.cause & C.CAUSE_INTERRUPT for t in traps)
 
 
 def test_write_syscall_args_seen_by_host():
@@ -91,18 +93,14 @@ def test_deadlock_is_reported():
     assert "no interrupt can wake" in report.result.message
 
 
-@pytest.mark.slow  # its second run waits out a 5M-instruction budget
-def test_interrupt_is_taken_right_after_the_csr_write_that_enables_it(drop_sites):
-    """wfi-ipi's timer-interrupt check opens interrupts for one instruction (csrs; csrc).
-    With the enabling CSR writes emulated, the pending interrupt is taken in that window; with
-    them left to unicorn (interrupts only at turn boundaries) the window is always missed and the
-    guest waits forever."""
-    ok = run_app("wfi-ipi", 2, quantum=1000, max_instructions=5_000_000)
+@pytest.mark.parametrize("quantum", [1, 7, 1000])
+def test_interrupt_is_taken_right_after_the_csr_write_that_enables_it(quantum):
+    """wfi-ipi's timer-interrupt check opens interrupts for one instruction (csrs; csrc). The
+    pending interrupt is taken in that window, whatever the quantum; a machine that took
+    interrupts only at turn boundaries would miss it at quantum 1000, and the guest would wait
+    forever."""
+    ok = run_app("wfi-ipi", 2, quantum=quantum, max_instructions=5_000_000)
     assert ok.result.exit_code == 0 and "hart 0: timer interrupt ok" in console_lines(ok)
-
-    drop_sites("irq_enables")
-    broken = run_app("wfi-ipi", 2, quantum=1000, max_instructions=1_000_000)
-    assert broken.result.outcome == "budget"
 
 
 def test_event_times_are_exact_inside_a_quantum():

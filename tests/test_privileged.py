@@ -19,29 +19,7 @@ from priv.run_qemu import qemu_binary, run_emulator, run_qemu
 PRIV_EXIT_UNEXPECTED = 61  # tests/priv/common/priv.h
 
 # program, or (program, harts) -> the behaviour our emulator does not have yet.
-MISSING: dict[str | tuple[str, int], str] = {
-    "traps": "trap entry from U/S (the hart reads mtvec with U privilege and jumps to 0); "
-    "mret/sret into S and U; privilege checks on CSRs, mret, sret, TSR, TVM",
-    "traps-smp": "trap entry from U/S on every hart (as traps)",
-    "delegation": "medeleg/mideleg: traps and interrupts delegated to stvec, sie/sip views",
-    "interrupts": "mip.MSIP following CLINT msip (reads 0); S-level interrupts; enable rules "
-    "in S/U; vectored mtvec/stvec",
-    "interrupts-smp": "interrupts on every hart (as interrupts)",
-    "interrupt-priority": "the spec's interrupt priority order (MSI > MTI > SEI > SSI > STI)",
-    "ipi": "mip.MSIP following CLINT msip while the IPI is pending",
-    "wfi": "wfi returning for a pending interrupt enabled in mie with mstatus.MIE = 0 "
-    "(deadlock today); wfi illegal in U and with TW",
-    ("mhartid", 2): "csrr mhartid reads 0 on every hart",
-    ("mhartid", 4): "csrr mhartid reads 0 on every hart",
-    ("mhartid", 8): "csrr mhartid reads 0 on every hart",
-    "ebreak": "ebreak/c.ebreak as a breakpoint exception (cause 3; the machine stops instead)",
-    "counters": "mcycle/minstret writes; counters served from virtual counts; counteren gating",
-    "counters-exact": "exact instret (host TSC today)",
-    "paging-sv39": "S/U mode entry and Sv39 translation, page faults, A/D, SUM/MXR",
-    "paging-sv48": "S/U mode entry and Sv48 translation, page faults, A/D, SUM/MXR",
-    "pmp": "PMP as QEMU 7.2 has it (pmpcfg1 absent on RV64; no-match, TOR, NAPOT, lock rules)",
-    "misc-csrs": "mstatus.UXL/SXL read 0; misa, ID and trigger CSRs as QEMU 7.2",
-}
+MISSING: dict[str | tuple[str, int], str] = {}
 
 # Programs QEMU 7.2 does not pass, by design (tests/priv/README.md).
 QEMU_DEVIATES = {

@@ -90,9 +90,15 @@ def test_every_script_keeps_a_command_in_the_fast_tier():
     assert {script(c) for c in COMMANDS} == {script(c) for c in COMMANDS if c not in SLOW}
 
 
+OPENSBI = "/usr/lib/riscv64-linux-gnu/opensbi"  # Debian's opensbi package, for the examples
+
+
 @pytest.mark.parametrize("command", [_param(c) for c in COMMANDS])
 def test_readme_command_runs(command, tmp_path):
+    if OPENSBI in command and not os.path.isdir(OPENSBI):
+        pytest.skip("Debian's opensbi package is not installed")
     (tmp_path / "scripts").symlink_to(ROOT / "scripts")
+    (tmp_path / "tests").symlink_to(ROOT / "tests")
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     cwd = tmp_path
     if command.startswith("python -m pytest"):

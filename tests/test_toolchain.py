@@ -173,9 +173,9 @@ def test_a_configuration_links_what_its_libraries_require():
     compiled = [
         str(s.relative_to(catalog.guest_root()))
         for lib in catalog.image_libraries(catalog.config("bbuddy-spin"))
-        for s in lib.sources
+        for s in lib.compiled("bare")
     ]
-    assert compiled[0] == "lib/rt/barrier.c" and "lib/rt/start.S" in compiled
+    assert compiled[0] == "lib/rt/barrier.c" and "lib/rt/plat/bare/start.S" in compiled
     assert compiled[-3:] == [
         "lib/ukalloc/alloc.c",
         "lib/ukallocifpages/ifpages.c",
@@ -367,3 +367,64 @@ def test_the_key_follows_the_libraries_an_image_links(guest_copy):
     manifest = lib / "ukallocbbuddy" / "lib.toml"
     manifest.write_text(manifest.read_text().replace("none, spin", "none or spin"))
     assert image_key("alloc-tests", "bbuddy-spin") != key
+
+
+def test_the_firmware_picks_the_platform_layer_and_the_link_address():
+    from elftools.elf.elffile import ELFFile
+
+    from guest.contract import C
+    from toolchain import catalog
+
+    def entry(path):
+        with path.open("rb") as f:
+            return ELFFile(f)["e_entry"]
+
+    bare, sbi = build("hello"), build("hello", firmware="opensbi")
+    assert (entry(bare), entry(sbi)) == (C.RAM_BASE, C.KERNEL_BASE)
+    assert image_key("hello") != image_key("hello", firmware="opensbi") and ".opensbi." in sbi.name
+    rt = catalog.libraries()["rt"]
+
+    def compiled(platform):
+        return [str(p.relative_to(rt.directory)) for p in rt.compiled(platform)]
+
+    assert "plat/sbi/sbi.c" in compiled("sbi") and "plat/bare/start.S" in compiled("bare")
+    assert not [p for p in compiled("bare") if "plat/sbi" in p]
+    # A platform file stands where a shared file of its name would: the bare link order is the
+    # order the runtime had before it had platforms.
+    names = [p.rsplit("/", 1)[-1] for p in compiled("bare")]
+    assert names == sorted(names) and names.index("boot.c") < names.index("boot_main.c")
+    with pytest.raises(catalog.CatalogError, match="no firmware named 'uboot'; --firmware takes"):
+        catalog.firmware("uboot")
+
+
+def test_a_platform_file_rebuilds_only_its_own_platforms_images(guest_copy):
+    before = {fw: image_key("hello", firmware=fw) for fw in ("none", "opensbi")}
+    console = guest_copy / "lib" / "rt" / "plat" / "sbi" / "console.c"
+    console.write_text(console.read_text() + "\n/* changed */\n")
+    after = {fw: image_key("hello", firmware=fw) for fw in ("none", "opensbi")}
+    assert after["none"] == before["none"] and after["opensbi"] != before["opensbi"]
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        ("xen/", "unknown platform 'xen'"),
+        ("-sbi", "no folder for platform 'sbi'"),
+        ("notes.txt", "stray file 'notes.txt'"),
+    ],
+)
+def test_a_bad_platform_layer_is_one_clear_error(guest_copy, change, says):
+    import shutil
+
+    from toolchain import catalog
+
+    plat = guest_copy / "lib" / "rt" / "plat"
+    if change.endswith("/"):
+        (plat / change).mkdir()
+    elif change.startswith("-"):
+        shutil.rmtree(plat / change[1:])
+    else:
+        (plat / change).write_text("x\n")
+    with pytest.raises(catalog.CatalogError) as e:
+        catalog.libraries()
+    assert says in str(e.value) and str(plat) in str(e.value) and "\n" not in str(e.value)

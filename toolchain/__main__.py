@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="extra macro for this build",
     )
+    b.add_argument(
+        "--firmware",
+        default=catalog.DEFAULT_FIRMWARE,
+        choices=list(catalog.FIRMWARES),
+        help="what runs below the image: none (bare M-mode, the default) or opensbi (an S-mode "
+        "payload at KERNEL_BASE for SBI firmware)",
+    )
     b.add_argument("--cc", help="compiler command (default: $RISCV_CC, else ziglang)")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     sub.add_parser("list", help="list apps, configurations and libraries")
@@ -51,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {part.kind + ' ' + part.name:17} {part.description}")
             for name in composed:
                 print(f"  {name}")
+            print("firmwares (--firmware):")
+            for fw in catalog.FIRMWARES.values():
+                print(f"  {fw.name:16} {fw.description}")
             print("libraries (guest/lib; the runtime and what a library requires come along):")
             for lib in catalog.libraries().values():
                 needs = f" [requires {', '.join(lib.requires)}]" if lib.requires else ""
@@ -60,7 +70,16 @@ def main(argv: list[str] | None = None) -> int:
 
         cc = find_compiler(args.cc)
         for name in args.apps or list(catalog.apps()):
-            print(build(name, args.config, dict(args.defines), cc=cc, force=args.force))
+            print(
+                build(
+                    name,
+                    args.config,
+                    dict(args.defines),
+                    cc=cc,
+                    force=args.force,
+                    firmware=args.firmware,
+                )
+            )
         return 0
     except (catalog.CatalogError, CompilerMissing) as e:
         print(f"toolchain: {e}", file=sys.stderr)

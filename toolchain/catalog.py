@@ -1,5 +1,6 @@
-"""What can be built: apps (guest/apps/NAME/app.toml), libraries (guest/lib/NAME/lib.toml) and
-configurations (guest/configs.toml), which name the libraries an image links."""
+"""What can be built: apps (guest/apps/NAME/app.toml), libraries (guest/lib/NAME/lib.toml),
+configurations (guest/configs.toml), which name the libraries an image links, and firmwares
+(FIRMWARES), which pick the platform layer and link address the runtime is built for."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+
+from guest.contract import C
 
 
 class CatalogError(Exception):
@@ -22,7 +25,8 @@ class App:
 
 @dataclass(frozen=True)
 class Library:
-    """A folder under guest/lib: public headers in include/, sources, a lib.toml manifest."""
+    """A folder under guest/lib: public headers in include/, sources, a lib.toml manifest, and
+    optionally a platform layer: plat/<platform>/ per platform (PLATFORMS)."""
 
     name: str
     description: str
@@ -32,6 +36,74 @@ class Library:
     requires: tuple[str, ...] = ()
     init: str = ""  # an allocator's init function (backend, frontend)
     caps: tuple[str, ...] = ()  # what a backend promises (ALLOC_CAPS)
+    # plat/<platform>/'s sources per platform; empty when the library has no platform layer.
+    platform_sources: dict[str, tuple[Path, ...]] = field(default_factory=dict)
+    listed: bool = False  # lib.toml lists `sources` (their order is kept)
+
+    def compiled(self, platform: str) -> tuple[Path, ...]:
+        """The sources an image for `platform` compiles, in order. A platform's files sort among
+        the library's own by file name (unless lib.toml lists the order): a platform file that
+        replaces a shared one keeps its place, so the link order of the rest stays put."""
+        if not self.platform_sources:
+            return self.sources
+        if platform not in self.platform_sources:
+            raise CatalogError(
+                f"library {self.name} has no platform layer for {platform!r} "
+                f"({self.directory / 'plat' / platform} is missing)"
+            )
+        own = self.platform_sources[platform]
+        if self.listed:
+            return self.sources + own
+        return tuple(sorted(self.sources + own, key=lambda p: (p.name, str(p))))
+
+    def tracked(self, platform: str) -> list[Path]:
+        """Every file of the library an image for `platform` depends on: its own, and only that
+        platform's layer (editing another platform's files rebuilds nothing)."""
+        other = [self.directory / "plat" / p for p in self.platform_sources if p != platform]
+        return [
+            f for f in _files_under(self.directory) if not any(f.is_relative_to(o) for o in other)
+        ]
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """What runs below the image, chosen per build (`--firmware`): it picks the runtime's
+    platform layer (guest/lib/rt/plat/<platform>/) and where the image is linked."""
+
+    name: str
+    platform: str  # one of PLATFORMS
+    base: int  # the image's entry: where its platform's boot.c links it (contract.h)
+    description: str
+
+
+# bare: the image is the firmware, in M-mode on every hart from RAM_BASE (QEMU -bios none);
+# sbi: an S-mode payload at KERNEL_BASE, entered on one hart by SBI firmware such as OpenSBI.
+PLATFORMS = ("bare", "sbi")
+FIRMWARES: dict[str, Firmware] = {
+    f.name: f
+    for f in (
+        Firmware(
+            "none", "bare", C.RAM_BASE,
+            "no firmware: the image runs in M-mode on every hart from RAM_BASE "
+            "(QEMU -bios none)",
+        ),
+        Firmware(
+            "opensbi", "sbi", C.KERNEL_BASE,
+            "an S-mode payload at KERNEL_BASE for SBI firmware (OpenSBI): console, IPIs, timer, "
+            "hart start and shutdown through SBI calls",
+        ),
+    )
+}  # fmt: skip
+DEFAULT_FIRMWARE = "none"
+
+
+def firmware(name: str) -> Firmware:
+    try:
+        return FIRMWARES[name]
+    except KeyError:
+        raise CatalogError(
+            f"no firmware named {name!r}; --firmware takes {' or '.join(FIRMWARES)}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -52,6 +124,8 @@ GRAMMAR = "FRONTEND+PROVIDER[+OPTION...]"
 # headers other libraries and apps use.
 LIBRARY_KINDS = ("runtime", "interface", "backend", "frontend", "support")
 _SOURCE_FILES = (".c", ".S", ".s")
+# Everything that can change an image (the build's cache key covers these files).
+SOURCE_SUFFIXES = {".c", ".S", ".s", ".h", ".ld", ".inc"}
 _LIBRARY_FIELDS = ("description", "kind", "sources", "requires", "init", "caps")
 # Capabilities a backend may declare (lib.toml `caps`); alloc/alloc.h defines UK_ALLOC_CAP_<NAME>
 # for each, and code that depends on one asks UK_ALLOC_PROVIDER_HAS instead of naming backends.
@@ -130,6 +204,7 @@ def _library(directory: Path) -> Library:
                 )
     else:  # every source file in the folder itself (include/ holds headers only)
         sources = tuple(sorted(p for p in directory.iterdir() if p.suffix in _SOURCE_FILES))
+    platform_sources = _platform_layer(directory)
     requires = _strings(str(path), "requires", data.get("requires", []))
     init = data.get("init", "")
     if kind in _ALLOCATORS and not (
@@ -147,7 +222,42 @@ def _library(directory: Path) -> Library:
     for cap in caps:
         if cap not in ALLOC_CAPS:
             raise CatalogError(f"{path}: unknown cap {cap!r}; caps: {', '.join(ALLOC_CAPS)}")
-    return Library(directory.name, description, kind, directory, sources, requires, init, caps)
+    return Library(
+        directory.name, description, kind, directory, sources, requires, init, caps,
+        platform_sources, "sources" in data,
+    )  # fmt: skip
+
+
+def _files_under(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SOURCE_SUFFIXES)
+
+
+def _platform_layer(directory: Path) -> dict[str, tuple[Path, ...]]:
+    """plat/<platform>/'s source files per platform: a library either has no plat/ or a folder
+    for every platform, and nothing else there."""
+    plat = directory / "plat"
+    if not plat.is_dir():
+        return {}
+    found = {p.name: p for p in plat.iterdir() if p.is_dir()}
+    unknown = sorted(set(found) - set(PLATFORMS))
+    stray = sorted(p.name for p in plat.iterdir() if not p.is_dir())
+    missing = [p for p in PLATFORMS if p not in found]
+    if unknown or stray or missing:
+        what = (
+            f"unknown platform {unknown[0]!r}" if unknown
+            else f"stray file {stray[0]!r}" if stray
+            else f"no folder for platform {missing[0]!r}"
+        )  # fmt: skip
+        raise CatalogError(
+            f"{plat}: {what}; a platform layer has one folder per platform "
+            f"({', '.join(PLATFORMS)}) and nothing else"
+        )
+    return {
+        name: tuple(sorted(p for p in found[name].iterdir() if p.suffix in _SOURCE_FILES))
+        for name in PLATFORMS
+    }
 
 
 def libraries() -> dict[str, Library]:

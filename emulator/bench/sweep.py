@@ -15,7 +15,8 @@ from those:
   peak_pages_held   peak of the pages taken from the page allocator (heap walker; bbuddy
                     providers only, else empty)
 
-Cells run in worker processes (session/pool.py); report.py writes the results to the run
+Cells run in worker processes (session/pool.py) or on a Dask cluster (session/cluster.py: the
+images travel by content hash); report.py writes the results to the run
 directory as results.csv, results.json, results.md and plots (PNG and SVG, matplotlib).
 """
 
@@ -23,7 +24,8 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from emulator.instruments.heapwalk import walker_for
 from emulator.instruments.markers import Markers
@@ -31,7 +33,7 @@ from emulator.instruments.tracer import Listener, block_bytes
 from emulator.machine import events as ev
 from emulator.machine.machine import Outcome
 from emulator.session.options import RunOptions
-from emulator.session.pool import ProcessRunner
+from emulator.session.pool import ProcessRunner, Runner
 from emulator.session.run import run
 
 BENCH_LINE = re.compile(r"bench (\S+): harts=(\d+) ops=(\d+) ok")
@@ -53,6 +55,11 @@ class Cell:
     harts: int
     seed: int = 0
     defines: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def build(self) -> str:
+        """What its image is built from (the role under which CellRun names the image)."""
+        return f"{self.app}|{self.config}|{dict(self.defines)}"
 
 
 @dataclass
@@ -100,8 +107,8 @@ class _Memory(Listener):
         if call.depth or call.nested:
             return
         kind, layer = call.fn.call, call.fn.layer
-        if kind in ("free", "pfree", "munmap") or (kind == "realloc" and call.result):
-            self.live -= self.sizes.pop((layer, call.args[0]), 0)
+        if call.released:
+            self.live -= self.sizes.pop((layer, call.released), 0)
         if kind not in ("free", "pfree", "munmap", "addmem") and call.block:
             size = block_bytes(call)
             self.sizes[(layer, call.block)] = size
@@ -120,14 +127,20 @@ class _Memory(Listener):
         return self.initial_free - self.min_free
 
 
-def run_cell(cell: Cell, quantum: int = QUANTUM, memory: bool = True) -> CellResult:
+def run_cell(
+    cell: Cell, quantum: int = QUANTUM, memory: bool = True, image: Path | None = None
+) -> CellResult:
+    """One cell; `image`: the cell's built image (else it is built here)."""
     bus = ev.Bus()
     markers = Markers(bus)
     mem = _Memory() if memory else None
+    source = (
+        {"image": str(image)}
+        if image
+        else {"app": cell.app, "config": cell.config, "defines": dict(cell.defines)}
+    )
     opts = RunOptions(
-        app=cell.app,
-        config=cell.config,
-        defines=dict(cell.defines),
+        **source,
         harts=cell.harts,
         schedule="timed",
         quantum=quantum,
@@ -182,14 +195,23 @@ def run_cell(cell: Cell, quantum: int = QUANTUM, memory: bool = True) -> CellRes
 
 @dataclass(frozen=True)
 class CellRun:
-    """Picklable: one cell in a worker process."""
+    """Picklable: one cell in a worker process, its image one of `images` (Cell.build -> path;
+    built in the worker when absent)."""
 
     quantum: int = QUANTUM
     memory: bool = True
+    images: dict[str, str] = field(default_factory=dict)
+
+    def files(self) -> dict[str, Path]:
+        return {build: Path(path) for build, path in self.images.items()}
+
+    def with_files(self, paths: dict[str, Path]) -> CellRun:
+        return replace(self, images={build: str(p) for build, p in paths.items()})
 
     def __call__(self, cell: Cell) -> CellResult:
+        image = self.images.get(cell.build)
         try:
-            return run_cell(cell, self.quantum, self.memory)
+            return run_cell(cell, self.quantum, self.memory, Path(image) if image else None)
         except Exception as e:  # one bad cell must not sink the sweep; it is reported
             return CellResult(cell.app, cell.config, cell.harts, cell.seed, False, str(e))
 
@@ -213,24 +235,32 @@ class Sweep:
         ]
 
 
-def run_sweep(sweep: Sweep, jobs: int, quantum: int = QUANTUM, progress: bool = True):
+def run_sweep(
+    sweep: Sweep,
+    jobs: int,
+    quantum: int = QUANTUM,
+    progress: bool = True,
+    runner: Runner | None = None,
+):
     cells = sweep.cells()
-    # Build every image first, in this process: workers then only read the cache.
+    # Build every image first, in this process: workers are handed the images, not sources.
     from tqdm import tqdm
 
     from toolchain import build
 
-    images = [(app, config) for app in sweep.apps for config in sweep.configs]
-    for app, config in tqdm(
-        images, desc="images", unit="image", file=sys.stderr, leave=False, disable=not progress
-    ):
-        build(app, config, sweep.defines)
+    images = {}
+    builds = {cell.build: cell for cell in cells}
+    for key, cell in tqdm(
+        builds.items(), desc="images", unit="image", file=sys.stderr, leave=False,
+        disable=not progress,
+    ):  # fmt: skip
+        images[key] = str(build(cell.app, cell.config, dict(cell.defines)))
     bar = None
     if progress:
         bar = tqdm(total=len(cells), unit="run", file=sys.stderr, leave=False)
     results = []
     try:
-        for r in ProcessRunner(jobs).map(CellRun(quantum), cells):
+        for r in (runner or ProcessRunner(jobs)).map(CellRun(quantum, images=images), cells):
             results.append(r)
             if bar:
                 bar.update()

@@ -59,6 +59,12 @@ class Parser(argparse.ArgumentParser):
         self.exit(Status.BAD_INPUT, f"{self.who}: {message} (see `{self.prog} --help`)\n")
 
 
+CLUSTER_HELP = (
+    "run on the Dask scheduler at ADDRESS (tcp://HOST:PORT; default $EMULATOR_CLUSTER, else "
+    "--jobs local processes)"
+)
+
+
 def _seeds(text: str) -> list[int]:
     """`N` (seeds 0..N-1) or `A:B` (A..B-1)."""
     try:
@@ -84,6 +90,7 @@ class ExploreOptions:
         os.cpu_count() or 1, "--jobs", "worker processes (default: the core count)", metavar="J",
         parse=count, check=at_least(1), replay=False,
     )  # fmt: skip
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS", replay=False)
     all: bool = option(False, "--all", "run every seed, not stop at a failure", kind="flag")
     minimize: int | None = option(
         None, "--minimize", "shrink the failing schedule of SEED to a schedule file",
@@ -116,6 +123,7 @@ class BenchOptions:
         os.cpu_count() or 1, "--jobs", "worker processes (default: the core count)", metavar="J",
         parse=count, check=at_least(1), replay=False,
     )  # fmt: skip
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS", replay=False)
     defines: dict[str, str] = option(
         {}, "-D", "macro for every benchmark build", metavar="NAME=VALUE", parse=define,
         kind="defines",
@@ -166,6 +174,8 @@ def run_and_report(opts: RunOptions) -> int:
             f"oracle: {o['checked_calls']} calls checked, heap walker {o['walker'] or 'none'} "
             f"({o['walks']} walks), page conservation {o['conservation']}"
         )
+    for warning in report.summary["warnings"]:
+        print(f"emulator: warning: {warning}", file=sys.stderr)
     where = f" [{shown(report.run_dir)}]" if report.run_dir else ""
     if result.outcome is Outcome.EXITED:
         note = ""
@@ -199,27 +209,32 @@ def cmd_apps() -> int:
 
 
 def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
-    from emulator.explore.explore import explore, write_results
+    from emulator.explore.explore import explore, implied_no_allocator, write_results
     from emulator.explore.minimize import minimize
-    from emulator.session.rundir import make_run_dir
+    from emulator.session.pool import open_runner
+    from emulator.session.rundir import open_run_dir
 
     validate(ex)
     opts = replace(opts, check=True, quiet=True)
     opts.validate()
     label = f"explore-{opts.label}-{opts.schedule}-{opts.harts}h"
     if ex.minimize is not None:
-        run_dir = make_run_dir(opts.out, label + f"-min{ex.minimize}")
-        found = minimize(opts, ex.minimize, run_dir, budget=ex.minimize_runs)
+        if ex.cluster:  # (EMULATOR_CLUSTER set for every command is not a request for this one)
+            raise BadInput("--minimize runs one run after another, here; drop --cluster")
+        with open_run_dir(opts.out, label + f"-min{ex.minimize}") as run_dir:
+            found = minimize(opts, ex.minimize, run_dir, budget=ex.minimize_runs)
         if found is None:
             print(f"emulator: seed {ex.minimize} does not fail; nothing to minimize")
             return 1
         out, _, _ = found
-        print(f"replay: {replace(opts, seed=0, replay=str(out)).reproduce()}")
+        again = replace(opts, seed=0, replay=str(out), no_allocator=implied_no_allocator(opts))
+        print(f"replay: {again.reproduce()}")
         return 0
-    run_dir = make_run_dir(opts.out, label)
-    # explore() prints each failing seed as it comes (above its progress bar); not again here
-    results, work = explore(opts, ex.seeds, ex.jobs, stop_at_first=not ex.all)
-    write_results(run_dir, results, work)
+    # A bad cluster stops us before the run directory is made; a bad --out before any run.
+    # explore() prints each failing seed as it comes (above its progress bar); not again here.
+    with open_runner(ex.jobs, ex.cluster) as runner, open_run_dir(opts.out, label) as run_dir:
+        results, work = explore(opts, ex.seeds, ex.jobs, not ex.all, runner)
+        write_results(run_dir, results, work)
     failed = [r for r in results if r.failed]
     mips = sum(r.instructions for r in results) / max(sum(r.wall_seconds for r in results), 1e-9)
     print(
@@ -227,8 +242,11 @@ def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
         f"{opts.quantum}, {plural(opts.harts, 'hart')}): {len(failed)} failed, "
         f"{mips / 1e6:.2f} MIPS per process; results in {shown(run_dir / 'results.csv')}"
     )
+    if work.no_allocator and not opts.no_allocator:
+        print("the image has no allocator entry point: the oracle had no call to check")
     if failed:
-        print(f"reproduce: {replace(opts, seed=failed[0].seed, out=None).reproduce()}")
+        again = replace(opts, seed=failed[0].seed, out=None, no_allocator=work.no_allocator)
+        print(f"reproduce: {again.reproduce()}")
     return 1 if failed else 0
 
 
@@ -239,7 +257,8 @@ def cmd_bench(b: BenchOptions) -> int:
     from emulator.bench.report import markdown_table, write_outputs
     from emulator.bench.sweep import Sweep, benchmarks, run_sweep
     from emulator.instruments.timing import CostModel
-    from emulator.session.rundir import make_run_dir
+    from emulator.session.pool import open_runner
+    from emulator.session.rundir import open_run_dir
     from toolchain import catalog
 
     validate(b)
@@ -261,8 +280,9 @@ def cmd_bench(b: BenchOptions) -> int:
         except catalog.CatalogError as e:
             raise BadInput(f"--configs: {e}") from None
     sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines))
-    results = run_sweep(sweep, b.jobs, b.quantum)
-    run_dir = make_run_dir(b.out, "bench")
+    # Made before the sweep: a bad --out is said at once, not after hours of runs.
+    with open_runner(b.jobs, b.cluster) as runner, open_run_dir(b.out, "bench") as run_dir:
+        results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)
     reproduce = f"python -m emulator bench {join(command_line(b))}".strip()
     plots = write_outputs(run_dir, results, sweep, CostModel.load().describe(), reproduce=reproduce)
     print(markdown_table(results), end="")

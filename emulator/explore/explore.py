@@ -2,9 +2,9 @@
 
 Each seed is an independent run (same image, harts, schedule policy, quantum; its own seed) in
 a worker process; the image is built once, and PCT's k is estimated once, before the workers
-start. The runner is one small interface (session/pool.py `Runner.map`), so a distributed
-engine can stand in for the local process pool. Results go to the run directory as
-results.csv / results.json.
+start. The runner is one small interface (session/pool.py `Runner.map`): the local process
+pool, or a Dask cluster (session/cluster.py) to which the image travels by content hash.
+Results go to the run directory as results.csv / results.json.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from emulator.instruments.tracer import find_api
+from emulator.machine.image import Image
 from emulator.machine.machine import Outcome
 from emulator.session.options import RunOptions
 from emulator.session.pool import ProcessRunner, Runner
-from emulator.session.run import prepare_pct, resolve_image, run
+from emulator.session.run import check_allocator_found, prepare_pct, resolve_image, run
 from emulator.session.rundir import write_json
 
 
@@ -42,6 +44,15 @@ class SeedRun:
 
     opts: RunOptions
 
+    def files(self) -> dict[str, Path]:
+        """The files the options name (role = RunOptions field): what a cluster ships."""
+        named = {"image": self.opts.image, "costs": self.opts.costs, "replay": self.opts.replay}
+        return {role: Path(path) for role, path in named.items() if path}
+
+    def with_files(self, paths: dict[str, Path]) -> SeedRun:
+        """The same run reading those files at other paths (a worker's copies)."""
+        return SeedRun(replace(self.opts, **{role: str(p) for role, p in paths.items()}))
+
     def __call__(self, seed: int) -> SeedResult:
         report = run(replace(self.opts, seed=seed))
         r = report.result
@@ -56,17 +67,29 @@ class SeedRun:
         )
 
 
+def implied_no_allocator(opts: RunOptions, image: Image | None = None) -> bool:
+    """Explore turns the oracle on by itself, so an image with symbols but no allocator entry
+    point (treiber) is taken as having no allocator, as if the user had said --no-allocator. A
+    stripped image is not: the oracle cannot tell, and the run says so (bad input)."""
+    if opts.no_allocator:
+        return True
+    image = image or Image(resolve_image(opts))
+    return bool(image.symbols and not find_api(image))
+
+
 def worker_options(opts: RunOptions) -> RunOptions:
     """The options each worker runs: the built image, the oracle on, nothing streamed or written,
-    PCT's k fixed once for all seeds."""
+    PCT's k fixed once for all seeds. Bad input is said here, once, not by every worker."""
     path = resolve_image(opts)
+    image = Image(path)
+    opts = replace(opts, check=True, no_allocator=implied_no_allocator(opts, image))
+    check_allocator_found(opts, image)
     return replace(
         prepare_pct(opts, path),
         image=str(path),
         app=None,
         config="default",
         defines={},
-        check=True,
         trace=False,
         quiet=True,
         write_files=False,

@@ -131,6 +131,11 @@ class Walker(Protocol):
 
     def free_pages(self) -> int | None: ...
 
+    def own_mappings(self) -> set[int]:
+        """Start addresses of the mmap regions the allocator holds for itself (a frontend's
+        segments): live at exit, they are its state, not the app's leaks."""
+        ...
+
 
 # ---- bbuddy (guest/lib/ukallocbbuddy/bbuddy.c) ---------------------------------------------------
 
@@ -158,6 +163,9 @@ class BbuddyWalker:
         if not base:
             return None
         return self.mem.u64(base + self.bb["nr_free_pages"].offset)
+
+    def own_mappings(self) -> set[int]:
+        return set()  # a page allocator maps nothing
 
     def _regions(self, base: int, errors: list[str]) -> list[tuple[int, int, int]]:
         """(first_page, nr_pages, bitmap) of each region."""
@@ -270,6 +278,9 @@ class NbbsWalker:
         base = self._base()
         return self.mem.u64(base + self.nb["nr_free_pages"].offset) if base else None
 
+    def own_mappings(self) -> set[int]:
+        return set()  # a page allocator maps nothing
+
     def _node(self, nodes: int, n: int) -> int:
         return self.ram[nodes - C.RAM_BASE + n]
 
@@ -349,6 +360,17 @@ class FrontendWalker:
 
     def free_pages(self) -> int | None:
         return self.provider.free_pages() if self.provider else None
+
+    def own_mappings(self) -> set[int]:
+        """Every segment on a heap's list (bounded as check() bounds it)."""
+        out: set[int] = set()
+        for h in range(min(self.mem.u64(self.count), 64)):
+            heap = self.heaps + self.heap["__size__"].size * h
+            seg = self.mem.u64(heap + self.heap["segments"].offset)
+            while seg and seg not in out and len(out) < 4096 * 64 and self.mem.valid(seg):
+                out.add(seg)
+                seg = self.mem.u64(seg + self.seg["next"].offset)
+        return out
 
     def _u(self, address: int, f: Field) -> int:
         value = self.mem.u64(address + f.offset)

@@ -1,15 +1,19 @@
 """The allocation oracle: a shadow map of live blocks per layer, checked on every call.
 
-Rules (the `rule` field of a violation; README "Allocation oracle" documents each):
+Rules (the `rule` field of a violation; README "Allocation traces and the oracle" documents
+each):
 
   range          a block handed out lies outside the heap [_end, FDT)
   alignment      a block is not aligned as asked (malloc family: 16 bytes, or the largest power
                  of two <= its size when smaller; memalign: its alignment; pages and mmap: 4 KiB)
   overlap        a block overlaps a live block of the same layer
   containment    an object lies outside every live mmap region (checked once the run has mapped
-                 any: the frontend takes all its memory through mmap)
-  invalid-free   free/pfree/munmap/realloc of an address the layer never handed out
-  double-free    the same, of a block already freed
+                 any: the frontend takes all its memory through mmap), or a munmap that took
+                 effect unmapped memory a live object lies in
+  invalid-free   a free, or a munmap or realloc that took effect, of an address the layer never
+                 handed out
+  double-free    the same, of a block already given back (or being given back by a call still
+                 in progress)
   page-count     pfree's page count differs from the palloc's
   leak           blocks the app allocated (not the allocator for itself) still allocated when
                  the guest exits with 0
@@ -18,8 +22,18 @@ Rules (the `rule` field of a violation; README "Allocation oracle" documents eac
   heap           the heap walker (heapwalk.py) found a broken invariant in the allocator's own
                  structures
 
-Frees are taken at entry (the caller gives the block up there), allocations at return. Calls
-made inside a call of the same layer on the same hart (realloc calling malloc) are the
+The oracle judges what happened, not what was asked. A call whose result says whether it took
+effect is judged at its return, from that result: an allocation that returned nothing (NULL,
+-errno, a nonzero posix_memalign status) changes nothing; a munmap that failed changes
+nothing, one that succeeded releases exactly its range (a partial unmap splits the mapping);
+a realloc that returned NULL for a nonzero size changes nothing, otherwise its old block is
+given back. What such a call would release is held aside from its entry to its return, so that
+another hart may be handed that memory in between (the allocator may have released it before
+the call returns); if the call then fails, the memory is live again and must not have been
+handed out meanwhile. free and pfree return nothing that could say they failed: the caller
+gives the block up at entry, so they are judged there, for what they would do: freeing a
+pointer never handed out (or already freed) is a violation whatever the allocator makes of it.
+Calls made inside a call of the same layer on the same hart (realloc calling malloc) are the
 allocator's own business and not checked. A violation stops the run at once.
 """
 
@@ -27,12 +41,12 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from emulator.instruments.heapwalk import Walker, walker_for
 from emulator.instruments.probes import Probes
-from emulator.instruments.tracer import Call, Listener, block_bytes
+from emulator.instruments.tracer import Call, Listener, block_bytes, signed
 from emulator.machine.hooks import Hooks
 from emulator.machine.machine import Outcome
 
@@ -43,7 +57,6 @@ if TYPE_CHECKING:
 
 PAGE = 4096
 MALLOC_ALIGN = 16  # RISC-V psABI: alignof(max_align_t)
-_FREES = {"free": "objects", "pfree": "pages", "munmap": "mmap"}
 _ALLOCS = frozenset({"malloc", "calloc", "realloc", "memalign", "posix_memalign", "palloc", "mmap"})
 
 
@@ -60,7 +73,7 @@ class Block:
 
 
 class Shadow:
-    """Live blocks of one layer, sorted by address."""
+    """Live blocks of one layer, sorted by address (they never overlap)."""
 
     def __init__(self) -> None:
         self.starts: list[int] = []
@@ -85,6 +98,16 @@ class Shadow:
             return self.blocks[self.starts[i + 1]]
         return None
 
+    def all_overlapping(self, start: int, end: int) -> list[Block]:
+        i = max(bisect.bisect_right(self.starts, start) - 1, 0)
+        out = []
+        while i < len(self.starts) and self.starts[i] < end:
+            block = self.blocks[self.starts[i]]
+            if block.end > start:
+                out.append(block)
+            i += 1
+        return out
+
     def containing(self, start: int, end: int) -> Block | None:
         i = bisect.bisect_right(self.starts, start) - 1
         if i >= 0:
@@ -92,6 +115,22 @@ class Shadow:
             if b.start <= start and end <= b.start + b.size:
                 return b
         return None
+
+
+@dataclass(slots=True)
+class InFlight:
+    """What a call with a result (munmap, realloc) would release, held aside from its entry to
+    its return: the live blocks it took (whole), the pieces of them left live (a partial
+    munmap), the pieces it releases if it succeeds, and the parts of its range that were not
+    live at entry (with what was wrong with them)."""
+
+    call: Call
+    layer: str
+    taken: list[Block] = field(default_factory=list)
+    kept: list[Block] = field(default_factory=list)
+    released: list[Block] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    problem: tuple[str, str, dict] | None = None  # (rule, text, blocks) for a gap
 
 
 def required_alignment(call: Call) -> int:
@@ -105,6 +144,11 @@ def required_alignment(call: Call) -> int:
     return natural
 
 
+def _pages(length: int) -> int:
+    """`length` rounded up to whole pages, as mmap and munmap take it."""
+    return -(-length // PAGE) * PAGE
+
+
 class Violation(Exception):
     pass
 
@@ -115,6 +159,7 @@ class Oracle(Listener):
         self.probes = probes
         self.live = {layer: Shadow() for layer in ("objects", "pages", "mmap")}
         self.freed: dict[tuple[str, int], tuple[Block, Call]] = {}
+        self.in_flight: dict[int, InFlight] = {}  # seq of a call in progress -> what it holds
         self.mapped_any = False
         self.calls = 0
         self.walker: Walker | None = None
@@ -137,15 +182,19 @@ class Oracle(Listener):
         )
         self.walker = walker_for(image, machine)
 
-    # ---- describing ----------------------------------------------------------------------
+    # ---- describing --------------------------------------------------------------------------
 
     def _describe_call(self, call: Call) -> str:
         args = ", ".join(
             f"{v:#x}" if name in ("ptr", "addr", "memptr") else str(v)
             for name, v in zip(call.fn.args, call.args, strict=True)
         )
+        result = ""
+        if call.fn.call in ("munmap", "realloc") and call.result is not None:
+            value = signed(call.result) if call.fn.call == "munmap" else call.result
+            result = f" = {value:#x}" if call.fn.call == "realloc" else f" = {value}"
         return (
-            f"hart {call.hart} {call.fn.call}({args}) at {self.image.where(call.caller)} "
+            f"hart {call.hart} {call.fn.call}({args}){result} at {self.image.where(call.caller)} "
             f"(call #{call.seq}, instruction {call.entry})"
         )
 
@@ -175,7 +224,7 @@ class Oracle(Listener):
         self.machine.request_violation(hart, call.caller, message, details)
         raise Violation(message)
 
-    # ---- calls ---------------------------------------------------------------------------
+    # ---- calls -------------------------------------------------------------------------------
 
     def on_entry(self, hart: Hart, call: Call) -> None:
         if self.initial_free_pages is None and self.walker is not None:
@@ -186,56 +235,76 @@ class Oracle(Listener):
         kind = call.fn.call
         if kind == "addmem" and self.walker is not None:
             self._before_addmem = self.walker.free_pages()
-        try:
-            if kind in _FREES and call.args[0]:
-                self._free(hart, call, _FREES[kind])
+        with contextlib.suppress(Violation):
+            if kind in ("free", "pfree") and call.args[0]:
+                self._free(hart, call, call.fn.layer)
+            elif kind == "munmap":
+                self._hold_unmap(call)
             elif kind == "realloc" and call.args[0]:
-                self._known(hart, call, "objects", call.args[0])
-        except Violation:
-            pass
+                self._hold_realloc(call)
 
     def on_return(self, hart: Hart, call: Call) -> None:
-        if call.fn.call == "addmem" and not call.depth and self.walker is not None:
+        kind = call.fn.call
+        if kind == "addmem" and not call.depth and self.walker is not None:
             # Pages given to the allocator are not a gain to conserve: move the baseline.
             added = (self.walker.free_pages() or 0) - (self._before_addmem or 0)
             self.initial_free_pages = (self.initial_free_pages or 0) + added
             return
-        if call.depth or call.fn.call not in _ALLOCS:
+        if call.depth:
             return
         with contextlib.suppress(Violation):
-            self._allocated(hart, call)
+            held = self.in_flight.pop(call.seq, None)
+            if kind == "munmap" and held is not None:
+                self._unmapped(hart, call, held)
+            elif kind == "realloc" and held is not None:
+                self._reallocated(hart, call, held)
+            elif kind in _ALLOCS:
+                self._allocated(hart, call)
+
+    # ---- what a pointer that is not live is --------------------------------------------------
+
+    def _diagnose(self, layer: str, ptr: int) -> tuple[str, str, dict]:
+        """(rule, text, blocks) for giving back `ptr`, which is no live block of `layer`."""
+        old = self.freed.get((layer, ptr))
+        if old is not None:
+            made, freed_by = old
+            verb = "unmapped" if layer == "mmap" else "freed"
+            return (
+                "double-free",
+                f"{ptr:#x} was {verb} already by {self._describe_call(freed_by)}",
+                {"block": self._block_json(made, freed_by)},
+            )
+        for held in self.in_flight.values():
+            for block in held.released or held.taken:
+                if block.layer == layer and block.start <= ptr < block.end:
+                    return (
+                        "double-free",
+                        f"{ptr:#x} is being given back by {self._describe_call(held.call)}, "
+                        "which has not returned yet",
+                        {"block": self._block_json(block, held.call)},
+                    )
+        inside = self.live[layer].overlapping(ptr, ptr + 1)
+        text = f"{ptr:#x} is not a block this {layer} layer handed out"
+        if inside is None:
+            return "invalid-free", text, {}
+        text += (
+            f"; it lies {ptr - inside.start} bytes into the block at {inside.start:#x} "
+            f"from {self._describe_call(inside.call)}"
+        )
+        return "invalid-free", text, {"block": self._block_json(inside)}
 
     def _known(self, hart: Hart, call: Call, layer: str, ptr: int) -> Block:
         block = self.live[layer].blocks.get(ptr)
         if block is not None:
             return block
-        old = self.freed.get((layer, ptr))
-        if old is not None:
-            made, freed_by = old
-            self._violate(
-                hart,
-                "double-free",
-                call,
-                f"{ptr:#x} was freed already by {self._describe_call(freed_by)}",
-                block=self._block_json(made, freed_by),
-            )
-        inside = self.live[layer].overlapping(ptr, ptr + 1)
-        text = f"{ptr:#x} is not a block this {layer} layer handed out"
-        extra = {}
-        if inside is not None:
-            text += (
-                f"; it lies {ptr - inside.start} bytes into the block at {inside.start:#x} "
-                f"from {self._describe_call(inside.call)}"
-            )
-            extra["block"] = self._block_json(inside)
-        self._violate(hart, "invalid-free", call, text, **extra)
+        rule, text, blocks = self._diagnose(layer, ptr)
+        self._violate(hart, rule, call, text, **blocks)
         raise AssertionError  # not reached
+
+    # ---- free and pfree: judged at entry -----------------------------------------------------
 
     def _free(self, hart: Hart, call: Call, layer: str) -> None:
         ptr = call.args[0]
-        if layer == "mmap":
-            self._unmap(hart, call, ptr, call.arg("length"))
-            return
         block = self._known(hart, call, layer, ptr)
         if layer == "pages" and block.size != call.arg("pages") * PAGE:
             self._violate(
@@ -249,47 +318,139 @@ class Oracle(Listener):
         self.live[layer].remove(ptr)
         self.freed[(layer, ptr)] = (block, call)
 
-    def _unmap(self, hart: Hart, call: Call, addr: int, length: int) -> None:
-        length = -(-length // PAGE) * PAGE
+    # ---- munmap: held at entry, judged at return ---------------------------------------------
+
+    def _hold_unmap(self, call: Call) -> None:
+        addr = call.args[0]
+        end = addr + _pages(call.arg("length"))
         shadow = self.live["mmap"]
-        block = shadow.containing(addr, addr + length)
-        if block is None:
-            if (old := self.freed.get(("mmap", addr))) is not None:
+        held = InFlight(call, "mmap")
+        covered = addr
+        for block in shadow.all_overlapping(addr, end):
+            shadow.remove(block.start)
+            held.taken.append(block)
+            lo, hi = max(block.start, addr), min(block.start + block.size, end)
+            if covered < lo:
+                held.gaps.append((covered, lo))
+            covered = hi
+            held.released.append(Block("mmap", lo, hi - lo, block.call))
+            if block.start < lo:  # what stays mapped on either side
+                held.kept.append(Block("mmap", block.start, lo - block.start, block.call))
+            if hi < block.start + block.size:
+                held.kept.append(Block("mmap", hi, block.start + block.size - hi, block.call))
+        if covered < end:
+            held.gaps.append((covered, end))
+        for piece in held.kept:
+            shadow.add(piece)
+        if held.gaps:
+            held.problem = self._diagnose("mmap", held.gaps[0][0])
+        self.in_flight[call.seq] = held
+
+    def _unmapped(self, hart: Hart, call: Call, held: InFlight) -> None:
+        if call.result is None or signed(call.result) != 0:
+            self._restore(hart, call, held)  # it failed: nothing was unmapped
+            return
+        if held.gaps and held.problem is not None:
+            rule, text, blocks = held.problem
+            lo, hi = held.gaps[0]
+            if rule == "invalid-free":
+                text = f"it succeeded, but [{lo:#x}, {hi:#x}) was not mapped"
+            self._violate(hart, rule, call, text, **blocks)
+        objects = self.live["objects"]
+        for piece in held.released:
+            self.freed[("mmap", piece.start)] = (piece, call)
+            inside = objects.overlapping(piece.start, piece.start + piece.size)
+            if inside is not None:
                 self._violate(
                     hart,
-                    "double-free",
+                    "containment",
                     call,
-                    f"{addr:#x} was unmapped already by {self._describe_call(old[1])}",
-                    block=self._block_json(old[0], old[1]),
+                    f"it unmapped [{piece.start:#x}, {piece.start + piece.size:#x}), where the "
+                    f"live object [{inside.start:#x}, {inside.end:#x}) from "
+                    f"{self._describe_call(inside.call)} lies",
+                    block=self._block_json(inside),
                 )
+
+    # ---- realloc: held at entry, judged at return --------------------------------------------
+
+    def _hold_realloc(self, call: Call) -> None:
+        ptr = call.args[0]
+        held = InFlight(call, "objects")
+        block = self.live["objects"].blocks.get(ptr)
+        if block is None:
+            held.problem = self._diagnose("objects", ptr)
+        else:
+            self.live["objects"].remove(ptr)
+            held.taken.append(block)
+            held.released.append(block)
+        self.in_flight[call.seq] = held
+
+    def _reallocated(self, hart: Hart, call: Call, held: InFlight) -> None:
+        # NULL for a nonzero size: it failed and the old block stays; realloc(p, 0) frees p
+        # (what this frontend does; C leaves it to the implementation).
+        if not call.result and call.arg("size"):
+            self._restore(hart, call, held)
+            return
+        if not held.taken:
+            assert held.problem is not None
+            rule, text, blocks = held.problem
+            self._violate(hart, rule, call, text, **blocks)
+        old = held.taken[0]
+        new = call.result or 0
+        if new and new != old.start and new < old.end and old.start < new + block_bytes(call):
             self._violate(
                 hart,
-                "invalid-free",
+                "overlap",
                 call,
-                f"[{addr:#x}, {addr + length:#x}) is not inside one mapped region",
+                f"it moved the block at {old.start:#x} to {new:#x}, into itself",
+                block=self._block_json(old),
             )
-        shadow.remove(block.start)
-        self.freed[("mmap", addr)] = (block, call)
-        if block.start < addr:  # what stays mapped on either side
-            shadow.add(Block("mmap", block.start, addr - block.start, block.call))
-        if addr + length < block.start + block.size:
-            rest = block.start + block.size - addr - length
-            shadow.add(Block("mmap", addr + length, rest, block.call))
+        if new != old.start and old.start not in self.live["objects"].blocks:
+            self.freed[("objects", old.start)] = (old, call)
+        self._allocated(hart, call)
+
+    def _restore(self, hart: Hart, call: Call, held: InFlight) -> None:
+        """A call that failed: what it held aside is live again, as it was."""
+        shadow = self.live[held.layer]
+        for piece in held.kept:
+            shadow.remove(piece.start)
+        for block in held.taken:
+            other = shadow.overlapping(block.start, block.end)
+            if other is not None:
+                self._violate(
+                    hart,
+                    "overlap",
+                    call,
+                    f"it failed, so [{block.start:#x}, {block.end:#x}) stayed allocated, yet "
+                    f"[{other.start:#x}, {other.end:#x}) inside it was handed out meanwhile by "
+                    f"{self._describe_call(other.call)}",
+                    block=self._block_json(block),
+                    other=self._block_json(other),
+                )
+            shadow.add(block)
+
+    # ---- allocations: judged at return -------------------------------------------------------
+
+    def _mapped(self, start: int, end: int) -> bool:
+        """Whether [start, end) lies in one live mapping, or in one a munmap still in progress
+        took (it may yet fail)."""
+        if self.live["mmap"].containing(start, end) is not None:
+            return True
+        return any(
+            b.start <= start and end <= b.start + b.size
+            for held in self.in_flight.values()
+            if held.layer == "mmap"
+            for b in held.taken
+        )
 
     def _allocated(self, hart: Hart, call: Call) -> None:
-        kind = call.fn.call
         layer = call.fn.layer
-        if kind == "realloc" and call.args[0] and (call.result or call.arg("size") == 0):
-            old = self.live["objects"].blocks.get(call.args[0])
-            if old is not None:
-                self.live["objects"].remove(old.start)
-                self.freed[("objects", old.start)] = (old, call)
         start = call.block
         if not start:
             return
         size = block_bytes(call)
         if layer == "mmap":
-            size = -(-size // PAGE) * PAGE
+            size = _pages(size)
             self.mapped_any = True
         block = Block(layer, start, size, call)
         lo, hi = self.heap
@@ -319,8 +480,7 @@ class Oracle(Listener):
                 block=self._block_json(block),
                 other=self._block_json(other),
             )
-        mapped = self.live["mmap"]
-        if layer == "objects" and self.mapped_any and mapped.containing(start, block.end) is None:
+        if layer == "objects" and self.mapped_any and not self._mapped(start, block.end):
             self._violate(
                 hart,
                 "containment",
@@ -355,9 +515,15 @@ class Oracle(Listener):
             return
         # Blocks the allocator took for itself (segments an mmap-backed frontend keeps, pages
         # behind them) are its own state, not the app's leaks: only calls made outside any
-        # other allocator call count. Page conservation covers the rest.
+        # other allocator call count, and no mapping the allocator's own structures hold (a
+        # segment mapped inside a frontend call the oracle does not see, such as mi_malloc).
+        # Page conservation covers the rest.
+        own = self.walker.own_mappings() if self.walker is not None else set()
         leaks = [
-            b for shadow in self.live.values() for b in shadow.blocks.values() if not b.call.nested
+            b
+            for shadow in self.live.values()
+            for b in shadow.blocks.values()
+            if not b.call.nested and not (b.layer == "mmap" and b.start in own)
         ]
         if leaks:
             leaks.sort(key=lambda b: b.call.seq)

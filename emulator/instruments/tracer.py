@@ -3,7 +3,10 @@
 The API is declared once, in API below: the symbol of each entry point, the layer it belongs to
 (objects, pages, mmap regions), what kind of call it is and its arguments in register order.
 mmap and munmap are found through the guest's system-call table (.syscalls, see
-guest/lib/rt/include/rt/syscall.h): their handlers get a pointer to a0..a5 of the ecall.
+guest/lib/rt/include/rt/syscall.h): their handlers get a pointer to a0..a5 of the ecall, and the
+call site is that ecall's pc, from the Syscall event the hart emits before the handler runs (the
+same for the bare runtime, whose ecall traps to M-mode, and for the S-mode one under SBI
+firmware, whose ecall from U-mode is delegated to S-mode and never touches mepc).
 
 Each finished call becomes a `Call`; listeners (the tracer's writers, the oracle) get every
 call at entry and at return. Times are in retired instructions of the calling hart (`entry`,
@@ -23,6 +26,7 @@ from typing import IO, TYPE_CHECKING
 from unicorn import riscv_const as R
 
 from emulator.instruments.probes import SKIP, TRAMPOLINE, Frame, Probes
+from emulator.machine.events import Bus, Syscall
 from emulator.machine.isa import MASK64 as _MASK
 from emulator.machine.isa import PC, RA, sext
 from emulator.machine.isa import A as _A
@@ -61,6 +65,33 @@ API: tuple[ApiFunction, ...] = (
     ),
     ApiFunction("SYS_munmap", "mmap", "munmap", ("addr", "length"), True),
 )
+LOOKED_FOR = (
+    ", ".join(fn.symbol for fn in API if not fn.syscall)
+    + " and the handlers of "
+    + "/".join(fn.call for fn in API if fn.syscall)
+    + " in a .syscalls table"
+)  # what find_api looks for, as error messages name it
+
+
+def find_api(image: Image) -> dict[ApiFunction, int]:
+    """The API functions the image has, each at its address (a system call: its handler's)."""
+    handlers: dict[int, int] = {}
+    table = image.section(".syscalls")
+    if table is not None:
+        _, data = table
+        handlers = dict(struct.iter_unpack("<QQ", data[: len(data) // 16 * 16]))
+    found = {}
+    for fn in API:
+        if fn.syscall:
+            address = handlers.get(getattr(C, fn.symbol))
+        else:
+            sym = image.symbol(fn.symbol)
+            address = sym.address if sym else None
+        if address is not None:
+            found[fn] = address
+    return found
+
+
 # Calls --fail can make fail, and the failure each returns (ENOMEM: 12).
 FAILURES = {"malloc": 0, "calloc": 0, "realloc": 0, "memalign": 0, "posix_memalign": 12,
             "palloc": 0, "mmap": -12}  # fmt: skip
@@ -104,13 +135,29 @@ class Call:
             return 0  # -errno
         return self.result
 
+    @property
+    def released(self) -> int:
+        """The address a finished call gave back (0 when it gave nothing back): free and pfree
+        their pointer; munmap its address when it returned 0; realloc its old pointer when it
+        took effect (returned a block, or was asked for size 0)."""
+        kind = self.fn.call
+        if kind in ("free", "pfree"):
+            return self.args[0]
+        if self.result is None:
+            return 0
+        if kind == "munmap":
+            return self.args[0] if self.result == 0 else 0
+        if kind == "realloc" and (self.result or self.arg("size") == 0):
+            return self.args[0]
+        return 0
+
     # One definition of a call's row (allocs.jsonl, violations), written by hand rather than
     # with json.dumps because it runs once per allocator call. Every string in it is a name, a
     # symbol or a hex number, so none needs escaping (test_trace parses every line).
 
     def json_args(self) -> str:
         return ",".join(
-            f'"{n}":"{v:#x}"' if n in POINTER_ARGS else f'"{n}":{_signed(v)}'
+            f'"{n}":"{v:#x}"' if n in POINTER_ARGS else f'"{n}":{signed(v)}'
             for n, v in zip(self.fn.args, self.args, strict=True)
         )
 
@@ -138,7 +185,8 @@ class Call:
         return json.loads(self.json_line(symbol_json(image, self.caller)))
 
 
-def _signed(v: int) -> int:
+def signed(v: int) -> int:
+    """A register value as the signed number it holds (a status, -errno)."""
     return sext(v, 64)
 
 
@@ -146,9 +194,9 @@ def _result_json(fn: ApiFunction, value: int | None) -> object:
     if value is None or fn.call in ("free", "pfree"):
         return None
     if fn.call in ("posix_memalign", "munmap", "addmem"):
-        return _signed(value)
+        return signed(value)
     if fn.call == "mmap" and value > _MASK - 4096:
-        return _signed(value)
+        return signed(value)
     return f"{value:#x}"
 
 
@@ -193,27 +241,23 @@ class Tracer:
     injected: list[int] = field(default_factory=list)  # seq of each call made to fail
     _counts: dict[str, int] = field(default_factory=dict)
     probes: Probes = field(default_factory=Probes)
+    bus: Bus | None = None  # where the Syscall events come from (without one: mepc)
+    _ecall_pc: dict[int, int] = field(default_factory=dict)  # per hart, its latest ecall
 
     def __post_init__(self) -> None:
-        handlers = self._syscall_handlers()
+        found = find_api(self.image)
         for fn in API:
-            if fn.syscall:
-                address = handlers.get(getattr(C, fn.symbol))
-            else:
-                sym = self.image.symbol(fn.symbol)
-                address = sym.address if sym else None
+            address = found.get(fn)
             entry, ret = self._entry_for(fn), self._on_return
             if address is None or not self.probes.add_address(
                 self.image, address, fn.symbol, entry, ret
             ):
                 self.missing.append(fn.symbol)
+        if self.bus is not None and any(fn.syscall for fn in found):
+            self.bus.subscribe(Syscall, self._on_ecall)
 
-    def _syscall_handlers(self) -> dict[int, int]:
-        table = self.image.section(".syscalls")
-        if table is None:
-            return {}
-        _, data = table
-        return {nr: fn for nr, fn in struct.iter_unpack("<QQ", data[: len(data) // 16 * 16])}
+    def _on_ecall(self, e: Syscall) -> None:
+        self._ecall_pc[e.hart] = e.pc
 
     def _entry_for(self, fn: ApiFunction) -> Callable[[Hart], object]:
         nargs = len(fn.args)
@@ -226,7 +270,9 @@ class Tracer:
             if fn.syscall:
                 base = rd(_A[0]) - C.RAM_BASE
                 args = struct.unpack_from(f"<{nargs}Q", hart.host.ram, base)
-                caller = rd(_MEPC)
+                caller = self._ecall_pc.get(hart.id)
+                if caller is None:
+                    caller = rd(_MEPC)
             else:
                 args = tuple(rd(_A[i]) for i in range(nargs))
                 ra = rd(RA)
@@ -341,9 +387,9 @@ class TraceWriter(Listener):
         kind, layer = call.fn.call, call.fn.layer
         freed: tuple[int, int, int] | None = None
         if call.depth == 0:
-            if kind in ("free", "pfree", "munmap") or (kind == "realloc" and call.result):
-                ptr = call.args[0]
-                freed = self.owner.pop((layer, ptr), None) if ptr else None
+            ptr = call.released
+            if ptr:
+                freed = self.owner.pop((layer, ptr), None)
                 if freed:
                     self.live[freed[0]] -= freed[1]
                     if freed[0] != call.hart:

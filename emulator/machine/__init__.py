@@ -1,9 +1,12 @@
 """The machine layer: what a RISC-V multicore is, and nothing about who watches it.
 
-  image.py    an rv64 ELF image (segments, symbols, DWARF lines)
+  image.py    an rv64 ELF image (segments, code, symbols, DWARF lines), or a raw binary
+  boot.py     the QEMU virt boot convention: firmware and kernel placement, the reset ROM,
+              the fw_dynamic info block
   isa.py      ISA facts and decoders (masks, sign extension, registers, CSRs, causes)
   sites.py    instructions the machine must act on, found by disassembling the image
-  devices.py  the QEMU-virt devices (UART, CLINT, test finisher); fdt.py: the device tree
+  devices.py  the QEMU-virt devices (16550 UART, PLIC, CLINT, test finisher); fdt.py: the
+              device tree
   hart.py     one hart: a unicorn instance, software trap entry, wfi, replaced sites
   atomics.py  LR/SC with reservations, watched AMOs and fences: the A extension in one place
   icount.py   unicorn's live instruction counter (exact event times)

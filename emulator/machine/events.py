@@ -39,7 +39,8 @@ class Syscall(Event):
 
 @dataclass(slots=True)
 class Trap(Event):
-    """A synchronous exception or an interrupt vectored to the guest's handler."""
+    """A synchronous exception (not an ecall) vectored to the guest's handler. Interrupts are
+    taken inside unicorn and are no events."""
 
     name: ClassVar[str] = "trap"
     pc: int = 0

@@ -1,38 +1,41 @@
-"""One hart: a unicorn instance over the shared RAM, with software trap entry and wfi sleep.
+"""One hart: a unicorn instance over the shared RAM, made to behave as the RISC-V privileged
+architecture says (M, S and U modes), with exact retired-instruction counts.
 
-Unicorn has no trap vectoring (every exception lands in UC_HOOK_INTR with pc already past the
-instruction), reads mhartid as 0 and stops at wfi without telling how far it got. This class
-turns those into architectural behaviour while keeping the retired-instruction count exact:
+What unicorn does right is left to it: instruction execution, paging (Sv39/Sv48, A/D bits,
+sfence.vma, SUM/MXR/MPRV), mret/sret, and interrupt delivery with mideleg, stvec and vectored
+mtvec (unicorn takes a pending, enabled interrupt whenever it checks: at the start of a turn,
+after every CSR instruction, mret or sret, at the end of a translated block). What it does
+wrong the hart corrects:
 
-* Traps are vectored inside the INTR hook (mepc, mcause, mtval, mstatus MPP/MPIE/MIE, pc =
-  mtvec), without emu_stop, so the quantum goes on and its count stays whole.
-* Every wfi in the image is replaced in RAM by an illegal instruction (TRAP_WORD), so reaching
-  one lands in the INTR hook, which sends the hart into an idle loop in the host ROM
-  (`addi t6, t6, 1; j .-4`) for the rest of its quantum; t6 then says how many idle
-  instructions ran, which are taken off the quantum. The hart sleeps at pc = wfi + 4.
-  (A code hook on the wfi sites would do the same, but any user code hook halves unicorn's
-  speed everywhere once emu_start counts instructions: measured, scripts/bench_machine.py.)
-* lr/sc are replaced the same way and executed by atomics.py against a reservation, because
+* Exceptions: unicorn reports every one to UC_HOOK_INTR with pc already 4 past the instruction
+  (whatever its length) and without trap entry. The hart enters the trap itself (`_exception`):
+  medeleg decides M or S; xepc, xcause, xtval (the faulting address from the CPU state, the
+  instruction bits of an illegal instruction), xstatus xPP/xPIE/xIE, the mode, pc = xtvec. An
+  ecall's cause follows the mode it came from (unicorn says 8 for all). ebreak is an ordinary
+  breakpoint exception (cpu.py), not the end of the run.
+* Interrupt lines from devices (CLINT msip and timer, later the PLIC) are raised and lowered in
+  the CPU state by `set_irq`; csrs.py keeps the spec's priority order among pending ones.
+* mhartid is this hart's id; the counters, time and the CSRs unicorn lacks are served by
+  csrs.py.
+* wfi: unicorn ends emu_start early after a wfi. The count of what ran is exact (unicorn's live
+  counter, icount.py), the turn ends there, and the machine puts the hart to sleep until an
+  interrupt is pending and enabled in mie (or lets it go on, if one already is).
+* lr/sc are replaced by traps and executed by atomics.py against a reservation, because
   unicorn's own SC is value-based and succeeds after ABA.
-* CSR writes that can enable an interrupt (mstatus, mie) are replaced the same way and executed
-  here, so a pending interrupt is taken right after the write that enables it, not at the end
-  of the quantum: guests that open a one-instruction interrupt window rely on that.
 
-A hart knows its machine only as a HartHost (hooks.py): the RAM, the replaced sites, pending
-interrupts, mtime, and where to report sleep and faults. Instruments reach it through the
-machine's Hooks and through the public methods here (registers, `now`, `uncount`, `park`).
+A hart knows its machine only as a HartHost (hooks.py): the RAM, the replaced sites, mtime, and
+where to report sleep and faults. Instruments reach it through the machine's Hooks and through
+the public methods here (registers, `now`, `uncount`, `park`).
 """
 
 from __future__ import annotations
 
 import ctypes
-import struct
 from enum import IntEnum
 
 from unicorn import (
     UC_ARCH_RISCV,
     UC_ERR_FETCH_UNMAPPED,
-    UC_ERR_INSN_INVALID,
     UC_HOOK_INTR,
     UC_HOOK_MEM_READ,
     UC_HOOK_MEM_UNMAPPED,
@@ -47,27 +50,25 @@ from unicorn import (
     Uc,
     UcError,
 )
-from unicorn import riscv_const as R
 from unicorn.unicorn_py3.unicorn import uclib
 
-from emulator.machine import atomics
+from emulator.machine import atomics, csrs
 from emulator.machine import events as ev
+from emulator.machine.cpu import CpuState
 from emulator.machine.hooks import HartHost
 from emulator.machine.icount import counter
 from emulator.machine.isa import (
-    C_EBREAK,
-    EBREAK,
     MASK64,
     MSTATUS_MIE,
     MSTATUS_MPIE,
     MSTATUS_MPP,
+    MSTATUS_SIE,
+    MSTATUS_SPIE,
+    MSTATUS_SPP,
     PC,
     PRIV,
-    T6,
-    WFI,
     A,
     X,
-    csr_write,
     exception_text,
     is_atomic,
     is_fence,
@@ -79,16 +80,17 @@ from emulator.machine.isa import (
 from guest.contract import C
 
 _uc_reg_read, _uc_reg_write = uclib.uc_reg_read, uclib.uc_reg_write
+_uc_vmem_translate = uclib.uc_vmem_translate
+_uc_vmem_translate.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p]
+_uc_vmem_translate.restype = ctypes.c_int
 
-IDLE_LOOP = C.HOST_ROM_BASE
-IDLE_LOOP_CODE = struct.pack("<II", 0x001F8F93, 0xFFDFF06F)  # addi t6, t6, 1; j .-4
-ROM_FOR_INSTRUMENTS = C.HOST_ROM_BASE + 0x10  # the host ROM after the idle loop
+ROM_FOR_INSTRUMENTS = C.HOST_ROM_BASE  # the host ROM: code instruments place (probes.py)
 TRAP_WORD = 0x00000000  # what a replaced site becomes: defined illegal in 16 and 32 bits
 TCG_BUFFER_BYTES = 32 << 20  # per instance; unicorn's default reserves 1 GiB each
+NO_STOP = MASK64  # emu_start's stop address: odd, so no pc reaches it (0 would stop code at 0)
 
-# rd of `csrrs rd, time, x0` (rdtime), which unicorn cannot execute: the hart serves it.
-_RDTIME_MASK, _RDTIME_MATCH = 0xFFFFF07F, 0xC0102073
-_CSR_REGS = {0x300: R.UC_RISCV_REG_MSTATUS, 0x304: R.UC_RISCV_REG_MIE}
+# exceptions whose xtval is the faulting address (misaligned, access and page faults)
+_ADDRESS_CAUSES = frozenset({0, 1, 4, 5, 6, 7, 12, 13, 15})
 
 
 class HartState(IntEnum):
@@ -105,23 +107,25 @@ class Hart:
         self.instret = 0  # retired instructions, exact
         self.clock = 0  # virtual time in instructions: instret + time spent asleep
         self.timer_at = 1 << 80  # clock at which this hart's timer fires (from mtimecmp)
-        self.sleep_mie = 0  # mie when it went to sleep: which interrupts can wake it
         self.last_exception: tuple[int, int, int] | None = None  # (cause, epc, tval)
         self.fault_access: tuple[int, int] | None = None  # (unicorn access type, address)
         self.reservation: int | None = None  # address reserved by the last LR (atomics.py)
         self.loads_reserved = self.sc_successes = self.sc_failures = 0
         self.reservations_dropped = 0  # held at the end of a turn past LRSC_BOUND
-        self._switch = False  # the current turn was ended early (request_switch)
         self.resume_at = -1  # a step the hart was switched away in front of (no 2nd switch)
         self.stall_left = 0  # STALLED: instructions the other harts must run first
         self._sync_seen: dict[int, bytes] = {}  # sync load site -> what it read last (_sync_step)
         self._hooks = host.hooks
+        self._levels = 0  # interrupt lines the devices hold raised (mip bits)
+        self._ended = ""  # why the current turn ended early: "", "switch", "park"
+        self._at_wfi = False  # the last turn ended at a wfi
 
         uc = self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_BYTES)
         uc.mem_map_ptr(C.RAM_BASE, host.ram_size, UC_PROT_ALL, ram_pointer(host.ram))
+        uc.mem_map(C.MROM_BASE, C.MROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
+        uc.mem_write(C.MROM_BASE, host.mask_rom)
         uc.mem_map(C.HOST_ROM_BASE, C.HOST_ROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
-        uc.mem_write(IDLE_LOOP, IDLE_LOOP_CODE)
         for address, code in host.hooks.rom:
             uc.mem_write(address, code)
         for dev in host.devices:
@@ -145,12 +149,18 @@ class Hart:
         self._value = ctypes.c_uint64()
         self._value_ref = ctypes.byref(self._value)
         self._running = False
+        self.cpu = cpu = CpuState(uc)
+        cpu.mhartid.value = hart_id
+        cpu.report_ebreak_as_exception()
+        self.csrs = csrs.HartCsrs(self, cpu)
         for reg, value in zip(A, boot_args, strict=False):
             self.write_reg(reg, value)
-        self._wfi_pc = -1
-        self._saved_t6 = 0
 
-    # ---- registers -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """The hart's machine is done with it: its CSRs leave the process-wide table."""
+        self.csrs.close()
+
+    # ---- registers --------------------------------------------------------------------------
 
     def read_reg(self, reg: int) -> int:
         """A register by unicorn's number (isa.X, isa.PC, CSRs)."""
@@ -170,7 +180,12 @@ class Hart:
         if i:
             self.write_reg(X[i], value)
 
-    # ---- running ---------------------------------------------------------------------------------
+    @property
+    def priv(self) -> int:
+        """The privilege mode the hart runs in: 0 U, 1 S, 3 M."""
+        return self.cpu.priv.value
+
+    # ---- running ----------------------------------------------------------------------------
 
     def uncount(self) -> None:
         """The instruction unicorn just counted (a trap) is no guest instruction: take it off,
@@ -179,40 +194,45 @@ class Hart:
         self._counter.value -= 1
 
     def run(self, quantum: int) -> int:
-        """Run `quantum` guest instructions (fewer if it sleeps or stops); returns how many
-        retired (also added to instret and clock). Sets state on wfi.
+        """Run `quantum` guest instructions (fewer if it reaches a wfi or stops); returns how
+        many retired (also added to instret and clock).
 
         Traps that are no guest instruction (probes; a step switched away from before it ran)
         are taken off unicorn's count as they happen (uncount), so unicorn's limit is the
         quantum in guest instructions."""
-        self._wfi_pc = -1
-        self._switch = False
-        uc = self.uc
+        self._ended = ""
+        self._at_wfi = False
         self._running = True
         try:
-            uc.emu_start(self.pc, 0, 0, quantum)
+            self.uc.emu_start(self.pc, NO_STOP, 0, quantum)
         except UcError as e:
             what, pc = self.describe_error(e)
             self.host.fault(self, pc, what)
             retired = self._counter.value
         else:
-            pc = self.read_reg(PC)
-            if self._wfi_pc < 0:
-                self.pc = pc
-                retired = self._counter.value if self._switch else quantum
+            self.pc = self.read_reg(PC)
+            ran = self._counter.value
+            if self._ended:
+                retired = ran
+            elif ran <= quantum:  # unicorn stopped early: only a wfi does that
+                retired = ran
+                self._at_wfi = True
             else:
-                idle = 2 * self.read_reg(T6) - (pc == IDLE_LOOP + 4)
-                self.write_reg(T6, self._saved_t6)
-                self.pc = self._wfi_pc + 4
-                retired = quantum - idle
-        self._running = False
+                retired = quantum
+        finally:
+            self._running = False
+        error = csrs.take_error()
+        if error is not None:
+            raise error
         self.instret += retired
         self.clock += retired
+        if self._at_wfi:
+            self.host.sleep(self, self.pc - 4)
         return retired
 
     def request_switch(self) -> None:
         """End the current turn after this instruction (from a hook; pc already set)."""
-        self._switch = True
+        self._ended = "switch"
         self.uc.emu_stop()
 
     def now(self) -> int:
@@ -227,8 +247,8 @@ class Hart:
 
     @property
     def parked(self) -> bool:
-        """Whether the last quantum ended in the idle loop (wfi, or a fault)."""
-        return self._wfi_pc >= 0
+        """Whether the last turn ended at a wfi or by a park request (a fault, a violation)."""
+        return self._at_wfi or self._ended == "park"
 
     def can_run_on(self) -> bool:
         """Whether the hart may run more of its turn (it is running, not parked, the run goes
@@ -236,47 +256,88 @@ class Hart:
         return self.state is HartState.RUNNING and not self.parked and not self.host.stopped
 
     def park(self, pc: int) -> None:
-        """Send the hart to the idle loop for the rest of the quantum (count stays exact); it
-        resumes at pc + 4."""
-        self._wfi_pc = pc
-        self._saved_t6 = self.read_reg(T6)
-        self.write_reg(T6, 0)
-        self.write_reg(PC, IDLE_LOOP)
+        """End the hart's turn now, at `pc` (from inside its turn: a fault, a violation)."""
+        self.write_reg(PC, pc)
+        self._ended = "park"
+        self.uc.emu_stop()
 
     def fault(self, pc: int, what: str) -> None:
         """Stop the run with a fault at `pc` and park the hart."""
         self.host.fault(self, pc, what)
         self.park(pc)
 
-    def _enter_wfi(self, address: int) -> None:
-        self.park(address)
-        self.sleep_mie = self.read_reg(R.UC_RISCV_REG_MIE)
-        self.host.sleep(self, address)
+    # ---- interrupts -------------------------------------------------------------------------
 
-    # ---- traps -----------------------------------------------------------------------------------
+    def set_irq(self, mask: int, level: bool) -> None:
+        """Raise or lower the interrupt lines in `mask` (mip bits: MSIP, MTIP, MEIP, SEIP) that
+        a device drives for this hart; unicorn takes a pending, enabled one itself."""
+        levels = self._levels | mask if level else self._levels & ~mask
+        if levels != self._levels:
+            self._levels = levels
+            self.cpu.update_mip(mask, mask if level else 0)
+            self.csrs.refilter()
 
-    def enter_trap(self, cause: int, epc: int, tval: int) -> int | None:
-        """Vector to the guest's mtvec as the hardware would; returns the handler pc, or None
-        when the guest has no handler (mtvec = 0)."""
+    def pending_enabled(self) -> int:
+        """Interrupts pending and enabled in mie: what ends a wfi."""
+        return self.csrs.pending_enabled()
+
+    # ---- traps ------------------------------------------------------------------------------
+
+    def _exception(self, cause: int, epc: int, tval: int) -> None:
+        """Enter the trap for a synchronous exception as the privileged spec says: to S-mode
+        when it comes from S or U and medeleg delegates it, else to M-mode."""
         self.reservation = None  # a trap ends any LR reservation
-        mtvec = self.read_reg(R.UC_RISCV_REG_MTVEC)
-        if mtvec == 0:
-            return None
-        mstatus = self.read_reg(R.UC_RISCV_REG_MSTATUS)
-        priv = self.read_reg(PRIV) & 3
-        previous_mie = MSTATUS_MPIE if mstatus & MSTATUS_MIE else 0
-        mstatus &= ~(MSTATUS_MIE | MSTATUS_MPIE | MSTATUS_MPP)
-        mstatus |= previous_mie | (priv << 11)
-        self.write_reg(R.UC_RISCV_REG_MSTATUS, mstatus)
-        self.write_reg(R.UC_RISCV_REG_MEPC, epc)
-        self.write_reg(R.UC_RISCV_REG_MCAUSE, cause)
-        self.write_reg(R.UC_RISCV_REG_MTVAL, tval)
-        if priv != 3:
-            self.write_reg(PRIV, 3)
-        handler = mtvec & ~3
-        if mtvec & 1 and cause & C.CAUSE_INTERRUPT:
-            handler += 4 * (cause & 0xFF)
-        return handler
+        if self.csrs.pmp.partial:
+            self.cpu.flush_tlb()  # so that PMP is checked again after the trap (csrs.Pmp)
+        if cause not in (8, 9, 11):  # a system call is no exception the guest failed to handle
+            self.last_exception = (cause, epc, tval)
+        cpu = self.cpu
+        priv = cpu.priv.value
+        status = cpu.mstatus.value
+        if priv <= 1 and cpu.medeleg.value >> cause & 1:
+            tvec, mode = cpu.stvec.value, 1
+            status &= ~(MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_SIE)
+            status |= (MSTATUS_SPIE if cpu.mstatus.value & MSTATUS_SIE else 0) | priv << 8
+            cpu.sepc.value, cpu.scause.value, cpu.stval.value = epc, cause, tval
+        else:
+            tvec, mode = cpu.mtvec.value, 3
+            status &= ~(MSTATUS_MPIE | MSTATUS_MPP | MSTATUS_MIE)
+            status |= (MSTATUS_MPIE if cpu.mstatus.value & MSTATUS_MIE else 0) | priv << 11
+            cpu.mepc.value, cpu.mcause.value, cpu.mtval.value = epc, cause, tval
+        if tvec & ~3 == 0:
+            name = "stvec" if mode == 1 else "mtvec"
+            self.fault(
+                epc,
+                f"{exception_text(cause, tval)} and no trap handler ({name} = 0): set {name}, "
+                "or fix the code that got here",
+            )
+            return
+        cpu.mstatus.value = status
+        if mode != priv:
+            self.write_reg(PRIV, mode)
+        if self._hooks.bus.wants(ev.Trap) and cause not in (8, 9, 11):
+            self._hooks.bus.emit(ev.Trap(self.id, self.now(), epc, cause, tval))
+        self.write_reg(PC, tvec & ~3)  # exceptions never vector
+
+    def _physical(self, address: int) -> int:
+        """The physical address the hart's instruction fetch at `address` goes to."""
+        if self.cpu.priv.value == 3 or not self.cpu.satp.value >> 60:
+            return address
+        out = ctypes.c_uint64()
+        if _uc_vmem_translate(self._handle, address, UC_PROT_EXEC, ctypes.byref(out)) != 0:
+            return address
+        return out.value
+
+    def _instruction_bits(self, physical: int) -> int:
+        """The instruction at a physical address, as mtval reports an illegal one."""
+        word = self.host.instruction_at(physical)
+        if word == 0 and not C.RAM_BASE <= physical < C.RAM_BASE + self.host.ram_size:
+            try:
+                word = int.from_bytes(self.uc.mem_read(physical, 4), "little")
+            except UcError:
+                return 0
+            word = word if word & 3 == 3 else word & 0xFFFF
+        return word
 
     def _on_intr(self, uc: Uc, intno: int, _: object) -> None:
         # Unicorn reports every exception with pc already 4 past the instruction, whatever its
@@ -284,51 +345,32 @@ class Hart:
         epc = self.read_reg(PC) - 4
         hooks = self._hooks
         if intno == C.CAUSE_USER_ECALL:
-            cause = C.CAUSE_USER_ECALL + (self.read_reg(PRIV) & 3)
+            cause = C.CAUSE_USER_ECALL + self.cpu.priv.value
             if hooks.bus.wants(ev.Syscall):
                 args = tuple(self.read_reg(A[i]) for i in range(6))
                 number = self.read_reg(A[7])
                 hooks.bus.emit(ev.Syscall(self.id, self.now(), epc, number, args, self.clock_now()))
-            tval = 0
-        elif intno == C.CAUSE_ILLEGAL_INSTRUCTION:
-            site = hooks.traps.get(epc)
+            self._exception(cause, epc, 0)
+            return
+        if intno == C.CAUSE_ILLEGAL_INSTRUCTION:
+            physical = self._physical(epc)
+            site = hooks.traps.get(physical)
             if site is not None:
                 site.handler(self, epc)
                 return
-            original = self.host.original(epc)
+            original = self.host.original(physical)
             if original is not None:
                 self._execute_replaced(original, epc)
                 return
-            cause, tval = intno, self.host.instruction_at(epc)
-            if tval & _RDTIME_MASK == _RDTIME_MATCH:
-                self.set_x((tval >> 7) & 31, self.host.mtime(self.id))
-                return  # pc is already past it
-        else:
-            cause, tval = intno, 0
-        if intno != C.CAUSE_USER_ECALL:
-            self.last_exception = (cause, epc, tval)
-        handler = self.enter_trap(cause, epc, tval)
-        if handler is None:
-            self.fault(
-                epc,
-                f"{exception_text(cause, tval)} and no trap handler (mtvec = 0): set mtvec, "
-                "or fix the code that got here",
-            )
+            self._exception(intno, epc, self._instruction_bits(physical))
             return
-        if cause not in (C.CAUSE_USER_ECALL, C.CAUSE_MACHINE_ECALL):
-            self._emit_trap(cause, epc, tval)
-        self.write_reg(PC, handler)
-
-    def _emit_trap(self, cause: int, epc: int, tval: int) -> None:
-        if self._hooks.bus.wants(ev.Trap):
-            self._hooks.bus.emit(ev.Trap(self.id, self.now(), epc, cause, tval))
+        tval = self.cpu.badaddr.value if intno in _ADDRESS_CAUSES else 0
+        self._exception(intno, epc, tval)
 
     def _execute_replaced(self, word: int, epc: int) -> None:
-        """A site the loader replaced with a trap (sites.py): wfi, a sync access, an atomic, a
-        write fence or an interrupt-enabling CSR write. pc is past it."""
-        if word == WFI:
-            self._enter_wfi(epc)
-        elif epc in self._hooks.sync_sites:
+        """A site the loader replaced with a trap (sites.py): a sync access, an atomic or a
+        write fence. pc is past it."""
+        if epc in self._hooks.sync_sites:
             self._sync_access(word, epc)
         elif is_atomic(word):
             if self._hooks.step is not None and self._switch_before(epc):
@@ -336,8 +378,6 @@ class Hart:
             atomics.execute(self, word, epc)
         elif is_fence(word):
             atomics.execute(self, word, epc)
-        else:
-            self._emulate_csr_write(word, epc + 4)
 
     def _switch_before(self, epc: int) -> bool:
         """Preempt in front of the step (atomic or sync site) at epc if the schedule says so: it
@@ -352,18 +392,6 @@ class Hart:
         self.write_reg(PC, epc)
         self.request_switch()
         return True
-
-    def _emulate_csr_write(self, word: int, next_pc: int) -> None:
-        """Execute a csrrw/csrrs(i) to mstatus or mie that the loader replaced with a trap, then
-        take any interrupt it enabled before the next instruction, as hardware does."""
-        csr, rd, operand, replaces = csr_write(word, self.x)
-        reg = _CSR_REGS[csr]
-        old = self.read_reg(reg)
-        self.write_reg(reg, operand if replaces else old | operand)
-        self.set_x(rd, old)
-        handler = self.take_pending_interrupt(next_pc)
-        if handler is not None:
-            self.write_reg(PC, handler)
 
     def _sync_access(self, word: int, epc: int) -> None:
         """A plain load or store of a synchronization word (pct's sync unit, syncsites.py):
@@ -404,33 +432,7 @@ class Hart:
         self._sync_seen[epc] = value
         return True
 
-    # ---- interrupts ------------------------------------------------------------------------------
-
-    def take_pending_interrupt(self, pc: int) -> int | None:
-        """Take the highest-priority pending interrupt the hart allows, interrupted at `pc`
-        (software before timer: the privileged spec's order, MSI > MTI); returns the handler
-        address, or None when none is taken."""
-        pending = self.host.pending_interrupts(self)
-        for irq in (C.IRQ_M_SOFT, C.IRQ_M_TIMER):
-            if pending & (1 << irq):
-                handler = self._take_interrupt(irq, pc)
-                if handler is not None:
-                    return handler
-        return None
-
-    def _take_interrupt(self, irq: int, pc: int) -> int | None:
-        """Trap to the handler for interrupt `irq` (interrupted at `pc`) if mstatus.MIE and mie
-        allow it; returns the handler's address, or None."""
-        if not self.read_reg(R.UC_RISCV_REG_MSTATUS) & MSTATUS_MIE:
-            return None
-        if not self.read_reg(R.UC_RISCV_REG_MIE) & (1 << irq):
-            return None
-        handler = self.enter_trap(C.CAUSE_INTERRUPT | irq, pc, 0)
-        if handler is not None:
-            self._emit_trap(C.CAUSE_INTERRUPT | irq, pc, 0)
-        return handler
-
-    # ---- memory ----------------------------------------------------------------------------------
+    # ---- memory -----------------------------------------------------------------------------
 
     def _mmio_read(self, uc: Uc, offset: int, size: int, dev) -> int:
         return dev.read(self.id, offset, size)
@@ -453,10 +455,6 @@ class Hart:
                 return f"instruction fetch from unmapped address {address:#x}", pc
             kind = "store to" if access == UC_MEM_WRITE_UNMAPPED else "load from"
             return f"{kind} unmapped address {address:#x}", pc
-        if error.errno == UC_ERR_INSN_INVALID:
-            insn = self.host.instruction_at(pc)
-            what = "ebreak" if insn in (EBREAK, C_EBREAK) else f"invalid instruction {insn:#x}"
-            return f"{what} (a breakpoint: the machine has no debugger)", pc
         return f"unicorn stopped: {error}", pc
 
 

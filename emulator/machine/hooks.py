@@ -1,8 +1,9 @@
 """The narrow interfaces of the machine layer.
 
 `HartHost` is what a hart may ask of its machine and tell it (Spike's simif_t plays this part
-there): the shared RAM, the sites the loader replaced, interrupts pending from devices, mtime,
-and three reports — it went to sleep, it faulted, the run should stop.
+there): the shared RAM, the sites the loader replaced, mtime, and its reports — it went to
+sleep, it faulted — and whether the run has stopped. Interrupt lines go the other way: devices
+raise them on a hart (`Hart.set_irq`).
 
 `Hooks` is how everything above the machine (instruments, schedule policies) reaches a hart.
 It is filled in before the machine is built and handed to it; the machine never learns who
@@ -68,6 +69,7 @@ class HartHost(Protocol):
     ram_size: int
     hooks: Hooks
     devices: list[Device]
+    mask_rom: bytes  # the reset ROM's contents (boot.py), mapped read-only at MROM_BASE
 
     @property
     def stopped(self) -> bool:
@@ -82,17 +84,13 @@ class HartHost(Protocol):
         """The instruction word (16 or 32 bits) in RAM at `address`, 0 outside RAM."""
         ...
 
-    def pending_interrupts(self, hart: Hart) -> int:
-        """mip bits the devices raise for `hart` (MSIP, MTIP)."""
-        ...
-
     def mtime(self, hart: int) -> int:
         """mtime as `hart` reads it."""
         ...
 
     def sleep(self, hart: Hart, pc: int) -> None:
-        """`hart` executed wfi at `pc` (it is parked): sleep unless an enabled interrupt is
-        pending."""
+        """`hart` executed the wfi at `pc` (its turn ended there): sleep unless an enabled
+        interrupt is pending."""
         ...
 
     def fault(self, hart: Hart, pc: int, what: str, suffix: str = "") -> None:

@@ -1,4 +1,6 @@
-"""ELF images: validation, loadable segments, symbols and source lines (pyelftools).
+"""Images a hart runs: ELF files (validation, loadable segments, code, symbols and source lines,
+through pyelftools) and raw binaries (firmware and kernels as QEMU's -bios and -kernel take
+them: bytes loaded at an address the boot convention picks, no symbols).
 
 Symbols are read when the image is opened; the DWARF line table only when a location is
 first asked for (error messages, reports), so a plain run pays nothing for it.
@@ -21,6 +23,7 @@ from elftools.elf.elffile import ELFFile
 from emulator.machine.errors import BadInput
 
 EM_RISCV = 243
+SHF_EXECINSTR = 0x4
 _MACHINE_NAMES = {"EM_386": "x86", "EM_ARM": "ARM", "EM_X86_64": "x86-64", "EM_AARCH64": "AArch64"}
 
 
@@ -40,10 +43,12 @@ class Symbol:
 
 
 class Image:
-    """A validated rv64 ELF image."""
+    """A validated rv64 ELF image, or a raw binary when `raw_address` says where one goes (a file
+    that is no ELF is then loaded there whole; without it, such a file is an error)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, raw_address: int | None = None):
         self.path = Path(path)
+        self.raw_address: int | None = None  # where a raw binary is loaded; None for an ELF
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -53,6 +58,9 @@ class Image:
             ) from None
         except OSError as e:
             raise BadInput(f"{self.path}: cannot read it ({e.strerror})") from None
+        if raw[:4] != b"\x7fELF" and raw_address is not None:
+            self._open_raw(raw, raw_address)
+            return
         if raw[:4] != b"\x7fELF":
             raise BadInput(f"{self.path}: not an ELF file; pass a RISC-V ELF image or --app NAME")
         if raw[4] == 1:
@@ -78,6 +86,63 @@ class Image:
         except (ELFError, ValueError, KeyError) as e:
             raise BadInput(f"{self.path}: a damaged ELF file ({e})") from None
         self._starts = [s.address for s in self.symbols]
+        self._extents = self._read_extents(alloc=True)
+        self._code = self._read_extents(alloc=False)
+
+    def _open_raw(self, raw: bytes, address: int) -> None:
+        if not raw:
+            raise BadInput(
+                f"{self.path}: an empty file; a raw binary needs at least one instruction"
+            )
+        self.raw = raw
+        self.sha256 = hashlib.sha256(raw).hexdigest()
+        self.raw_address = self.entry = address
+        self.segments = [Segment(address, raw, len(raw), True)]
+        self.symbols, self._by_name = [], {}
+        self._elf = None
+        self._starts = []
+        self._extents = self._code = []
+
+    @property
+    def kind(self) -> str:
+        """How the file was loaded, for messages: "ELF" or "raw binary"."""
+        return "ELF" if self.raw_address is None else "raw binary"
+
+    @property
+    def start(self) -> int:
+        """The lowest address the image loads at (where QEMU's fw_dynamic says the kernel
+        starts, whatever its ELF entry)."""
+        return min(seg.address for seg in self.segments)
+
+    @cached_property
+    def end(self) -> int:
+        """The address just past the last byte the image occupies (bss included)."""
+        return max(seg.address + seg.memsize for seg in self.segments)
+
+    def code(self) -> list[tuple[int, bytes]]:
+        """(load address, bytes) of each stretch of instructions: the ELF's executable sections
+        (a firmware such as OpenSBI puts its data in the same RWX segment as its code, so a
+        segment is no proof of code), its executable segments when it has no section headers;
+        none for a raw binary, which does not say where its code ends."""
+        if self._elf is None:
+            return []
+        out = []
+        for sec in self._elf.iter_sections():
+            if sec["sh_type"] != "SHT_PROGBITS" or not sec["sh_flags"] & SHF_EXECINSTR:
+                continue
+            physical = self._physical(sec["sh_addr"])
+            if physical is not None:
+                out.append((physical, sec.data()))
+        if out or self._elf.num_sections():
+            return out
+        return [(seg.address, seg.data) for seg in self.segments if seg.executable]
+
+    def _physical(self, virtual: int) -> int | None:
+        """The load address of a virtual address inside a loadable segment."""
+        for seg in self._elf.iter_segments():  # type: ignore[union-attr]
+            if seg["p_type"] == "PT_LOAD" and 0 <= virtual - seg["p_vaddr"] < seg["p_memsz"]:
+                return virtual - seg["p_vaddr"] + seg["p_paddr"]
+        return None
 
     def _read_segments(self) -> list[Segment]:
         out = []
@@ -90,6 +155,34 @@ class Image:
         if not out:
             raise BadInput(f"{self.path}: the ELF has no loadable segment")
         return out
+
+    def _read_extents(self, alloc: bool) -> list[tuple[int, int]]:
+        """[start, end) of each section the image occupies in memory (alloc), or of each
+        holding code, merged and sorted; its loadable segments when it has no section headers."""
+        flag = 2 if alloc else 4  # SHF_ALLOC, SHF_EXECINSTR
+        spans = [
+            (sec["sh_addr"], sec["sh_addr"] + sec["sh_size"])
+            for sec in self._elf.iter_sections()
+            if sec["sh_flags"] & flag and sec["sh_size"]
+        ] or [
+            (seg.address, seg.address + seg.memsize)
+            for seg in self.segments
+            if alloc or seg.executable
+        ]
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
+    def contains(self, address: int, code: bool = False) -> bool:
+        """Whether `address` lies in one of the image's sections (code, data, bss, stacks), or
+        with `code`, in one holding code."""
+        extents = self._code if code else self._extents
+        i = bisect.bisect_right(extents, (address, float("inf"))) - 1
+        return i >= 0 and address < extents[i][1]
 
     def _read_symbols(self) -> tuple[list[Symbol], dict[str, Symbol]]:
         table = self._elf.get_section_by_name(".symtab")
@@ -121,6 +214,8 @@ class Image:
 
     def section(self, name: str) -> tuple[int, bytes] | None:
         """(address, contents) of a section, or None when the image has none of that name."""
+        if self._elf is None:
+            return None
         sec = self._elf.get_section_by_name(name)
         if sec is None or sec["sh_type"] == "SHT_NOBITS":
             return None
@@ -129,14 +224,18 @@ class Image:
     @cached_property
     def dwarf(self):
         """pyelftools' DWARFInfo, or None for an image built without -g."""
-        return self._elf.get_dwarf_info() if self._elf.has_dwarf_info() else None
+        if self._elf is None or not self._elf.has_dwarf_info():
+            return None
+        return self._elf.get_dwarf_info()
 
     def symbol(self, name: str) -> Symbol | None:
         return self._by_name.get(name)
 
     def symbol_at(self, address: int) -> tuple[Symbol, int] | None:
+        """The symbol `address` lies in and the offset into it; None outside the image's
+        sections (past `_end`, the heap, RAM's end: no label there names what lies there)."""
         i = bisect.bisect_right(self._starts, address) - 1
-        if i < 0:
+        if i < 0 or not self.contains(address):
             return None
         s = self.symbols[i]
         if s.size and address >= s.address + s.size:
@@ -165,11 +264,13 @@ class Image:
 
     @cached_property
     def _lines(self) -> tuple[list[int], list[tuple[str, int]]]:
+        if self._elf is None or not self._elf.has_dwarf_info():
+            return [], []  # nothing to read, and nothing to cache beside the file
         rows = self.cached("lines", self._read_lines)
         return [r[0] for r in rows], [(r[1], r[2]) for r in rows]
 
     def _read_lines(self) -> list[tuple[int, str, int]]:
-        if not self._elf.has_dwarf_info():
+        if self._elf is None or not self._elf.has_dwarf_info():
             return []
         dwarf = self._elf.get_dwarf_info()
         rows = []
@@ -193,12 +294,15 @@ class Image:
     def line_at(self, address: int) -> tuple[str, int] | None:
         addresses, places = self._lines
         i = bisect.bisect_right(addresses, address) - 1
-        if i < 0 or (self.symbol_at(address) is None and address - addresses[i] > 64):
+        if i < 0 or not self.contains(address, code=True):
+            return None
+        if self.symbol_at(address) is None and address - addresses[i] > 64:
             return None
         return places[i]
 
     def where(self, address: int) -> str:
-        """`0x80000123 (name+0x1a, file.c:57)`: as much as the image knows."""
+        """`0x80000123 (name+0x1a, file.c:57)`: as much as the image knows (symbol and line only
+        for an address inside its sections)."""
         parts = []
         hit = self.symbol_at(address)
         if hit:

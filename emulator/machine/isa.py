@@ -49,12 +49,12 @@ ABI_NAMES = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0",
 
 # ---- CSRs and their bits -------------------------------------------------------------------------
 
-CSR_MSTATUS, CSR_MIE = 0x300, 0x304
-MSTATUS_MIE = 1 << 3
-MSTATUS_MPIE = 1 << 7
-MSTATUS_MPP = 3 << 11
-MIP_MSIP = 1 << C.IRQ_M_SOFT
-MIP_MTIP = 1 << C.IRQ_M_TIMER
+MSTATUS_SIE, MSTATUS_MIE = 1 << 1, 1 << 3
+MSTATUS_SPIE, MSTATUS_MPIE = 1 << 5, 1 << 7
+MSTATUS_SPP, MSTATUS_MPP = 1 << 8, 3 << 11
+MIP_SSIP, MIP_MSIP = 1 << 1, 1 << C.IRQ_M_SOFT
+MIP_STIP, MIP_MTIP = 1 << 5, 1 << C.IRQ_M_TIMER
+MIP_SEIP, MIP_MEIP = 1 << 9, 1 << 11
 
 # ---- trap causes ---------------------------------------------------------------------------------
 
@@ -83,7 +83,6 @@ def exception_text(cause: int, tval: int) -> str:
 
 WFI = 0x10500073
 EBREAK, C_EBREAK = 0x00100073, 0x9002
-_CSRRW, _CSRRS, _CSRRWI, _CSRRSI = 1, 2, 5, 6
 
 
 def is_lrsc(word: int) -> bool:
@@ -106,26 +105,6 @@ def is_fence(word: int) -> bool:
 def is_write_fence(word: int) -> bool:
     """A fence that orders earlier writes (predecessor set has w): a release store's fence."""
     return is_fence(word) and bool(word & (1 << 24))
-
-
-def can_enable_interrupts(word: int) -> bool:
-    """csrrw/csrrs(i) on mstatus or mie whose source is not x0 / zero."""
-    if word & 0x7F != 0x73:
-        return False
-    funct3, source, csr = (word >> 12) & 7, (word >> 15) & 31, word >> 20
-    return (
-        csr in (CSR_MSTATUS, CSR_MIE)
-        and funct3 in (_CSRRW, _CSRRS, _CSRRWI, _CSRRSI)
-        and source != 0
-    )
-
-
-def csr_write(word: int, read: ReadReg) -> tuple[int, int, int, bool]:
-    """(csr, rd, operand, replaces) of csrrw/csrrs(i): `replaces` for csrrw(i), else the operand
-    is OR-ed in."""
-    funct3, rd, source = (word >> 12) & 7, (word >> 7) & 31, (word >> 15) & 31
-    operand = source if funct3 >= 5 else read(source)
-    return word >> 20, rd, operand, funct3 in (_CSRRW, _CSRRWI)
 
 
 # ---- the A extension: LR/SC and AMOs -------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 Virtual time: each hart has a clock in instructions (its retired count plus the time it slept).
 mtime, as read by a hart, is its own clock / INSNS_PER_MTIME_TICK, sampled when its current
-quantum began. A sleeping hart wakes when an enabled interrupt is pending: an IPI (its clock
-jumps to the sender's), or its timer once every running hart's clock has passed the deadline
-(or at once, when nobody is running).
+quantum began. A sleeping hart wakes when an enabled interrupt is pending: an IPI or an
+external interrupt from the PLIC (its clock jumps to that of the hart whose store raised it), or
+its timer once every running hart's clock has passed the deadline (or at once, when nobody is
+running).
 """
 
 from __future__ import annotations
@@ -14,15 +15,26 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from unicorn import UC_HOOK_CODE
+
+from emulator.machine import boot
 from emulator.machine import events as ev
 from emulator.machine.atomics import finish_reservation
-from emulator.machine.devices import Clint, Device, TestFinisher, Uart
+from emulator.machine.devices import Clint, Device, Plic, TestFinisher, Uart
 from emulator.machine.errors import BadInput
 from emulator.machine.fdt import build_fdt, fdt_address
 from emulator.machine.hart import TRAP_WORD, Hart, HartState
 from emulator.machine.hooks import Hooks, Policy
 from emulator.machine.image import Image
-from emulator.machine.isa import MASK64, MIP_MSIP, MIP_MTIP, WFI, exception_text, length_of
+from emulator.machine.isa import (
+    MASK64,
+    MIP_MEIP,
+    MIP_MSIP,
+    MIP_MTIP,
+    MIP_SEIP,
+    exception_text,
+    length_of,
+)
 from emulator.machine.sites import scan
 from guest.contract import C
 
@@ -38,6 +50,7 @@ class Outcome(StrEnum):
 
 
 NEVER = 1 << 80
+NOT_FINISHED = (Outcome.FAULT, Outcome.BUDGET, Outcome.DEADLOCK)  # how a boot can go nowhere
 EXIT_DRAIN = 16  # instructions a hart may run after writing the finisher, to its wfi
 
 
@@ -79,14 +92,19 @@ class Machine:
 
     Everything above it comes in through `hooks` (hooks.py), given here and never changed later;
     it calls back through two documented requests only: `request_violation` (stop the run at
-    once) and `stall` (take a hart off the CPU for a while)."""
+    once) and `stall` (take a hart off the CPU for a while).
+
+    Booting follows QEMU virt (boot.py): `image` is the kernel (None: a firmware alone), and
+    with a `firmware` every hart starts in the reset ROM, which enters it; without one (QEMU's
+    `-bios none`), every hart starts at the kernel's entry."""
 
     def __init__(
         self,
-        image: Image,
+        image: Image | None,
         harts: int = 1,
         ram_mib: int = C.RAM_DEFAULT_MIB,
         hooks: Hooks | None = None,
+        firmware: Image | None = None,
     ):
         if not 1 <= harts <= C.MAX_HARTS:
             raise BadInput(f"--harts must be between 1 and {C.MAX_HARTS} (got {harts})")
@@ -94,30 +112,38 @@ class Machine:
             raise BadInput(
                 f"--ram must be between {C.RAM_MIN_MIB} and {C.RAM_MAX_MIB} MiB (got {ram_mib})"
             )
-        self.image = image
+        if image is None and firmware is None:
+            raise BadInput("nothing to boot: give a kernel, a firmware (--bios FILE) or both")
+        self.kernel = image
+        self.firmware = firmware
+        self.image: Image = image or firmware  # type: ignore[assignment]  # instruments see it
         self.hooks = hooks = hooks or Hooks()
         self.bus = hooks.bus
         self.ram_size = ram_mib << 20
         self.ram = mmap.mmap(-1, self.ram_size)
         fdt = build_fdt(harts, self.ram_size)
         self.fdt_address = fdt_address(self.ram_size, len(fdt))
-        self._load(image)
+        boot.check_layout(firmware, image, self.ram_size, self.fdt_address)
+        for program in (firmware, image):
+            if program is not None:
+                self._load(program)
         offset = self.fdt_address - C.RAM_BASE
         self.ram[offset : offset + len(fdt)] = fdt
+        self.mask_rom = boot.reset_rom(self.fdt_address, image.start if image else 0)
 
         self.console = bytearray()
+        self._console_lines: dict[int, list[tuple[int, int]]] = {}  # hart -> (byte, time) so far
         self.stop: Stop | None = None
         self.clint = Clint(harts, self.mtime, self._msip_changed, self._mtimecmp_changed)
-        self.devices: list[Device] = [
-            TestFinisher(self._finish),
-            self.clint,
-            Uart(self._console_output),
-        ]
+        self.plic = Plic(harts, self._external_interrupt)
+        self.uart = Uart(self._console_output, self._uart_interrupt)
+        self.devices: list[Device] = [TestFinisher(self._finish), self.clint, self.uart, self.plic]
         self._stalled: list[Hart] = []
         self._timer_wake_at = NEVER  # earliest timer deadline among sleeping harts
-        self.sites = sites = scan(image)
+        self._turn: Hart | None = None  # the hart whose turn it is (device accesses are its)
+        self.sites = sites = scan(firmware, image)
         # Sites the harts must act on become traps (hart.py): address -> original word.
-        self._replaced = {a: WFI for a in sites.wfi} | sites.irq_enables | sites.lrsc
+        self._replaced = dict(sites.lrsc)
         if hooks.watch_atomics:  # every AMO and write fence reports itself
             self._replaced |= sites.amo | sites.fence
         # Plain loads and stores of synchronization words, executed by the hart as schedule
@@ -131,28 +157,58 @@ class Machine:
             if not C.HOST_ROM_BASE <= address < C.HOST_ROM_BASE + C.HOST_ROM_SIZE:
                 offset = address - C.RAM_BASE
                 if address in self._replaced or not 0 <= offset < self.ram_size - 4:
-                    raise BadInput(f"cannot place a trap at {self.image.where(address)}")
+                    raise BadInput(f"cannot place a trap at {self.where(address)}")
                 self._write_trap(address, trap.length)
-        boot = (self.fdt_address,)
-        self.harts = [Hart(self, h, image.entry, (h, *boot)) for h in range(harts)]
+        if firmware is not None:  # the reset ROM sets every register the firmware reads
+            self.harts = [Hart(self, h, C.MROM_BASE, ()) for h in range(harts)]
+        else:  # as the reset ROM would leave them, minus its instructions (boot.py)
+            entry, args = self.image.entry, (self.fdt_address, boot.FW_DYNAMIC_INFO)
+            self.harts = [Hart(self, h, entry, (h, *args)) for h in range(harts)]
+        # With a firmware and a kernel, whether any hart ever ran the kernel: a run that ends
+        # without says so. A code hook on the kernel's addresses finds out, and goes as soon as
+        # it has (any code hook slows unicorn down everywhere).
+        self.kernel_reached: bool | None = None
+        self._kernel_watches: list[int] = []
+        if firmware is not None and image is not None:
+            self.kernel_reached = False
+            self._kernel_watches = [
+                h.uc.hook_add(UC_HOOK_CODE, self._on_kernel, None, image.start, self.fdt_address)
+                for h in self.harts
+            ]
 
     # ---- loading ---------------------------------------------------------------------------------
 
     def _load(self, image: Image) -> None:
-        top = self.fdt_address
         for seg in image.segments:
-            start, end = seg.address, seg.address + seg.memsize
-            if start < C.RAM_BASE or end > top:
-                raise BadInput(
-                    f"{image.path}: segment {start:#x}-{end:#x} lies outside guest RAM "
-                    f"{C.RAM_BASE:#x}-{top:#x} (--ram {self.ram_size >> 20}); link the image "
-                    f"at RAM_BASE {C.RAM_BASE:#x}"
-                    + (" or raise --ram" if start >= C.RAM_BASE else "")
-                )
-            offset = start - C.RAM_BASE
+            offset = seg.address - C.RAM_BASE
             self.ram[offset : offset + len(seg.data)] = seg.data
-        if not C.RAM_BASE <= image.entry < top:
-            raise BadInput(f"{image.path}: entry point {image.entry:#x} is outside guest RAM")
+
+    def _on_kernel(self, *_: object) -> None:
+        self.kernel_reached = True
+
+    def _unwatch_kernel(self) -> None:
+        for hart, watch in zip(self.harts, self._kernel_watches, strict=True):
+            hart.uc.hook_del(watch)
+            hart.uc.ctl_flush_tb()  # code translated while the hook was there still calls it
+        self._kernel_watches = []
+
+    def _kernel_not_reached(self) -> str:
+        firmware, kernel = self.firmware, self.kernel
+        assert firmware is not None and kernel is not None
+        return (
+            f"; the firmware ({firmware.path.name}) never reached the kernel: no hart ran at "
+            f"{kernel.start:#x} or above"
+        )
+
+    def where(self, pc: int) -> str:
+        """`pc` with the symbol and line the image holding it knows (the firmware's, the
+        kernel's), or the ROM it is in."""
+        if C.MROM_BASE <= pc < C.MROM_BASE + C.MROM_SIZE:
+            return f"{pc:#x} (reset ROM)"
+        fw = self.firmware
+        if fw is not None and fw is not self.kernel and fw.start <= pc < fw.end:
+            return f"{fw.where(pc)} in {fw.path.name}"
+        return self.image.where(pc)
 
     def _write_trap(self, address: int, length: int) -> None:
         offset = address - C.RAM_BASE
@@ -177,26 +233,20 @@ class Machine:
     def mtime(self, hart: int) -> int:
         return self.harts[hart].clock // C.INSNS_PER_MTIME_TICK
 
-    def pending_interrupts(self, hart: Hart) -> int:
-        bits = MIP_MSIP if self.clint.msip[hart.id] else 0
-        if hart.clock >= hart.timer_at:
-            bits |= MIP_MTIP
-        return bits
-
     def sleep(self, hart: Hart, pc: int) -> None:
-        if self.pending_interrupts(hart) & hart.sleep_mie:
+        if hart.pending_enabled():
             return  # an enabled interrupt is already pending: wfi falls through
         hart.state = HartState.SLEEPING
-        if hart.sleep_mie & MIP_MTIP and hart.timer_at < self._timer_wake_at:
+        if hart.csrs.mie & MIP_MTIP and hart.timer_at < self._timer_wake_at:
             self._timer_wake_at = hart.timer_at
         if self.bus.wants(ev.Sleep):
-            self.bus.emit(ev.Sleep(hart.id, hart.now(), pc))
+            self.bus.emit(ev.Sleep(hart.id, hart.instret - 1, pc))
 
     def fault(self, hart: Hart, pc: int, what: str, suffix: str = "") -> None:
         if self.stop is None:
             self.stop = Stop(
                 Outcome.FAULT,
-                f"hart {hart.id}: {what} at {self.image.where(pc)}{suffix}",
+                f"hart {hart.id}: {what} at {self.where(pc)}{suffix}",
                 hart=hart.id,
                 pc=pc,
             )
@@ -212,17 +262,16 @@ class Machine:
 
     def _msip_changed(self, target: int, source: int) -> None:
         hart = self.harts[target]
-        if (
-            self.clint.msip[target]
-            and hart.state is HartState.SLEEPING
-            and hart.sleep_mie & MIP_MSIP
-        ):
+        hart.set_irq(MIP_MSIP, bool(self.clint.msip[target]))
+        if hart.state is HartState.SLEEPING and hart.pending_enabled():
             self._wake(hart, self.harts[source].clock, f"ipi from hart {source}")
 
     def _mtimecmp_changed(self, index: int) -> None:
         hart = self.harts[index]
         cmp = self.clint.mtimecmp[index]
         hart.timer_at = min(cmp * C.INSNS_PER_MTIME_TICK, NEVER)
+        if hart.state is not HartState.SLEEPING:
+            hart.set_irq(MIP_MTIP, hart.clock >= hart.timer_at)
         self._update_timer_wake()
 
     def _update_timer_wake(self) -> None:
@@ -230,7 +279,7 @@ class Machine:
             (
                 h.timer_at
                 for h in self.harts
-                if h.state is HartState.SLEEPING and h.sleep_mie & MIP_MTIP
+                if h.state is HartState.SLEEPING and h.csrs.mie & MIP_MTIP
             ),
             default=NEVER,
         )
@@ -238,8 +287,9 @@ class Machine:
     def _wake_timers(self, now: int) -> None:
         """Wake sleeping harts whose timer deadline is at or before `now`."""
         for h in self.harts:
-            if h.state is HartState.SLEEPING and h.sleep_mie & MIP_MTIP and h.timer_at <= now:
+            if h.state is HartState.SLEEPING and h.csrs.mie & MIP_MTIP and h.timer_at <= now:
                 self._wake(h, h.timer_at, "timer")
+                h.set_irq(MIP_MTIP, True)
         self._update_timer_wake()
 
     # ---- requests from above (instruments) -------------------------------------------------------
@@ -297,16 +347,47 @@ class Machine:
         if self.bus.wants(ev.Exit):
             self.bus.emit(ev.Exit(hart_id, hart.now(), code))
 
+    def _external_interrupt(self, hart: int, supervisor: bool, level: bool) -> None:
+        """The PLIC raised or lowered a hart's external interrupt line (MEIP or SEIP); a hart
+        asleep on it wakes at the time of the hart whose access raised it, as for an IPI."""
+        target = self.harts[hart]
+        target.set_irq(MIP_SEIP if supervisor else MIP_MEIP, level)
+        if level and target.state is HartState.SLEEPING and target.pending_enabled():
+            source = self._turn or target
+            self._wake(target, source.clock, f"external interrupt (hart {source.id})")
+
+    def _uart_interrupt(self, level: bool) -> None:
+        self.plic.set_source(C.UART_IRQ, level)
+
     def _console_output(self, hart: int, byte: int) -> None:
-        self.console.append(byte)
+        """A byte a hart wrote to the UART. It waits in that hart's own line until the hart's
+        newline, so lines of different harts never mix: a panic writes whether or not another
+        hart holds the console lock, and harts panicking together would share a line."""
+        line = self._console_lines.setdefault(hart, [])
+        line.append((byte, self.harts[hart].now()))
+        if byte == 10:
+            self._console_line(hart)
+
+    def _console_line(self, hart: int) -> None:
+        line = self._console_lines.pop(hart, [])
+        self.console += bytes(b for b, _ in line)
         if self.bus.wants(ev.Console):
-            self.bus.emit(ev.Console(hart, self.harts[hart].now(), byte))
+            for byte, now in line:
+                self.bus.emit(ev.Console(hart, now, byte))
+
+    def _flush_console(self) -> None:
+        """The run ended: lines still open (no newline yet) go out as they are, each on a line of
+        its own."""
+        for hart in sorted(self._console_lines):
+            line = self._console_lines[hart]
+            if self.console and self.console[-1] != 10:
+                line.insert(0, (10, line[0][1]))
+            self._console_line(hart)
 
     # ---- the loop --------------------------------------------------------------------------------
 
     def run(self, policy: Policy, max_instructions: int) -> RunResult:
         harts = self.harts
-        msip = self.clint.msip
         after_turn = self.hooks.after_turn
         total = sum(h.instret for h in harts)
         quanta = 0
@@ -339,10 +420,8 @@ class Machine:
                 break
             if quantum > remaining:
                 quantum = remaining
-            if msip[hart.id] or hart.clock >= hart.timer_at:
-                handler = hart.take_pending_interrupt(hart.pc)
-                if handler is not None:
-                    hart.pc = handler
+            hart.set_irq(MIP_MTIP, hart.clock >= hart.timer_at)  # its time is its clock
+            self._turn = hart
             retired = hart.run(quantum)
             if hart.reservation is not None:
                 retired += finish_reservation(hart)
@@ -357,12 +436,18 @@ class Machine:
             digest = (digest * 1000003 + (hart.id << 32 | quantum)) & MASK64
             if hart.clock >= self._timer_wake_at:
                 self._wake_timers(self._running_floor(hart.clock))
+            if self.kernel_reached and self._kernel_watches:
+                self._unwatch_kernel()
         wall = time.perf_counter() - started
+        self._flush_console()
         stop = self.stop
+        message = stop.message
+        if self.kernel_reached is False and stop.outcome in NOT_FINISHED:
+            message += self._kernel_not_reached()
         return RunResult(
             stop.outcome,
             stop.exit_code,
-            stop.message,
+            message,
             [h.instret for h in harts],
             [h.clock for h in harts],
             quanta,

@@ -1,8 +1,10 @@
-"""Instruction sites the machine must act on, found by disassembling the image (capstone).
+"""Instruction sites the machine must act on, found by disassembling the images (capstone).
 
-Linear sweep over each executable segment: compiler output keeps no data in .text, and a
-word that does not decode is stepped over by two bytes. Byte-pattern search would also match
-words that straddle two compressed instructions; decoding does not.
+Linear sweep over each image's code (Image.code: its executable sections): compiler output
+keeps no data in .text, and a word that does not decode is stepped over by two bytes.
+Byte-pattern search would also match words that straddle two compressed instructions; decoding
+does not. A raw binary has no sections to say where its code ends, so it is not scanned: its
+sites run as unicorn runs them (its LR/SC, for one, with unicorn's value-based SC).
 """
 
 from __future__ import annotations
@@ -12,14 +14,11 @@ from dataclasses import dataclass, field
 import capstone
 
 from emulator.machine.image import Image
-from emulator.machine.isa import WFI, can_enable_interrupts, is_amo, is_lrsc, is_write_fence
+from emulator.machine.isa import is_amo, is_lrsc, is_write_fence
 
 
 @dataclass
 class Sites:
-    wfi: list[int] = field(default_factory=list)
-    # CSR writes that can enable an interrupt (set mstatus.MIE or a mie bit): address -> word.
-    irq_enables: dict[int, int] = field(default_factory=dict)
     # lr.w/lr.d/sc.w/sc.d: address -> word (the machine executes these itself, see atomics.py).
     lrsc: dict[int, int] = field(default_factory=dict)
     # AMOs, and fences ordering earlier writes (pred has w: a release store's `fence rw,w`;
@@ -28,29 +27,28 @@ class Sites:
     fence: dict[int, int] = field(default_factory=dict)
 
 
-def scan(image: Image) -> Sites:
+def scan(*images: Image | None) -> Sites:
     md = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV64 | capstone.CS_MODE_RISCVC)
     sites = Sites()
-    for seg in image.segments:
-        if not seg.executable:
-            continue
-        data, offset = seg.data, 0
-        while offset < len(data):
-            for address, size, _, _ in md.disasm_lite(data[offset:], seg.address + offset):
-                offset = address - seg.address + size
-                if size != 4:
-                    continue
-                word = int.from_bytes(data[offset - 4 : offset], "little")
-                if word == WFI:
-                    sites.wfi.append(address)
-                elif can_enable_interrupts(word):
-                    sites.irq_enables[address] = word
-                elif is_lrsc(word):
-                    sites.lrsc[address] = word
-                elif is_amo(word):
-                    sites.amo[address] = word
-                elif is_write_fence(word):
-                    sites.fence[address] = word
-            if offset < len(data):
-                offset += 2  # not an instruction: step over it
+    for image in images:
+        for base, data in image.code() if image is not None else ():
+            _sweep(md, base, data, sites)
     return sites
+
+
+def _sweep(md: capstone.Cs, base: int, data: bytes, sites: Sites) -> None:
+    offset = 0
+    while offset < len(data):
+        for address, size, _, _ in md.disasm_lite(data[offset:], base + offset):
+            offset = address - base + size
+            if size != 4:
+                continue
+            word = int.from_bytes(data[offset - 4 : offset], "little")
+            if is_lrsc(word):
+                sites.lrsc[address] = word
+            elif is_amo(word):
+                sites.amo[address] = word
+            elif is_write_fence(word):
+                sites.fence[address] = word
+        if offset < len(data):
+            offset += 2  # not an instruction: step over it

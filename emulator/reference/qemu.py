@@ -18,8 +18,12 @@ def qemu_binary() -> str | None:
     return shutil.which("qemu-system-riscv64")
 
 
-def run_on_qemu(image: Path, harts: int, ram_mib: int = 64, timeout: float = 120) -> QemuRun:
-    """Boot `image` with `-M virt -bios none -smp harts`; its exit status is the finisher's."""
+def run_on_qemu(
+    image: Path, harts: int, ram_mib: int = 64, timeout: float = 120, bios: str | Path = "none"
+) -> QemuRun:
+    """Boot `image` as `-kernel` with `-M virt -smp harts`; its exit status is the finisher's.
+    `bios` is QEMU's -bios: "none" (the image runs in M-mode from RAM_BASE), "default" (QEMU's
+    bundled OpenSBI, which enters an S-mode image at KERNEL_BASE) or a firmware file."""
     qemu = qemu_binary()
     if qemu is None:
         raise FileNotFoundError(
@@ -30,8 +34,7 @@ def run_on_qemu(image: Path, harts: int, ram_mib: int = 64, timeout: float = 120
             qemu,
             "-M",
             "virt",
-            "-bios",
-            "none",
+            *([] if str(bios) == "default" else ["-bios", str(bios)]),
             "-smp",
             str(harts),
             "-m",

@@ -31,14 +31,33 @@ SHARE = 0.5  # a site qualifies when at least this share of its accesses hit syn
 MAX_GRANULES = 256
 
 
-def discover(image: Image, harts: int, ram_mib: int, quantum: int, budget: int) -> list[int]:
+def discover(
+    image: Image | None,
+    harts: int,
+    ram_mib: int,
+    quantum: int,
+    budget: int,
+    firmware: Image | None = None,
+) -> list[int]:
     """Addresses of the plain load/store sites that access synchronization words, from one
-    round-robin run (cached beside the image)."""
+    round-robin run of `image` (the kernel, booted through `firmware` if one is given; cached
+    beside the kernel, else the firmware)."""
     what = f"sync-sites.{harts}h.q{quantum}.{ram_mib}m"
-    return image.cached(what, lambda: _discover(image, harts, ram_mib, quantum, budget))
+    if firmware is not None and image is not None:
+        what += f".fw-{firmware.sha256[:12]}"
+    owner = image or firmware
+    assert owner is not None
+    return owner.cached(what, lambda: _discover(image, harts, ram_mib, quantum, budget, firmware))
 
 
-def _discover(image: Image, harts: int, ram_mib: int, quantum: int, budget: int) -> list[int]:
+def _discover(
+    image: Image | None,
+    harts: int,
+    ram_mib: int,
+    quantum: int,
+    budget: int,
+    firmware: Image | None,
+) -> list[int]:
     words: set[int] = set()
 
     def on_atomic(e: ev.Atomic) -> None:
@@ -63,14 +82,14 @@ def _discover(image: Image, harts: int, ram_mib: int, quantum: int, budget: int)
 
     hooks = Hooks(watch_atomics=True, memory=on_access)
     hooks.bus.subscribe(ev.Atomic, on_atomic)
-    machine = Machine(image, harts, ram_mib, hooks)
+    machine = Machine(image, harts, ram_mib, hooks, firmware)
     machine.run(RoundRobin(quantum), budget)
     sites = []
     for pc, granules in seen.items():
         if granules is None:
             continue
         hits = sum(n for g, n in granules.items() if g in words)
-        entry = image.symbol_at(pc)
+        entry = machine.image.symbol_at(pc)
         if not hits or hits < SHARE * granules.total() or (entry is not None and entry[1] == 0):
             continue
         if is_plain_access(machine.instruction_at(pc)):

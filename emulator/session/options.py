@@ -212,7 +212,23 @@ def join(args: list[str]) -> str:
 
 @dataclass
 class RunOptions:
-    image: str | None = option(None, "IMAGE", "an rv64 ELF image to boot")
+    image: str | None = option(
+        None,
+        "IMAGE",
+        "an rv64 ELF image to boot (the same as --kernel IMAGE)",
+    )
+    bios: str = option(
+        "none", "--bios",
+        "firmware the harts enter from the reset ROM, as QEMU's -bios: an ELF, or a raw binary "
+        "loaded at 0x80000000; none: the harts start in the kernel directly",
+        metavar="none|FILE",
+    )  # fmt: skip
+    kernel: str | None = option(
+        None, "--kernel",
+        "the kernel, as QEMU's -kernel: an ELF at its own addresses, or a raw binary at the "
+        "first 2 MiB boundary after the firmware (0x80200000 after OpenSBI)",
+        metavar="FILE",
+    )  # fmt: skip
     app: str | None = option(
         None, "--app", f"build and boot a bundled app (default {DEFAULT_APP})", metavar="NAME"
     )
@@ -319,6 +335,12 @@ class RunOptions:
         "with --check: also walk the allocator's structures every N instructions",
         metavar="N", parse=count, check=at_least(1),
     )  # fmt: skip
+    no_allocator: bool = option(
+        False, "--no-allocator",
+        "with --check or --trace: the image has no allocator, so finding none of its entry "
+        "points is expected (otherwise that is an error)",
+        kind="flag",
+    )  # fmt: skip
     # Not on the command line: set by front ends and tests.
     write_files: bool = True  # make a run directory (False: nothing is written)
     listeners: list = field(default_factory=list)  # more tracer listeners (tracer.Listener)
@@ -327,25 +349,36 @@ class RunOptions:
 
     def validate(self) -> None:
         validate(self)
-        if self.image and self.app:
-            raise BadInput("give an IMAGE or --app NAME, not both")
-        if self.image and (self.defines or self.config != "default"):
-            raise BadInput("--config and -D build an app; they do not apply to a given IMAGE")
+        if self.image and self.kernel:
+            raise BadInput("IMAGE is the same as --kernel IMAGE: give one of them")
+        if (self.image or self.kernel) and self.app:
+            what = "an IMAGE" if self.image else "--kernel FILE"
+            raise BadInput(f"give {what} or --app NAME, not both")
+        if (self.image or self.kernel) and (self.defines or self.config != "default"):
+            what = "IMAGE" if self.image else "--kernel FILE"
+            raise BadInput(f"--config and -D build an app; they do not apply to a given {what}")
         if self.check_every and not self.check:
             raise BadInput("--check-every walks the heap for the oracle: add --check")
         if self.locks and not self.atomics:
             raise BadInput("--lock declares locks for the contention monitor: add --atomics")
 
     @property
+    def default_app(self) -> bool:
+        """Whether the default app boots: nothing else was named (with a firmware, nothing
+        else means the firmware alone)."""
+        return not (self.image or self.kernel or self.app) and self.bios == "none"
+
+    @property
     def label(self) -> str:
-        """What the run is of: the app, or the image's name."""
+        """What the run is of: the app, or the kernel's (else the firmware's) name."""
         from pathlib import Path
 
-        return Path(self.image).stem if self.image else self.app or DEFAULT_APP
+        path = self.image or self.kernel or (None if self.app or self.default_app else self.bios)
+        return Path(path).stem if path else self.app or DEFAULT_APP
 
     def reproduce(self, command: str = "python -m emulator run") -> str:
         """The command line that runs this again."""
         args = command_line(self)
-        if not self.image and not self.app:
+        if self.default_app:
             args = ["--app", DEFAULT_APP, *args]
         return f"{command} {join(args)}"

@@ -17,7 +17,15 @@ from emulator.instruments.inject import Stalls, parse_fail, parse_stall
 from emulator.instruments.oracle import Oracle
 from emulator.instruments.probes import Probes
 from emulator.instruments.timing import CostModel, Timing
-from emulator.instruments.tracer import FAILURES, Tracer, TraceWriter, open_outputs
+from emulator.instruments.tracer import (
+    FAILURES,
+    LOOKED_FOR,
+    Tracer,
+    TraceWriter,
+    find_api,
+    open_outputs,
+)
+from emulator.machine import boot
 from emulator.machine import events as ev
 from emulator.machine.errors import BadInput
 from emulator.machine.hooks import Hooks
@@ -26,7 +34,7 @@ from emulator.machine.machine import Machine, Outcome, RunResult
 from emulator.schedule.files import Recorder, load_schedule, save_schedule
 from emulator.schedule.policies import RoundRobin, Schedule, make_policy
 from emulator.session.options import DEFAULT_APP, RunOptions, record
-from emulator.session.rundir import make_run_dir, write_json
+from emulator.session.rundir import open_run_dir, write_json
 from guest.contract import C, Status
 
 
@@ -41,11 +49,13 @@ class RunReport:
     oracle: dict | None = None  # the oracle's verdict, when it ran
 
 
-def resolve_image(opts: RunOptions) -> Path:
-    """The image to boot: IMAGE, or --app built with --config and -D (default app when
-    neither)."""
-    if opts.image:
-        return Path(opts.image)
+def resolve_image(opts: RunOptions) -> Path | None:
+    """The kernel to boot: IMAGE or --kernel, or --app built with --config and -D (the default
+    app when none of them and no firmware is named); None for a firmware alone."""
+    if opts.image or opts.kernel:
+        return Path(opts.image or opts.kernel)  # type: ignore[arg-type]
+    if not opts.app and not opts.default_app:
+        return None
     from toolchain import BuildError, CompilerMissing, build, catalog
     from toolchain.catalog import CatalogError
 
@@ -83,10 +93,19 @@ class _ConsoleStream:
             self._line.clear()
 
 
+def open_images(opts: RunOptions, path: Path | None) -> tuple[Image | None, Image | None]:
+    """(firmware, kernel) as --bios says and `path` (resolve_image) names: a kernel given with
+    --kernel may be a raw binary; IMAGE and a built app are ELF files."""
+    if opts.kernel:
+        return boot.open_images(opts.bios, path)
+    firmware, _ = boot.open_images(opts.bios, None)
+    return firmware, Image(path) if path is not None else None
+
+
 # ---- pct's preparation: sync sites and k ---------------------------------------------------------
 
 
-def sync_sites(opts: RunOptions, path: Path) -> tuple[int, ...]:
+def sync_sites(opts: RunOptions, path: Path | None) -> tuple[int, ...]:
     """The plain load/store sites pct's `sync` unit makes steps of (none for other runs)."""
     if opts.schedule != "pct" or opts.pct_unit != "sync":
         return ()
@@ -94,12 +113,13 @@ def sync_sites(opts: RunOptions, path: Path) -> tuple[int, ...]:
         return opts.sync_sites
     from emulator.schedule.syncsites import discover
 
+    firmware, kernel = open_images(opts, path)
     return tuple(
-        discover(Image(path), opts.harts, opts.ram_mib, opts.quantum, opts.max_instructions)
+        discover(kernel, opts.harts, opts.ram_mib, opts.quantum, opts.max_instructions, firmware)
     )
 
 
-def estimate_steps(opts: RunOptions, path: Path, sites: tuple[int, ...] = ()) -> int:
+def estimate_steps(opts: RunOptions, path: Path | None, sites: tuple[int, ...] = ()) -> int:
     """PCT's k when not given: the steps (atomics, sync accesses or instructions) of a
     round-robin run of the same image at the same quantum."""
     counted = opts.pct_unit != "instructions"
@@ -112,12 +132,13 @@ def estimate_steps(opts: RunOptions, path: Path, sites: tuple[int, ...] = ()) ->
     hooks = Hooks(
         watch_atomics=counted, sync_sites=frozenset(sites), step=count if counted else None
     )
-    machine = Machine(Image(path), opts.harts, opts.ram_mib, hooks)
+    firmware, kernel = open_images(opts, path)
+    machine = Machine(kernel, opts.harts, opts.ram_mib, hooks, firmware)
     result = machine.run(RoundRobin(opts.quantum), opts.max_instructions)
     return max(seen[0] if counted else result.total_instructions, 1)
 
 
-def prepare_pct(opts: RunOptions, path: Path) -> RunOptions:
+def prepare_pct(opts: RunOptions, path: Path | None) -> RunOptions:
     """pct's sync sites and k, found once (explore's workers all get the same)."""
     if opts.schedule != "pct" or opts.replay:
         return opts
@@ -146,6 +167,52 @@ def make_run_policy(opts: RunOptions) -> Schedule:
 # ---- the instruments of one run ------------------------------------------------------------------
 
 
+def check_allocator_found(opts: RunOptions, image: Image) -> None:
+    """--check and --trace see an allocator only through its entry points: finding none is bad
+    input (they would pass what they never saw), unless the user says the image has none."""
+    asked = " and ".join(
+        flag for flag, on in (("--check", opts.check), ("--trace", opts.trace)) if on
+    )
+    if not asked:
+        return
+    found = find_api(image)
+    if opts.no_allocator:
+        if found:
+            names = ", ".join(fn.symbol for fn in found)
+            raise BadInput(
+                f"--no-allocator, but {image.path} has allocator entry points ({names}); "
+                "drop --no-allocator"
+            )
+        return
+    if not image.symbols:
+        raise BadInput(
+            f"{asked}: {image.path} has no symbol table (stripped?), and the allocator is found "
+            f"by its symbols ({LOOKED_FOR}); rebuild the image with symbols, or add "
+            "--no-allocator if it has no allocator"
+        )
+    if not found:
+        raise BadInput(
+            f"{asked}: no allocator entry point in {image.path} (looked for {LOOKED_FOR}); if "
+            "it has no allocator, add --no-allocator"
+        )
+
+
+def unseen_calls(opts: RunOptions, inst: Instruments) -> list[str]:
+    """Warnings for a run whose oracle checked, or tracer saw, no allocator call."""
+    if inst.tracer is None or not (opts.check or opts.trace):
+        return []
+    seen = inst.oracle.calls if inst.oracle else inst.tracer.calls
+    if seen:
+        return []
+    who = "the oracle checked" if inst.oracle else "the tracer saw"
+    why = (
+        "the image has no allocator (--no-allocator)"
+        if opts.no_allocator
+        else "the image's allocator entry points were never called"
+    )
+    return [f"{who} no allocator call: {why}"]
+
+
 class Instruments:
     """Everything the options switch on, registered in one Hooks before the machine exists."""
 
@@ -171,22 +238,23 @@ class Instruments:
         self.writer: TraceWriter | None = None
         self.oracle: Oracle | None = None
         probes = Probes()
+        check_allocator_found(opts, image)
         if opts.trace or opts.check or fails or opts.listeners:
-            self.tracer = Tracer(image, fail=fails, probes=probes)
+            self.tracer = Tracer(image, fail=fails, probes=probes, bus=bus)
             self.tracer.listeners.extend(opts.listeners)
         self.stalls = Stalls(image, stall_specs, probes) if stall_specs else None
         if self.monitor:
             self.monitor.declare_locks(probes, opts.locks)
-        if opts.trace and self.tracer:
-            files = open_outputs(run_dir) if run_dir else (None, None)
-            self.writer = TraceWriter(image, opts.harts, *files)
-            self.tracer.listeners.append(self.writer)
-        if opts.check and self.tracer:
-            self.oracle = Oracle(image, probes, hooks, check_every=opts.check_every or 0)
-            self.tracer.listeners.insert(0, self.oracle)
         self.timing = Timing(CostModel.load(opts.costs)) if opts.timing else None
         if self.timing:
             hooks.charge = self.timing.charge
+        if opts.check and self.tracer:
+            self.oracle = Oracle(image, probes, hooks, check_every=opts.check_every or 0)
+            self.tracer.listeners.insert(0, self.oracle)
+        if opts.trace and self.tracer:  # files last: every check above may still say no
+            files = open_outputs(run_dir) if run_dir else (None, None)
+            self.writer = TraceWriter(image, opts.harts, *files)
+            self.tracer.listeners.append(self.writer)
         self.recorder = Recorder() if opts.save_schedule else None
         if self.recorder:
             hooks.after_turn.insert(0, self.recorder)
@@ -219,21 +287,31 @@ class Instruments:
 
 
 def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
+    """One run. Its directory is made first (a bad --out is said before any build) and taken
+    back if the run turns out to be bad input (rundir.py)."""
     opts.validate()
+    if not opts.write_files:
+        return _run(opts, bus, None)
+    with open_run_dir(opts.out, f"{opts.label}-{opts.harts}h") as out:
+        return _run(opts, bus, out)
+
+
+def _run(opts: RunOptions, bus: ev.Bus | None, run_dir: Path | None) -> RunReport:
     path = resolve_image(opts)
     opts = prepare_pct(opts, path)
     policy = make_run_policy(opts)
-    image = Image(path)
-    run_dir = make_run_dir(opts.out, f"{opts.label}-{opts.harts}h") if opts.write_files else None
+    firmware, kernel = open_images(opts, path)
+    image = kernel or firmware  # what the instruments watch
+    assert image is not None
     inst = Instruments(opts, image, policy, bus or ev.Bus(), run_dir, sync_sites(opts, path))
-    machine = Machine(image, opts.harts, opts.ram_mib, inst.hooks)
-    inst.attach(machine)
     try:
+        machine = Machine(kernel, opts.harts, opts.ram_mib, inst.hooks, firmware)
+        inst.attach(machine)
         result = machine.run(policy, opts.max_instructions)
         inst.finish(machine, result)
     finally:
         inst.close()
-    summary = _summary(opts, path, image, policy, result, inst)
+    summary = _summary(opts, machine, policy, result, inst)
     if opts.save_schedule and inst.recorder:
         save_schedule(Path(opts.save_schedule), opts.harts, inst.recorder.turns, policy.describe())
     atomics = inst.monitor.report() if inst.monitor else None
@@ -253,12 +331,12 @@ def run(opts: RunOptions, bus: ev.Bus | None = None) -> RunReport:
 
 def _summary(
     opts: RunOptions,
-    path: Path,
-    image: Image,
+    machine: Machine,
     policy: Schedule,
     result: RunResult,
     inst: Instruments,
 ) -> dict:
+    kernel, firmware = machine.kernel, machine.firmware
     summary = {
         "outcome": result.outcome,
         "exit_code": result.exit_code,
@@ -272,10 +350,10 @@ def _summary(
         **policy.describe(),
         "ram_mib": opts.ram_mib,
         "max_instructions": opts.max_instructions,
-        "image": str(path),
-        "image_sha256": image.sha256,
-        "app": opts.app or (None if opts.image else DEFAULT_APP),
-        "config": None if opts.image else opts.config,
+        "image": str(kernel.path) if kernel else None,
+        "image_sha256": kernel.sha256 if kernel else None,
+        "app": opts.app or (DEFAULT_APP if opts.default_app else None),
+        "config": opts.config if opts.app or opts.default_app else None,
         "defines": opts.defines,
         "emulator_version": __version__,
         "wall_seconds": round(result.wall_seconds, 6),
@@ -285,7 +363,12 @@ def _summary(
         "check": opts.check,
         "options": record(opts),
         "reproduce": opts.reproduce(),
+        "warnings": unseen_calls(opts, inst),
     }
+    if firmware is not None:
+        summary["firmware"] = str(firmware.path)
+        summary["firmware_sha256"] = firmware.sha256
+        summary["kernel_reached"] = machine.kernel_reached
     if inst.timing:
         summary["timing"] = inst.timing.report(result.clocks, result.instructions)
     if inst.stalls or opts.fail:

@@ -147,7 +147,7 @@ void test_main(void) {
     csr_write(mie, MIP_MTIP);
     expect_trap();
     csr_set(mstatus, MSTATUS_MIE);
-    wait_for_trap(MTIME_HZ / 10);
+    wait_for_trap(MTIME_HZ); /* a second at most: QEMU on a loaded host delivers late */
     csr_clear(mstatus, MSTATUS_MIE);
     taken_by_m(IRQ_M_TIMER, PRV_M);
     CHECK(trap()->mtime >= at);

@@ -19,6 +19,8 @@
  * - A PTE changed in memory is used after sfence.vma.
  * - A delegated page fault (medeleg bit 13) goes to S with stval = the address.
  * - Sv48: a fourth level; an address above 512 GiB maps.
+ * - Code mapped at virtual address 0 runs (the first 2 MiB are 4 KiB pages: page 0 is the code,
+ *   the rest identity, as the MMIO megapages above them).
  */
 #include "priv.h"
 
@@ -47,6 +49,7 @@ enum page { P_CODE, P_DATA, P_RO, P_NOX, P_XO, P_USER, P_INVALID, P_NOA, P_REMAP
 
 #define PAGE __attribute__((aligned(4096)))
 static ulong root[512] PAGE, l2[512] PAGE, l2_high[512] PAGE, l1[512] PAGE, l0[512] PAGE;
+static ulong l1_low[512] PAGE, l0_low[512] PAGE;
 static uint32_t code_page[1024] PAGE, user_page[1024] PAGE;
 static ulong data_page[512] PAGE, data_page2[512] PAGE;
 
@@ -62,7 +65,13 @@ static void build_tables(void) {
         root[HIGH_VA >> 39] = TABLE(l2_high);
         l2_high[0] = PTE(RAM_BASE, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
     }
-    giga[0] = PTE(0, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+    giga[0] = TABLE(l1_low); /* MMIO identity, but virtual page 0 holds code */
+    l1_low[0] = TABLE(l0_low);
+    for (ulong i = 1; i < 512; i++) {
+        l1_low[i] = PTE(i << 21, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+        l0_low[i] = PTE(i << 12, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+    }
+    l0_low[0] = PTE(code_page, PTE_V | PTE_R | PTE_X | PTE_A);
     giga[1] = TABLE(l1);
     giga[2] = PTE(RAM_BASE, RWXAD);
     giga[3] = PTE(RAM_BASE, RWXAD | PTE_U);
@@ -137,6 +146,8 @@ void test_main(void) {
     sfence_vma();
     CHECK_EQ(csr_read(satp), satp);
 
+    section("S fetch at virtual address 0");
+    CHECK_EQ(allowed(PRV_S, FETCH, 0), 0x5a);
     section("S fetch through a non-identity mapping");
     CHECK_EQ(allowed(PRV_S, FETCH, va(P_CODE)), 0x5a);
     section("S store through a non-identity mapping");

@@ -136,18 +136,18 @@ static int sc_after_trap(void) {
     unsigned long v, sc;
     long ret;
     word_a.v = 50;
-    /* write(1, buf, 0) through ecall between LR and SC; the trap path saves every register. */
+    /* write(1, buf, 0) through the system-call instruction (an ecall, rt/syscall.h) between LR
+     * and SC; the trap path saves every register. */
     __asm__ volatile("li      a7, %[nr]\n"
                      "li      a0, 1\n"
                      "mv      a1, %[buf]\n"
                      "li      a2, 0\n"
-                     "lr.d    %[v], (%[a])\n"
-                     "ecall\n"
+                     "lr.d    %[v], (%[a])\n" SYSCALL_INSN "\n"
                      "sc.d    %[sc], %[new], (%[a])\n"
                      "mv      %[ret], a0\n"
                      : [v] "=&r"(v), [sc] "=&r"(sc), [ret] "=&r"(ret)
                      : [a] "r"(&word_a.v), [buf] "r"(buf), [new] "r"(51UL), [nr] "i"(SYS_write)
-                     : "a0", "a1", "a2", "a7", "memory");
+                     : "a0", "a1", "a2", "a7", SYSCALL_CLOBBERS);
     unsigned long now = word_a.v;
     char detail[128];
     snprintf(detail, sizeof detail, "write returned %ld, sc rd=%lu, word now %lu (want 50)", ret,

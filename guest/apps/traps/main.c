@@ -1,7 +1,8 @@
 /*
  * Trap-path checks on hart 0: (a) system calls and their errors, (b) a registered
  * illegal-instruction handler skipping a 2-byte and a 4-byte instruction, (c) a software
- * interrupt taken through mtvec. Each failed check returns its own code.
+ * interrupt taken through the trap vector (mtvec, or stvec under SBI firmware). Each failed check
+ * returns its own code.
  *
  * The TRAPS_* macros replace all of that with one deliberate failure, for testing how the
  * runtime and the emulator report it.
@@ -12,7 +13,7 @@
 #define TRAPS_UNHANDLED 0 /* illegal instruction, no handler: runtime panic */
 #endif
 #ifndef TRAPS_NO_MTVEC
-#define TRAPS_NO_MTVEC 0 /* mtvec = 0, then an illegal instruction: no handler at all */
+#define TRAPS_NO_MTVEC 0 /* mtvec (stvec) = 0, then an illegal instruction: no handler at all */
 #endif
 #ifndef TRAPS_BAD_ACCESS
 #define TRAPS_BAD_ACCESS 0 /* load from an unmapped address */
@@ -21,7 +22,7 @@
 #define TRAPS_EXIT_CODE -1 /* >= 0: exit(TRAPS_EXIT_CODE) at once */
 #endif
 #ifndef TRAPS_EBREAK
-#define TRAPS_EBREAK 0 /* ebreak, no handler */
+#define TRAPS_EBREAK 0 /* ebreak: a breakpoint exception the runtime does not handle */
 #endif
 
 #define UNMAPPED_ADDRESS 0x40000000UL
@@ -46,24 +47,24 @@ extern const char traps_ill16[];
 extern const char traps_ill32[];
 
 /* Written by the handlers (in trap context), read by app_main. */
-static volatile unsigned long ill_mepc, ill_mcause, ill_mtval;
+static volatile unsigned long ill_epc, ill_cause, ill_tval;
 static volatile unsigned ill_count;
-static volatile unsigned long soft_mcause;
+static volatile unsigned long soft_cause;
 static volatile unsigned soft_count;
 
 static int on_illegal(struct trap_frame *frame) {
-    ill_mepc = frame->mepc;
-    ill_mcause = frame->mcause;
-    ill_mtval = frame->mtval;
+    ill_epc = frame->epc;
+    ill_cause = frame->cause;
+    ill_tval = frame->tval;
     ill_count++;
     /* The low two bits of the first halfword say 32-bit (11) or compressed (anything else). */
-    unsigned short first = *(const volatile unsigned short *)frame->mepc;
-    frame->mepc += (first & 3) == 3 ? 4 : 2;
+    unsigned short first = *(const volatile unsigned short *)frame->epc;
+    frame->epc += (first & 3) == 3 ? 4 : 2;
     return 1;
 }
 
 static void on_soft(struct trap_frame *frame) {
-    soft_mcause = frame->mcause;
+    soft_cause = frame->cause;
     soft_count++;
 }
 
@@ -89,41 +90,41 @@ static int check_illegal(void) {
     __asm__ volatile(".globl traps_ill16\ntraps_ill16:\n.2byte 0\n" ::: "memory");
     if (ill_count != 1)
         return FAIL_ILL16_COUNT;
-    if (ill_mepc != (unsigned long)traps_ill16)
+    if (ill_epc != (unsigned long)traps_ill16)
         return FAIL_ILL16_MEPC;
-    if (ill_mcause != CAUSE_ILLEGAL_INSTRUCTION)
+    if (ill_cause != CAUSE_ILLEGAL_INSTRUCTION)
         return FAIL_ILL16_MCAUSE;
 
     illegal_4byte();
     if (ill_count != 2)
         return FAIL_ILL32_COUNT;
-    if (ill_mepc != (unsigned long)traps_ill32)
+    if (ill_epc != (unsigned long)traps_ill32)
         return FAIL_ILL32_MEPC;
-    if (ill_mcause != CAUSE_ILLEGAL_INSTRUCTION)
+    if (ill_cause != CAUSE_ILLEGAL_INSTRUCTION)
         return FAIL_ILL32_MCAUSE;
 
     trap_set_handler(CAUSE_ILLEGAL_INSTRUCTION, 0);
-    printf("traps: illegal instructions skipped (mtval 0x%lx)\n", ill_mtval);
+    printf("traps: illegal instructions skipped (mtval 0x%lx)\n", ill_tval);
     return 0;
 }
 
 static int check_soft_interrupt(void) {
-    trap_set_irq_handler(IRQ_M_SOFT, on_soft);
-    unsigned long old_mie = irq_unmask(MIE_MSIE);
+    trap_set_irq_handler(IRQ_SOFT, on_soft);
+    unsigned long old_ie = irq_unmask(IE_SOFT);
     irq_enable();
 
     ipi_send(hart_id());
-    /* With MIE on, ipi_wait lets the trap path take the interrupt and consumes its flag. */
+    /* With interrupts on, ipi_wait lets the trap path take the interrupt and consumes its flag. */
     ipi_wait();
 
     irq_disable();
-    if (!(old_mie & MIE_MSIE))
-        irq_mask(MIE_MSIE);
-    trap_set_irq_handler(IRQ_M_SOFT, 0);
+    if (!(old_ie & IE_SOFT))
+        irq_mask(IE_SOFT);
+    trap_set_irq_handler(IRQ_SOFT, 0);
 
     if (soft_count != 1)
         return FAIL_SOFT_NOT_RUN;
-    if (soft_mcause != (CAUSE_INTERRUPT | IRQ_M_SOFT))
+    if (soft_cause != (CAUSE_INTERRUPT | IRQ_SOFT))
         return FAIL_SOFT_MCAUSE;
     return 0;
 }
@@ -135,7 +136,7 @@ static int failure_mode(void) {
     if (TRAPS_UNHANDLED)
         illegal_4byte();
     if (TRAPS_NO_MTVEC) {
-        csr_write(mtvec, 0);
+        csr_write(CSR_TVEC, 0);
         illegal_4byte();
     }
     if (TRAPS_EBREAK)

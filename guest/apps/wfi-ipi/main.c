@@ -21,7 +21,7 @@ enum failure {
 
 static volatile unsigned char acked[MAX_HARTS];
 static volatile unsigned print_turn;
-static volatile unsigned long timer_mcause;
+static volatile unsigned long timer_cause;
 static volatile unsigned timer_irqs;
 
 static int wake_in_turn(unsigned hart, unsigned nharts) {
@@ -64,25 +64,25 @@ static int sleep_on_timer(unsigned hart) {
 }
 
 static void on_timer(struct trap_frame *frame) {
-    timer_mcause = frame->mcause;
+    timer_cause = frame->cause;
     timer_irqs++;
 }
 
 static int timer_interrupt(void) {
-    trap_set_irq_handler(IRQ_M_TIMER, on_timer);
-    unsigned long old_mie = irq_unmask(MIE_MTIE);
+    trap_set_irq_handler(IRQ_TIMER, on_timer);
+    unsigned long old_ie = irq_unmask(IE_TIMER);
     mtimecmp_write(mtime_read() + WFI_TIMER_TICKS);
-    /* MIE stays off while testing the flag: see rt/irq.h for why the window is needed. */
+    /* Interrupts stay off while testing the flag: see rt/irq.h for why the window is needed. */
     while (!timer_irqs) {
         wfi();
         irq_window();
     }
-    if (!(old_mie & MIE_MTIE))
-        irq_mask(MIE_MTIE);
-    trap_set_irq_handler(IRQ_M_TIMER, 0);
+    if (!(old_ie & IE_TIMER))
+        irq_mask(IE_TIMER);
+    trap_set_irq_handler(IRQ_TIMER, 0);
 
-    if (timer_mcause != (CAUSE_INTERRUPT | IRQ_M_TIMER)) {
-        printf("hart 0: timer interrupt with mcause 0x%lx\n", timer_mcause);
+    if (timer_cause != (CAUSE_INTERRUPT | IRQ_TIMER)) {
+        printf("hart 0: timer interrupt with mcause 0x%lx\n", timer_cause);
         return FAIL_TIMER_IRQ_MCAUSE;
     }
     printf("hart 0: timer interrupt ok\n");
@@ -93,7 +93,7 @@ int app_main(unsigned hart, unsigned nharts) {
 #if WFI_DEADLOCK
     /* Every hart sleeps with no interrupt enabled: nothing can ever wake them (a deadlock the
      * emulator must report rather than spin on). */
-    csr_write(mie, 0);
+    csr_write(CSR_IE, 0);
     for (;;)
         wfi();
 #endif

@@ -1,11 +1,9 @@
-/* Runtime-private: the boot steps start.S calls into. */
+/* Runtime-private: the boot steps the platform's start.S calls into. */
 #ifndef RUNTIME_BOOT_H
 #define RUNTIME_BOOT_H
 
-/* Set once by hart 0 when the runtime is ready; secondaries wait for it in start.S. */
-extern unsigned boot_released;
-
-/* Hart 0 only, with .bss cleared: learn the machine from the FDT, then release the others. */
+/* The boot hart only, with .bss cleared and its id stored: learn the machine from the FDT, set up
+ * the heap and barrier_all, then release or start the other harts (plat/<platform>/boot.c). */
 void runtime_boot(const void *fdt);
 
 /* Every hart: run app_main, collect results, and end the run from hart 0. */

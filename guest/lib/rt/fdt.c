@@ -1,30 +1,7 @@
-/*
- * Just enough FDT reading to count CPUs. The structure block is a stream of big-endian 32-bit
- * tokens: BEGIN_NODE + name, PROP + len + nameoff + value, END_NODE, NOP, END, each padded to 4.
- */
+/* Just enough FDT reading to count CPUs (the format: fdt.h). */
 #include "fdt.h"
 
 #include <stdint.h>
-
-#define FDT_MAGIC 0xd00dfeed
-#define FDT_BEGIN_NODE 1
-#define FDT_END_NODE 2
-#define FDT_PROP 3
-#define FDT_NOP 4
-#define FDT_END 9
-
-struct fdt_header {
-    uint32_t magic;
-    uint32_t totalsize;
-    uint32_t off_dt_struct;
-    uint32_t off_dt_strings;
-    uint32_t off_mem_rsvmap;
-    uint32_t version;
-    uint32_t last_comp_version;
-    uint32_t boot_cpuid_phys;
-    uint32_t size_dt_strings;
-    uint32_t size_dt_struct;
-};
 
 static uint32_t be32(uint32_t v) {
     return __builtin_bswap32(v);

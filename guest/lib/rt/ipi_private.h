@@ -1,10 +1,11 @@
-/* Runtime-private: the raw msip access the trap path and boot share with ipi.c. */
+/* Runtime-private: acknowledging an IPI, which the trap path shares with the platform's ipi.c. */
 #ifndef RUNTIME_IPI_PRIVATE_H
 #define RUNTIME_IPI_PRIVATE_H
 
 #include <stdbool.h>
 
-/* Clear this hart's msip; true if it was set. */
-bool ipi_take_msip(void);
+/* Lower this hart's software interrupt (CLINT msip, or sip.SSIP under SBI firmware); true if it
+ * was raised. */
+bool ipi_ack(void);
 
 #endif /* RUNTIME_IPI_PRIVATE_H */

@@ -5,6 +5,7 @@
 
 #include <contract.h>
 #include <rt/console.h>
+#include <rt/csr.h>
 #include <rt/hart.h>
 #include <rt/panic.h>
 #include <rt/printf.h>
@@ -32,9 +33,10 @@ void panic(const char *fmt, ...) {
 
 void trap_panic(const struct trap_frame *frame) {
     char line[PANIC_LINE];
-    int len =
-        snprintf(line, sizeof line, "hart %u: unhandled trap mcause=0x%lx mepc=0x%lx mtval=0x%lx\n",
-                 hart_id(), frame->mcause, frame->mepc, frame->mtval);
+    int len = snprintf(line, sizeof line,
+                       "hart %u: unhandled trap " CSR_PREFIX "cause=0x%lx " CSR_PREFIX
+                       "epc=0x%lx " CSR_PREFIX "tval=0x%lx\n",
+                       hart_id(), frame->cause, frame->epc, frame->tval);
     emit(line, len);
     finisher_exit(GUEST_EXIT_PANIC);
 }

@@ -8,8 +8,6 @@
 #include <rt/trap.h>
 #include <stdint.h>
 
-/* The ISA's supervisor-ecall cause; contract.h lists only the causes our harts produce. */
-#define CAUSE_SUPERVISOR_ECALL 9
 #define EXCEPTION_CAUSES 16
 #define INTERRUPT_CAUSES 16
 
@@ -30,20 +28,20 @@ int trap_set_handler(unsigned long cause, trap_handler_fn fn) {
 }
 
 int trap_set_irq_handler(unsigned long irq, irq_handler_fn fn) {
-    if (irq != IRQ_M_SOFT && irq != IRQ_M_TIMER)
+    if (irq != IRQ_SOFT && irq != IRQ_TIMER)
         return -ERRNO_EINVAL;
     __atomic_store_n(&irq_handlers[irq], fn, __ATOMIC_RELEASE);
     return 0;
 }
 
 static void handle_interrupt(struct trap_frame *frame) {
-    unsigned long irq = frame->mcause & ~CAUSE_INTERRUPT;
-    if (irq == IRQ_M_SOFT) {
+    unsigned long irq = frame->cause & ~CAUSE_INTERRUPT;
+    if (irq == IRQ_SOFT) {
         /* Acknowledge before anything else so an IPI sent while the handler runs is kept. */
-        (void)ipi_take_msip();
+        (void)ipi_ack();
         __atomic_store_n(&this_hart()->ipi_pending, 1, __ATOMIC_RELEASE);
-    } else if (irq == IRQ_M_TIMER) {
-        /* The only way to lower MTIP is to move mtimecmp past mtime. */
+    } else if (irq == IRQ_TIMER) {
+        /* The only way to lower the timer interrupt is to move the deadline past the time. */
         mtimecmp_write(UINT64_MAX);
     } else {
         trap_panic(frame);
@@ -54,14 +52,14 @@ static void handle_interrupt(struct trap_frame *frame) {
 }
 
 void trap_dispatch(struct trap_frame *frame) {
-    unsigned long cause = frame->mcause;
+    unsigned long cause = frame->cause;
     if (cause & CAUSE_INTERRUPT) {
         handle_interrupt(frame);
         return;
     }
     if (is_ecall(cause)) {
         syscall_dispatch(frame);
-        frame->mepc += 4; /* ecall has no compressed form */
+        frame->epc += 4; /* ecall has no compressed form */
         return;
     }
     trap_handler_fn fn = cause < EXCEPTION_CAUSES

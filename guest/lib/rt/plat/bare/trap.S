@@ -21,20 +21,20 @@ trap_entry:
     addi    t0, sp, TF_SIZE
     sd      t0, TF_REG(2)(sp)
     csrr    t0, mepc
-    sd      t0, TF_MEPC(sp)
+    sd      t0, TF_EPC(sp)
     csrr    t0, mcause
-    sd      t0, TF_MCAUSE(sp)
+    sd      t0, TF_CAUSE(sp)
     csrr    t0, mtval
-    sd      t0, TF_MTVAL(sp)
+    sd      t0, TF_TVAL(sp)
     csrr    t0, mstatus
-    sd      t0, TF_MSTATUS(sp)
+    sd      t0, TF_STATUS(sp)
 
     mv      a0, sp
     call    trap_dispatch
 
-    ld      t0, TF_MEPC(sp)
+    ld      t0, TF_EPC(sp)
     csrw    mepc, t0
-    ld      t0, TF_MSTATUS(sp)
+    ld      t0, TF_STATUS(sp)
     csrw    mstatus, t0
     .irp    n, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
     ld      x\n, TF_REG(\n)(sp)

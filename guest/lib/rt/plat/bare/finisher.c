@@ -1,5 +1,5 @@
 /* The sifive,test0 finisher: the one way a run ends, on QEMU and on the emulator. */
-#include "finisher.h"
+#include "../../finisher.h"
 
 #include <contract.h>
 #include <rt/csr.h>

@@ -1,5 +1,5 @@
 /* IPIs: msip[h] in the CLINT raises hart h's machine software interrupt until cleared. */
-#include "ipi_private.h"
+#include "../../ipi_private.h"
 
 #include <contract.h>
 #include <rt/hart.h>
@@ -18,7 +18,7 @@ void ipi_send(unsigned hart) {
     mmio_write32(msip_addr(hart), 1);
 }
 
-bool ipi_take_msip(void) {
+bool ipi_ack(void) {
     uintptr_t addr = msip_addr(hart_id());
     if (!(mmio_read32(addr) & 1))
         return false;
@@ -33,7 +33,7 @@ static bool take_pending_flag(void) {
 
 bool ipi_take(void) {
     bool flag = take_pending_flag();
-    return ipi_take_msip() || flag;
+    return ipi_ack() || flag;
 }
 
 void ipi_wait(void) {
@@ -43,7 +43,7 @@ void ipi_wait(void) {
         if (take_pending_flag())
             break;
         /* With interrupts off nobody else will clear msip: consume it here. */
-        if (!irq_flags && ipi_take_msip())
+        if (!irq_flags && ipi_ack())
             break;
         wfi();
         if (irq_flags)

@@ -1,7 +1,8 @@
-/* The C half of boot: machine discovery on hart 0, then the app on every hart. */
-#include "boot.h"
+/* Boot in M-mode on hart 0: learn the machine from the FDT, then release the other harts, which
+ * wait in start.S for boot_released and an IPI. */
+#include "../../boot.h"
 
-#include "fdt.h"
+#include "../../fdt.h"
 #include <rt/runtime.h>
 #include <stdint.h>
 
@@ -12,6 +13,9 @@ extern uintptr_t runtime_heap_end;
 extern struct barrier runtime_all_harts;
 
 extern char _end[];
+
+/* Set once when the runtime is ready; secondaries wait for it in start.S. */
+extern unsigned boot_released;
 
 static void say(const char *s) {
     console_write(s, strlen(s));
@@ -27,7 +31,7 @@ static int fdt_plausible(const void *fdt) {
 
 void runtime_boot(const void *fdt) {
     /* Hands the contract's RAM_BASE to link.ld, whose ASSERT checks it against the link base. */
-    __asm__(".globl __contract_ram_base\n.set __contract_ram_base, %0" ::"i"(RAM_BASE));
+    __asm__(".globl __contract_image_base\n.set __contract_image_base, %0" ::"i"(RAM_BASE));
 
     int cpus = fdt_plausible(fdt) ? fdt_count_cpus(fdt) : -1;
     if (cpus < 1) {
@@ -47,34 +51,4 @@ void runtime_boot(const void *fdt) {
     __atomic_store_n(&boot_released, 1, __ATOMIC_RELEASE);
     for (unsigned h = 1; h < runtime_hart_count; h++)
         ipi_send(h);
-}
-
-static int first_failure(void) {
-    for (unsigned h = 0; h < runtime_hart_count; h++) {
-        while (!__atomic_load_n(&hart_locals[h].done, __ATOMIC_ACQUIRE))
-            ;
-        if (hart_locals[h].result != 0)
-            return hart_locals[h].result;
-    }
-    return 0;
-}
-
-void runtime_hart_main(void) {
-    struct hart_local *self = this_hart();
-
-    /* Drop the boot wake-up IPI. Hart 0 sends those one by one before it reaches the first
-     * barrier, so only after it is each one surely there to clear; the second barrier keeps
-     * every app IPI after every clear. */
-    barrier_all();
-    (void)ipi_take();
-    barrier_all();
-
-    self->result = app_main(hart_id(), runtime_hart_count);
-
-    /* Secondaries publish and park at once rather than spin in a barrier, so finished harts
-     * stop costing instructions; only hart 0 waits, and it has to anyway. */
-    __atomic_store_n(&self->done, 1, __ATOMIC_RELEASE);
-    if (hart_id() != 0)
-        hart_park();
-    exit(first_failure());
 }
