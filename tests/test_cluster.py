@@ -198,6 +198,15 @@ def test_find_bugs_on_the_cluster_writes_the_pools_table(cluster, tmp_path):
     assert table == (tmp_path / "p").read_text()
 
 
+def test_bench_cluster_says_the_command_that_wrote_its_table(tmp_path):
+    """It used to say `--out docs/cluster.md` and drop every other option, whatever was given."""
+    out = tmp_path / "cluster.md"
+    args = ["--seeds", "2", "--workers", "1", "--repeat", "1", "--quantum", "7", "--out", str(out)]
+    proc = script("bench_cluster.py", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"Written by `python scripts/bench_cluster.py {' '.join(args)}`" in out.read_text()
+
+
 def test_workers_read_the_image_from_their_own_cache(cluster, tmp_path):
     """The task names the image by hash; the worker runs its own copy, not the client's path."""
     from emulator.session.cluster import DaskRunner
