@@ -13,6 +13,7 @@ or from an explicit `@pytest.mark.configs("NAME", ...)` on tests that name their
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,8 +86,20 @@ def _configs_of(item: pytest.Item) -> list[str]:
     return names
 
 
+# How many tests were collected before the tier and -m chose among them: under xdist each worker
+# collects and the controller learns the count from the workers' output.
+COLLECTED = pytest.StashKey[int]()
+
+
+def _note_collected(config: pytest.Config, count: int) -> None:
+    config.stash[COLLECTED] = max(config.stash.get(COLLECTED, 0), count)
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m filter reads the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _note_collected(config, len(items))
+    if hasattr(config, "workeroutput"):  # an xdist worker
+        config.workeroutput["collected_before_selection"] = len(items)
     for item in items:
         for name in _configs_of(item):
             for marker in config_markers(name):
@@ -102,6 +115,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # xdist's controller: a worker finished
+    _note_collected(
+        node.config, getattr(node, "workeroutput", {}).get("collected_before_selection", 0)
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """pytest's "no tests collected" (5) when the tier or a -m expression of known markers left
+    nothing of what was collected is a legitimate empty selection (`-m region` in a tier with
+    no region test), not a failure. It stays 5 when nothing was collected at all (a broken
+    suite: CI fails on it), for a -k that matched nothing, and for an unknown marker."""
+    config = session.config
+    if exitstatus != pytest.ExitCode.NO_TESTS_COLLECTED or not config.stash.get(COLLECTED, 0):
+        return
+    say = config.pluginmanager.get_plugin("terminalreporter")
+    say = say.write_line if say else print
+    if config.getoption("keyword"):
+        return
+    expr = config.getoption("markexpr")
+    if expr:
+        known = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)) - {"and", "or", "not"}
+        unknown = sorted(words - known)
+        if unknown:
+            say(f"pytest: -m {expr!r}: no marker named {', '.join(unknown)} (`pytest --markers`)")
+            return
+        say(f"pytest: -m {expr!r} selects no test here; nothing to run (exit status 0)")
+    else:
+        say("pytest: every test selected is in the slow tier (`-m slow` or `--all` runs them)")
+    session.exitstatus = pytest.ExitCode.OK
 
 
 def run_app(

@@ -93,3 +93,27 @@ def test_a_config_marker_selects_that_configuration_only(tmp_path, tiers):
     # the slow tier's tests of the configuration too: -m chooses for itself
     assert set(chosen) == {t for t, marks in every.items() if "bbuddy_perorder" in marks}
     assert any("slow" in marks for marks in chosen.values())
+
+
+def _pytest(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("jobs", ["0", "2"])  # in one process, and with xdist's workers
+def test_a_config_marker_that_selects_nothing_here_is_not_a_failure(jobs):
+    """test_tiers.py runs no allocator: `-m bbuddy_perorder` selects none of its tests. pytest
+    says 5, "no tests collected"; that is a valid selection, so it exits 0 and says why."""
+    proc = _pytest("tests/test_tiers.py", "-m", "bbuddy_perorder", "-n", jobs)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "-m 'bbuddy_perorder' selects no test here" in proc.stdout
+
+
+def test_an_empty_selection_by_mistake_still_fails():
+    unknown = _pytest("tests/test_tiers.py", "-m", "bbuddy_prorder", "-n", "0")
+    assert unknown.returncode == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert "no marker named bbuddy_prorder" in unknown.stdout
+    typo = _pytest("tests/test_tiers.py", "-k", "no_such_test", "-n", "0")
+    assert typo.returncode == pytest.ExitCode.NO_TESTS_COLLECTED
