@@ -50,6 +50,28 @@ def tier(*values: object, fast: bool, id: str | None = None) -> object:
     return pytest.param(*values, marks=() if fast else pytest.mark.slow, id=id)
 
 
+def fast_cover(cases: list[tuple], *keys: int) -> set[int]:
+    """Indices of a few of `cases` that between them hold every value of each position in `keys`
+    (every app and every configuration, say). Cases that bring a new value in every position
+    are taken first, so that the few stay near the fewest that cover all."""
+    seen: list[set] = [set() for _ in keys]
+    fast: set[int] = set()
+    for everywhere in (True, False):
+        for i, case in enumerate(cases):
+            new = [case[k] not in s for k, s in zip(keys, seen, strict=True)]
+            if all(new) if everywhere else any(new):
+                fast.add(i)
+                for k, s in zip(keys, seen, strict=True):
+                    s.add(case[k])
+    return fast
+
+
+def covering(cases: list[tuple], *keys: int) -> list:
+    """`cases` as parametrize cases: the fast tier keeps those of fast_cover, the slow the rest."""
+    fast = fast_cover(cases, *keys)
+    return [tier(*case, fast=i in fast) for i, case in enumerate(cases)]
+
+
 def seed_chunks(seeds: range, fast: int) -> list[range]:
     """`seeds` split into the first `fast` (for the fast tier) and the rest."""
     return [seeds[:fast], seeds[fast:]]

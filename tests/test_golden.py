@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import covering
 
 from emulator.session import RunOptions, run
 
@@ -123,7 +124,10 @@ def _recorded() -> dict:
     return json.loads(DATA.read_text())
 
 
-@pytest.mark.parametrize(("app", "config"), [(a, c) for a, cs in APPS.items() for c in cs])
+# The fast tier: every app and every configuration recorded at least once; the slow the rest.
+@pytest.mark.parametrize(
+    ("app", "config"), covering([(a, c) for a, cs in APPS.items() for c in cs], 0, 1)
+)
 def test_plain_runs_are_unchanged(app, config):
     recorded = _recorded()["runs"]
     for mode in MODES:
