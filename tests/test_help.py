@@ -79,6 +79,35 @@ def test_the_checker_catches_a_hidden_default():
     assert _without_default(p) == ["--seed (default 0 said 0x)", "--jobs (default 2 said 2x)"]
 
 
+def _choices_unexplained(parser: argparse.ArgumentParser) -> list[str]:
+    """Choices an option's help does not name (argparse lists them, but not what they mean)."""
+    bad = []
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if not action.option_strings or not action.choices:
+            continue
+        text = formatter._expand_help(action) if action.help else ""
+        bad += [
+            f"{action.option_strings[0]} {c}"
+            for c in action.choices
+            if not re.search(rf"(?<![\w-]){re.escape(str(c))}(?![\w-])", text)
+        ]
+    return bad
+
+
+def test_every_choice_is_explained():
+    bad = [_choices_unexplained(p) for _, p in _parsers(_parser(), "python -m emulator")]
+    assert [b for b in bad if b] == []
+
+
+def test_the_checker_catches_an_unexplained_choice():
+    """--schedule listed timed among its choices but did not say what it is."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--schedule", choices=["rr", "random", "timed"], help="rr (in order), random")
+    p.add_argument("--pct-unit", choices=["sync", "atomics"], help="atomics or sync-ish")
+    assert _choices_unexplained(p) == ["--schedule timed", "--pct-unit sync"]
+
+
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
 def test_script_options_give_their_defaults(path, monkeypatch):
     parser = _script_parser(path, monkeypatch)

@@ -259,7 +259,7 @@ class RunOptions:
     pct_unit: str = option(
         "atomics", "--pct-unit",
         "pct: a step is an atomic (switches happen in front of one), also a plain load or store "
-        "of a word atomics use (sync), or an instruction",
+        "of a word atomics use (sync), or any instruction (instructions)",
         choices=PCT_UNITS,
     )  # fmt: skip
     preempt_p: float | None = option(
