@@ -4,6 +4,7 @@ slow tier is what `--all` adds; `-m CONFIG` selects by configuration, composed o
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -17,13 +18,25 @@ from toolchain import catalog
 PLUGIN = """
 import os
 
+SKIPPED = []
+
+
+def pytest_collectreport(report):
+    if report.skipped and report.nodeid.endswith(".py"):  # a module skipped whole
+        SKIPPED.append(report.nodeid)
+
 
 def pytest_collection_finish(session):
     with open(os.environ["TIERS_OUT"], "w") as f:
         for item in session.items:
             marks = sorted({m.name for m in item.iter_markers()})
             f.write(item.nodeid + " " + ",".join(marks) + "\\n")
+        for nodeid in SKIPPED:
+            f.write(nodeid + " module-skipped\\n")
 """
+
+
+SKIPPED_MODULES: set[str] = set()  # modules skipped whole at collection, seen by _collect
 
 
 def _collect(tmp_path: Path, *args: str) -> dict[str, set[str]]:
@@ -44,6 +57,9 @@ def _collect(tmp_path: Path, *args: str) -> dict[str, set[str]]:
     found = {}
     for line in out.read_text().splitlines():
         nodeid, _, marks = line.rpartition(" ")  # ids may hold spaces, marker lists do not
+        if marks == "module-skipped":
+            SKIPPED_MODULES.add(nodeid)
+            continue
         found[nodeid] = set(marks.split(",")) - {""}
     return found
 
@@ -64,8 +80,35 @@ def test_the_fast_tier_is_everything_not_marked_slow(tiers):
 def test_the_fast_tier_keeps_a_test_of_every_module(tiers):
     fast, every = tiers
     modules = {t.split("::")[0] for t in every}
-    assert modules == {str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")}
+    # (a module skipped whole, test_cluster.py without distributed, has no test to keep)
+    files = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")}
+    assert modules == files - SKIPPED_MODULES
     assert modules == {t.split("::")[0] for t in fast}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_the_fast_tier_touches_every_layer(tiers):
+    """Every layer of emulator/ (emulator/__init__.py), and the toolchain, has a fast-tier test
+    in a module that imports it by name (most reach the machine through the session as well)."""
+    fast, _ = tiers
+    layers = [f"emulator.{p.name}" for p in (ROOT / "emulator").iterdir() if p.is_dir()
+              and any(p.glob("*.py"))] + ["toolchain"]  # fmt: skip
+    assert len(layers) >= 8
+    imports = {m: _imports(ROOT / m) for m in {t.split("::")[0] for t in fast}}
+    untouched = [
+        layer for layer in layers
+        if not any(n == layer or n.startswith(layer + ".") for i in imports.values() for n in i)
+    ]  # fmt: skip
+    assert untouched == []
 
 
 def test_the_fast_tier_runs_every_allocator_configuration(tiers):
