@@ -124,9 +124,10 @@ def _recorded() -> dict:
     return json.loads(DATA.read_text())
 
 
-# The fast tier: every app and every configuration recorded at least once; the slow the rest.
+# The fast tier: every configuration recorded at least once; the slow tier the rest (every app;
+# runaway and mips, 20 s each on a loaded machine, among them).
 @pytest.mark.parametrize(
-    ("app", "config"), covering([(a, c) for a, cs in APPS.items() for c in cs], 0, 1)
+    ("app", "config"), covering([(a, c) for a, cs in APPS.items() for c in cs], 1)
 )
 def test_plain_runs_are_unchanged(app, config):
     recorded = _recorded()["runs"]
