@@ -193,6 +193,7 @@ def test_a_run_that_checked_no_call_says_so(tmp_path):
 
 class _Machine:
     fdt_address = 0x8400_0000
+    firmware = None  # bare: the heap ends at the FDT
     stopped = False
 
     def __init__(self):

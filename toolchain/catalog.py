@@ -5,6 +5,8 @@ configurations (guest/configs.toml), which name the libraries an image links, an
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -97,6 +99,15 @@ FIRMWARES: dict[str, Firmware] = {
 DEFAULT_FIRMWARE = "none"
 
 
+def firmware_below(bios: str) -> str:
+    """The flavour to build an app in when `bios` (the emulator's --bios) runs below it: bare
+    with none, else the SBI payload (the firmware named is SBI firmware: it starts the kernel
+    in S mode at KERNEL_BASE, as OpenSBI's fw_jump and fw_dynamic do)."""
+    if bios == "none":
+        return DEFAULT_FIRMWARE
+    return next(f.name for f in FIRMWARES.values() if f.platform == "sbi")
+
+
 def firmware(name: str) -> Firmware:
     try:
         return FIRMWARES[name]
@@ -134,7 +145,23 @@ _ALLOCATORS = ("backend", "frontend")
 _CONFIG_FIELDS = ("description", "kind", "libraries", "defines")
 
 
+_SOURCES: list[Path] = []  # guest_sources() stack: another copy of the guest tree to build from
+
+
+@contextmanager
+def guest_sources(root: Path) -> Iterator[None]:
+    """Build from the guest tree at `root` (a copy: a mutant's, emulator/explore/mutate.py)
+    while inside; its images go beside it (build_dir) unless EMU_BUILD_DIR says otherwise."""
+    _SOURCES.append(root)
+    try:
+        yield
+    finally:
+        _SOURCES.pop()
+
+
 def guest_root() -> Path:
+    if _SOURCES:
+        return _SOURCES[-1]
     root = Path(__file__).resolve().parent.parent / "guest"
     if not (root / "include" / "contract.h").is_file():
         raise CatalogError(

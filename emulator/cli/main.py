@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -146,6 +147,34 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+@dataclass
+class MutateOptions:
+    config: str = option(
+        "bbuddy-spin", "--config", "the allocator configuration whose atomics to mutate",
+        metavar="NAME",
+    )  # fmt: skip
+    apps: list[str] | None = option(
+        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests for a "
+        "backend, stress and malloc-api for a frontend)", metavar="APP", kind="many",
+    )  # fmt: skip
+    harts: int = option(4, "--harts", "harts of every run", metavar="N", parse=count,
+                        check=at_least(2))  # fmt: skip
+    seeds: int = option(
+        50, "--seeds", "seeds explored per app and schedule policy (random q=5, pct)",
+        metavar="N", parse=count, check=at_least(0),
+    )  # fmt: skip
+    sites: str | None = option(
+        None, "--sites", "mutate only sites whose `file:line operator` matches this regex",
+        metavar="REGEX",
+    )  # fmt: skip
+    jobs: int = option(
+        os.cpu_count() or 1, "--jobs", "worker processes", metavar="J", parse=count,
+        check=at_least(1),
+    )  # fmt: skip
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS")
+    out: str | None = option(None, "--out", "run directory (default: under ./runs/)", metavar="DIR")
+
+
 # ---- run -----------------------------------------------------------------------------------------
 
 
@@ -250,6 +279,55 @@ def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
     return 1 if failed else 0
 
 
+# ---- mutate --------------------------------------------------------------------------------------
+
+
+def cmd_mutate(m: MutateOptions) -> int:
+    import re
+
+    from tqdm import tqdm
+
+    from emulator.explore import mutate
+    from emulator.session.pool import open_runner
+    from emulator.session.rundir import open_run_dir
+    from toolchain import catalog
+
+    validate(m)
+    try:
+        catalog.config(m.config)
+        apps = m.apps or (["stress", "malloc-api"] if "+" in m.config else ["alloc-tests"])
+        for app in apps:
+            catalog.app(app)
+        pattern = re.compile(m.sites) if m.sites else None
+    except catalog.CatalogError as e:
+        raise BadInput(str(e)) from None
+    except re.error as e:
+        raise BadInput(f"--sites {m.sites!r} is no regular expression: {e}") from None
+    sites = [s for s in mutate.find_sites(m.config) if not pattern or pattern.search(s.name)]
+    if not sites:
+        raise BadInput(f"no atomic operation site in {m.config!r} matches --sites {m.sites!r}")
+    plan = mutate.Plan(m.config, apps, m.harts, m.seeds)
+    with open_runner(m.jobs, m.cluster) as runner, open_run_dir(m.out, f"mutate-{m.config}") as out:
+        tester = mutate.Tester(plan, out / "mutants", m.jobs, runner)
+        root = mutate.copy_sources(tester.work)
+        tester.baseline(root)
+        verdicts = []
+        for site in tqdm(sites, unit="mutant", file=sys.stderr, leave=False):
+            verdict = tester.test(site, root)
+            verdicts.append(verdict)
+            tqdm.write(
+                f"{verdict.site}: {verdict.status}"
+                + (f" by {verdict.killed_by}" if verdict.killed_by else ""),
+                sys.stderr,
+            )
+        mutate.write(out, plan, verdicts)
+        shutil.rmtree(root)  # the copy of the sources; the mutants' images stay with the run
+    print(mutate.table(verdicts), end="")
+    killed, counted = mutate.score(verdicts)
+    print(f"{killed} of {counted} mutants killed; table in {out / 'mutants.md'}")
+    return 0 if killed == counted else 1
+
+
 # ---- bench ---------------------------------------------------------------------------------------
 
 
@@ -329,6 +407,12 @@ def _parser() -> Parser:
         "and write the results, a table and figures to a run directory.",
     )  # fmt: skip
     add_arguments(bench, BenchOptions)
+    mutate = command(
+        "mutate", "break each atomic of an allocator; see which tests notice",
+        "Build one mutant per atomic site and operator of an allocator configuration, run the "
+        "apps against each with the oracle and an exploration, and write the kill table.",
+    )  # fmt: skip
+    add_arguments(mutate, MutateOptions)
     return parser
 
 
@@ -340,6 +424,8 @@ def _main(argv: list[str] | None) -> int:
         return cmd_explore(from_arguments(RunOptions, args), from_arguments(ExploreOptions, args))
     if args.command == "bench":
         return cmd_bench(from_arguments(BenchOptions, args))
+    if args.command == "mutate":
+        return cmd_mutate(from_arguments(MutateOptions, args))
     return run_and_report(from_arguments(RunOptions, args))
 
 

@@ -3,7 +3,8 @@
 Rules (the `rule` field of a violation; README "Allocation traces and the oracle" documents
 each):
 
-  range          a block handed out lies outside the heap [_end, FDT)
+  range          a block handed out lies outside the heap: [_end, FDT), or [_end, end of RAM)
+                 for a payload under SBI firmware (--bios)
   alignment      a block is not aligned as asked (malloc family: 16 bytes, or the largest power
                  of two <= its size when smaller; memalign: its alignment; pages and mmap: 4 KiB)
   overlap        a block overlaps a live block of the same layer
@@ -49,6 +50,7 @@ from emulator.instruments.probes import Probes
 from emulator.instruments.tracer import Call, Listener, block_bytes, signed
 from emulator.machine.hooks import Hooks
 from emulator.machine.machine import Outcome
+from guest.contract import C
 
 if TYPE_CHECKING:
     from emulator.machine.hart import Hart
@@ -176,9 +178,12 @@ class Oracle(Listener):
     def attach(self, image: Image, machine: Machine) -> None:
         self.machine = machine
         end = image.symbol("_end")
+        # Bare, the FDT the emulator placed tops the heap (it must survive); under SBI firmware
+        # the payload reads the firmware's FDT once at boot and may then use RAM to its end.
+        top = machine.fdt_address if machine.firmware is None else C.RAM_BASE + machine.ram_size
         self.heap = (
             end.address if end else max(s.address + s.memsize for s in image.segments),
-            machine.fdt_address,
+            top,
         )
         self.walker = walker_for(image, machine)
 

@@ -35,13 +35,19 @@ from enum import IntEnum
 
 from unicorn import (
     UC_ARCH_RISCV,
+    UC_ERR_FETCH_PROT,
     UC_ERR_FETCH_UNMAPPED,
     UC_HOOK_INTR,
+    UC_HOOK_MEM_PROT,
     UC_HOOK_MEM_READ,
     UC_HOOK_MEM_UNMAPPED,
     UC_HOOK_MEM_WRITE,
+    UC_MEM_FETCH_PROT,
     UC_MEM_FETCH_UNMAPPED,
+    UC_MEM_READ_PROT,
+    UC_MEM_READ_UNMAPPED,
     UC_MEM_WRITE,
+    UC_MEM_WRITE_PROT,
     UC_MEM_WRITE_UNMAPPED,
     UC_MODE_RISCV64,
     UC_PROT_ALL,
@@ -89,6 +95,16 @@ TRAP_WORD = 0x00000000  # what a replaced site becomes: defined illegal in 16 an
 TCG_BUFFER_BYTES = 32 << 20  # per instance; unicorn's default reserves 1 GiB each
 NO_STOP = MASK64  # emu_start's stop address: odd, so no pc reaches it (0 would stop code at 0)
 
+# unicorn's access types of a failed access -> what the guest did
+ACCESS_KINDS = {
+    UC_MEM_FETCH_UNMAPPED: "fetch",
+    UC_MEM_FETCH_PROT: "fetch",
+    UC_MEM_READ_UNMAPPED: "load",
+    UC_MEM_READ_PROT: "load",
+    UC_MEM_WRITE_UNMAPPED: "store",
+    UC_MEM_WRITE_PROT: "store",
+}
+
 # exceptions whose xtval is the faulting address (misaligned, access and page faults)
 _ADDRESS_CAUSES = frozenset({0, 1, 4, 5, 6, 7, 12, 13, 15})
 
@@ -132,7 +148,7 @@ class Hart:
             size = (dev.size + 0xFFF) & ~0xFFF
             uc.mmio_map(dev.base, size, self._mmio_read, dev, self._mmio_write, dev)
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
-        uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
+        uc.hook_add(UC_HOOK_MEM_UNMAPPED | UC_HOOK_MEM_PROT, self._on_unmapped)
         if host.hooks.memory is not None:
             on_access = host.hooks.memory
 
@@ -206,8 +222,7 @@ class Hart:
         try:
             self.uc.emu_start(self.pc, NO_STOP, 0, quantum)
         except UcError as e:
-            what, pc = self.describe_error(e)
-            self.host.fault(self, pc, what)
+            self._report(e)
             retired = self._counter.value
         else:
             self.pc = self.read_reg(PC)
@@ -446,16 +461,18 @@ class Hart:
         self.fault_access = (access, address)
         return False
 
-    def describe_error(self, error: UcError) -> tuple[str, int]:
-        """(what went wrong, pc) for an emu_start error."""
+    def _report(self, error: UcError) -> None:
+        """Stop the run for an emu_start error: the access that failed, if a memory hook saw
+        it (the machine names where it went and where it came from), else unicorn's reason."""
         pc = self.read_reg(PC)
         if self.fault_access:
             access, address = self.fault_access
-            if access == UC_MEM_FETCH_UNMAPPED or error.errno == UC_ERR_FETCH_UNMAPPED:
-                return f"instruction fetch from unmapped address {address:#x}", pc
-            kind = "store to" if access == UC_MEM_WRITE_UNMAPPED else "load from"
-            return f"{kind} unmapped address {address:#x}", pc
-        return f"unicorn stopped: {error}", pc
+            if error.errno in (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT):
+                access = UC_MEM_FETCH_UNMAPPED
+            kind = ACCESS_KINDS.get(access, "load")
+            self.host.memory_fault(self, pc, kind, address)
+        else:
+            self.host.fault(self, pc, f"the emulator could not go on ({error.errno}: {error})")
 
 
 def ram_pointer(buffer) -> int:

@@ -97,6 +97,11 @@ class HartHost(Protocol):
         """Stop the run with a fault of `hart` at `pc` (the first fault wins)."""
         ...
 
+    def memory_fault(self, hart: Hart, pc: int, kind: str, address: int) -> None:
+        """Stop the run: `hart`'s `kind` ("fetch", "load", "store") at `address` found nothing
+        mapped there, or a ROM (pc: the instruction's, or for a fetch the address)."""
+        ...
+
 
 class Policy(Protocol):
     """A schedule (schedule/policies.py): which hart runs next, for how many instructions."""

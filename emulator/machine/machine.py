@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from unicorn import UC_HOOK_CODE
 
-from emulator.machine import boot
+from emulator.machine import boot, faults
 from emulator.machine import events as ev
 from emulator.machine.atomics import finish_reservation
 from emulator.machine.devices import Clint, Device, Plic, TestFinisher, Uart
@@ -32,6 +32,7 @@ from emulator.machine.isa import (
     MIP_MSIP,
     MIP_MTIP,
     MIP_SEIP,
+    X,
     exception_text,
     length_of,
 )
@@ -250,6 +251,50 @@ class Machine:
                 hart=hart.id,
                 pc=pc,
             )
+
+    def memory_fault(self, hart: Hart, pc: int, kind: str, address: int) -> None:
+        """Stop the run for an access nothing answers (faults.py): the region it went to, and
+        for an instruction fetch, the jump that went there."""
+        regions = faults.memory_map(self.ram_size, self.devices)
+        to = faults.describe_address(address, regions)
+        if kind != "fetch":
+            self.fault(hart, pc, f"{'store to' if kind == 'store' else 'load from'} {to}")
+            return
+        read = lambda r: hart.read_reg(X[r]) if r else 0  # noqa: E731
+        jumps = faults.jumps_to(address, self._code(), read)
+        ra = read(1)
+        if len(jumps) > 1:  # the function called last holds it, if that is one of them
+            callee = faults.callee_of_return_address(ra, self.instruction_at)
+            hit = callee is not None and self.image.symbol_at(callee)
+            if hit:
+                start, size = hit[0].address, hit[0].size
+                narrowed = [j for j in jumps if 0 <= j.pc - start < size]
+                jumps = narrowed or jumps
+        context = f"; ra = {self.where(ra)}" if self.image.contains(ra, code=True) else ""
+        if len(jumps) == 1:
+            jump = jumps[0]
+            suffix = "" if jump.kind == "call" else context
+            self.fault(hart, jump.pc, f"{jump.kind} to {to}", suffix)
+            return
+        others = [j for j in jumps if j.kind != "return"]
+        if len(others) < len(jumps):  # every ret in the image would go there
+            what = f"return to {to}: ra holds it (a return address overwritten?)"
+            if others:
+                some = "a jump" if len(others) == 1 else f"one of {len(others)} jumps"
+                what += f", or {some} through a register that holds it too"
+        elif jumps:
+            some = ", ".join(self.where(j.pc) for j in jumps[:3])
+            more = f" and {len(jumps) - 3} more" if len(jumps) > 3 else ""
+            what = f"jump to {to} by one of {len(jumps)} jumps that go there: {some}{more}"
+        else:
+            what = f"instruction fetch from {to}{context}"
+        if self.stop is None:
+            self.stop = Stop(Outcome.FAULT, f"hart {hart.id}: {what}", hart=hart.id, pc=address)
+
+    def _code(self) -> list[tuple[int, bytes]]:
+        """The kernel's and the firmware's instructions, as their files hold them."""
+        images = {id(i): i for i in (self.kernel, self.firmware) if i is not None}
+        return [stretch for image in images.values() for stretch in image.code()]
 
     # ---- time and interrupts ---------------------------------------------------------------------
 

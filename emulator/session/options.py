@@ -230,8 +230,11 @@ class RunOptions:
         metavar="FILE",
     )  # fmt: skip
     app: str | None = option(
-        None, "--app", f"build and boot a bundled app (default {DEFAULT_APP})", metavar="NAME"
-    )
+        None, "--app",
+        f"build and boot a bundled app (default {DEFAULT_APP}); with --bios FILE, built as an "
+        "S-mode SBI payload (python -m toolchain build --firmware opensbi)",
+        metavar="NAME",
+    )  # fmt: skip
     config: str = option("default", "--config", "build configuration for --app", metavar="NAME")
     defines: dict[str, str] = option(
         {}, "-D", "extra macro when building --app", metavar="NAME=VALUE", parse=define,

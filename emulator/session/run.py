@@ -51,13 +51,14 @@ class RunReport:
 
 def resolve_image(opts: RunOptions) -> Path | None:
     """The kernel to boot: IMAGE or --kernel, or --app built with --config and -D (the default
-    app when none of them and no firmware is named); None for a firmware alone."""
+    app when none of them and no firmware is named) for what runs below it (bare without
+    --bios, an SBI payload with one); None for a firmware alone."""
     if opts.image or opts.kernel:
         return Path(opts.image or opts.kernel)  # type: ignore[arg-type]
     if not opts.app and not opts.default_app:
         return None
     from toolchain import BuildError, CompilerMissing, build, catalog
-    from toolchain.catalog import CatalogError
+    from toolchain.catalog import CatalogError, firmware_below
 
     for flag, lookup, name in (
         ("--app", catalog.app, opts.app or DEFAULT_APP),
@@ -68,7 +69,8 @@ def resolve_image(opts: RunOptions) -> Path | None:
         except CatalogError as e:
             raise BadInput(f"{flag}: {e}") from None
     try:
-        return build(opts.app or DEFAULT_APP, opts.config, opts.defines)
+        firmware = firmware_below(opts.bios)
+        return build(opts.app or DEFAULT_APP, opts.config, opts.defines, firmware=firmware)
     except (CatalogError, CompilerMissing) as e:
         raise BadInput(str(e)) from None
     except BuildError as e:

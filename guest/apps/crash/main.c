@@ -11,6 +11,7 @@
  *   rom_store     hart 0 stores to the host ROM (read-only)
  *   hole_store    hart 0 stores to the unmapped hole between the CLINT and the UART
  *   panic_all     every hart panics at the same moment
+ *   return        hart 0 returns to an unmapped address (its return address overwritten)
  */
 #include <rt/runtime.h>
 
@@ -22,6 +23,7 @@
 #define CRASH_ID_rom_store 5
 #define CRASH_ID_hole_store 6
 #define CRASH_ID_panic_all 7
+#define CRASH_ID_return 8
 #ifndef CRASH
 #define CRASH none
 #endif
@@ -45,6 +47,10 @@ static __attribute__((noinline)) void crash_call(unsigned long address) {
 
 static __attribute__((noinline)) void crash_jump(unsigned long address) {
     __asm__ volatile("jr %0" ::"r"(address) : "memory");
+}
+
+static __attribute__((noinline)) void crash_return(unsigned long address) {
+    __asm__ volatile("mv ra, %0\n\tret" ::"r"(address) : "ra", "memory");
 }
 
 static __attribute__((noinline)) void crash_store(unsigned long address) {
@@ -74,6 +80,9 @@ int app_main(unsigned hart, unsigned nharts) {
         break;
     case CRASH_ID_rom_store:
         crash_store(HOST_ROM_BASE);
+        break;
+    case CRASH_ID_return:
+        crash_return(UNMAPPED_ADDRESS);
         break;
     case CRASH_ID_hole_store:
         crash_store(DEVICE_HOLE);

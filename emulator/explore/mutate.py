@@ -1,0 +1,387 @@
+"""Mutation testing for atomics: does the project's checking find a broken synchronization?
+
+Every atomic operation site in an allocator configuration's sources (the libraries it links, the
+runtime aside) is mutated, one site and one operator at a time, into what a developer might
+have written instead: a compare-and-swap as a load, a compare and a store; an exchange as a
+load and a store; a fetch-and-op as a load, the op and a store; a lock or unlock call as
+nothing; an AMO in assembly as a load, the op and a store. Each mutant is built from a copy of
+the guest sources (never the checkout's) and run against the tests: each app once with the
+oracle on, then an exploration of seeds under each schedule policy, lowest seeds first. The
+first failure kills it; a mutant that passes everything survived.
+
+What cannot change behaviour on this machine is listed, not counted: every execution here is
+sequentially consistent, so removing a fence or weakening a memory order changes nothing a
+schedule could show (`NOT_COUNTED`). A mutant whose image is byte for byte the original's (a
+site in code the configuration does not compile) is "not built", also not counted.
+
+Deterministic: the same configuration, tests and seeds give the same table (time aside):
+seeds run in batches of `jobs` and the lowest failing seed of the first failing batch is the one
+reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from emulator.explore.explore import explore
+from emulator.machine.errors import BadInput
+from emulator.machine.image import Image
+from emulator.session import RunOptions, run
+from emulator.session.pool import Runner
+
+# ---- operators -----------------------------------------------------------------------------------
+
+RMW_OPS = {"add": "+", "sub": "-", "or": "|", "and": "&", "xor": "^"}
+
+# Put in front of a mutated C file (then `#line 1` so lines and DWARF stay the file's own): the
+# plain-access versions of the builtins, as GNU statement expressions with the builtins' types.
+C_PRELUDE = r"""
+#define MUTANT_CAS(p, e, d, weak, so, fo) __extension__({                                  \
+    __typeof__(p) mut_p_ = (p);                                                            \
+    __typeof__(e) mut_e_ = (e);                                                            \
+    __typeof__(*mut_p_) mut_old_ = __atomic_load_n(mut_p_, __ATOMIC_RELAXED);              \
+    int mut_ok_ = mut_old_ == *mut_e_;                                                     \
+    if (mut_ok_)                                                                           \
+        __atomic_store_n(mut_p_, (d), __ATOMIC_RELAXED);                                   \
+    else                                                                                   \
+        *mut_e_ = mut_old_;                                                                \
+    mut_ok_;                                                                               \
+})
+#define MUTANT_XCHG(p, v, mo) __extension__({                                              \
+    __typeof__(p) mut_p_ = (p);                                                            \
+    __typeof__(*mut_p_) mut_old_ = __atomic_load_n(mut_p_, __ATOMIC_RELAXED);              \
+    __atomic_store_n(mut_p_, (v), __ATOMIC_RELAXED);                                       \
+    mut_old_;                                                                              \
+})
+#define MUTANT_RMW(p, v, OP, NEW) __extension__({                                          \
+    __typeof__(p) mut_p_ = (p);                                                            \
+    __typeof__(*mut_p_) mut_old_ = __atomic_load_n(mut_p_, __ATOMIC_RELAXED);              \
+    __typeof__(*mut_p_) mut_new_ = mut_old_ OP (v);                                        \
+    __atomic_store_n(mut_p_, mut_new_, __ATOMIC_RELAXED);                                  \
+    NEW ? mut_new_ : mut_old_;                                                             \
+})
+#define MUTANT_NOTHING(...) ((void)(__VA_ARGS__))
+"""
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    what: str  # the mistake it makes, for the table
+    pattern: re.Pattern[str]  # the site, in a C file (or assembly: `assembly`)
+    replace: Callable[[re.Match[str]], str] | None  # None: listed, never built (NOT_COUNTED)
+    assembly: bool = False
+
+
+def _rmw(m: re.Match[str]) -> str:
+    fetch_first, op = m.group(1) == "fetch_", m.group(2) or m.group(3)
+    return f"MUTANT_RMW_{op}_{'old' if fetch_first else 'new'}("
+
+
+_RMW_MACROS = "".join(
+    f"#define MUTANT_RMW_{op}_{when}(p, v, mo) MUTANT_RMW(p, v, {sym}, {int(when == 'new')})\n"
+    for op, sym in RMW_OPS.items()
+    for when in ("old", "new")
+)
+C_PRELUDE += _RMW_MACROS
+
+_OPS = "|".join(RMW_OPS)
+OPERATORS: tuple[Operator, ...] = (
+    Operator(
+        "cas-plain", "compare-and-swap as load, compare, store",
+        re.compile(r"\b__atomic_compare_exchange_n\s*\("), lambda m: "MUTANT_CAS(",
+    ),
+    Operator(
+        "xchg-plain", "exchange as load then store",
+        re.compile(r"\b__atomic_exchange_n\s*\("), lambda m: "MUTANT_XCHG(",
+    ),
+    Operator(
+        "rmw-plain", "fetch-and-op as load, op, store",
+        re.compile(rf"\b__atomic_(?:(fetch_)({_OPS})|({_OPS})_fetch)\s*\("), _rmw,
+    ),
+    Operator(
+        "lock-nothing", "a lock taken: not taken",
+        re.compile(r"\b(?:spin_lock|ticket_lock)\s*\("), lambda m: "MUTANT_NOTHING(",
+    ),
+    Operator(
+        "unlock-nothing", "a lock released: never released",
+        re.compile(r"\b(?:spin_unlock|ticket_unlock)\s*\("), lambda m: "MUTANT_NOTHING(",
+    ),
+    Operator(
+        "amo-plain", "an AMO (assembly) as load, op, store",
+        re.compile(r"\bamo(add|or|and|xor)\.([wd])\s+zero\s*,\s*(\w+)\s*,\s*\((\w+)\)"),
+        lambda m: (
+            f"l{m.group(2)} t6, 0({m.group(4)}); "
+            f"{m.group(1)}{'w' if m.group(1) == 'add' and m.group(2) == 'w' else ''} "
+            f"t6, t6, {m.group(3)}; s{m.group(2)} t6, 0({m.group(4)})"
+        ),
+        assembly=True,
+    ),
+    Operator(
+        "fence-nothing", "a fence removed",
+        re.compile(r"\b__atomic_thread_fence\s*\("), None,
+    ),
+)  # fmt: skip
+NOT_COUNTED = (
+    "every execution on this machine is sequentially consistent: a removed fence or a weaker "
+    "memory order changes nothing a schedule can show"
+)
+
+
+# ---- sites ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    file: str  # relative to the guest root
+    line: int
+    offset: int  # of the match in the file
+    operator: str
+    text: str  # what the site says
+
+    @property
+    def name(self) -> str:
+        return f"{self.file}:{self.line} {self.operator}"
+
+
+def _code_only(text: str) -> str:
+    """`text` with comments blanked (same length, newlines kept): sites are code."""
+
+    def blank(m: re.Match[str]) -> str:
+        return re.sub(r"[^\n]", " ", m.group(0))
+
+    return re.sub(r"/\*.*?\*/|//[^\n]*", blank, text, flags=re.S)
+
+
+def find_sites(config: str) -> list[Site]:
+    """Every site of every operator in the libraries `config` links, the runtime aside."""
+    from toolchain import catalog
+
+    sites = []
+    for lib in catalog.image_libraries(catalog.config(config)):
+        if lib.kind == "runtime":
+            continue
+        files = sorted(p for p in lib.directory.rglob("*") if p.suffix in (".c", ".h", ".S"))
+        for path in files:
+            text = _code_only(path.read_text())
+            for op in OPERATORS:
+                if op.assembly != (path.suffix == ".S"):
+                    continue
+                if op.assembly and re.search(r"\bt6\b|\bx31\b", text):
+                    continue  # the mutant needs t6 as scratch
+                for m in op.pattern.finditer(text):
+                    line = text.count("\n", 0, m.start()) + 1
+                    rel = str(path.relative_to(catalog.guest_root()))
+                    sites.append(Site(rel, line, m.start(), op.name, m.group(0).strip()))
+    return sorted(sites, key=lambda s: (s.file, s.offset))
+
+
+def apply(site: Site, root: Path) -> None:
+    """Write the mutant of `site` into the guest tree at `root` (a copy)."""
+    op = next(o for o in OPERATORS if o.name == site.operator)
+    assert op.replace is not None
+    path = root / site.file
+    text = path.read_text()
+    m = op.pattern.match(_code_only(text), site.offset)
+    assert m is not None, site
+    mutated = text[: m.start()] + op.replace(m) + text[m.end() :]
+    if not op.assembly:
+        mutated = f'{C_PRELUDE}\n#line 1 "{path.name}"\n{mutated}'
+    path.write_text(mutated)
+
+
+BUDGET_FACTOR, BUDGET_FLOOR = 10, 1_000_000
+
+# ---- the tests a mutant must fail ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: str
+    apps: list[str]
+    harts: int = 4
+    seeds: int = 50  # per app and policy
+    # (schedule, quantum, pct unit): pct steps at plain accesses to synchronization words too,
+    # where a CAS made a load and a store leaves no atomic to preempt in front of
+    policies: tuple[tuple[str, int, str], ...] = (("random", 5, ""), ("pct", 10, "sync"))
+    ram_mib: int = 64
+
+    def steps(self) -> Iterator[tuple[str, RunOptions, list[int]]]:
+        """(what it is, run options without the image, seeds: [] for one plain run)."""
+        for app in self.apps:
+            yield f"run {app}", self._options(app), []
+        for schedule, quantum, unit in self.policies:
+            for app in self.apps:
+                opts = replace(self._options(app), schedule=schedule, quantum=quantum)
+                if unit:
+                    opts = replace(opts, pct_unit=unit)
+                yield f"explore {app} {schedule}", opts, list(range(self.seeds))
+
+    def _options(self, app: str) -> RunOptions:
+        opts = RunOptions(
+            app=app, config=self.config, harts=self.harts, check=True, quiet=True,
+            ram_mib=self.ram_mib,
+        )  # fmt: skip
+        opts.write_files = False
+        return opts
+
+
+@dataclass
+class Verdict:
+    site: str
+    operator: str
+    text: str
+    status: str  # killed, survived, not built, not counted
+    killed_by: str | None = None
+    seeds_to_kill: int | None = None  # seeds run by the killing exploration (0: a plain run)
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Tester:
+    plan: Plan
+    work: Path  # where the copy of the sources and the mutants' images go
+    jobs: int
+    runner: Runner
+    images: dict[str, bytes] = field(default_factory=dict)  # app -> the original's code
+    budgets: dict[str, int] = field(default_factory=dict)  # app -> instruction budget
+
+    def _build(self, root: Path, app: str) -> Path:
+        from toolchain import BuildError, build, catalog
+
+        with catalog.guest_sources(root):
+            try:
+                return build(app, self.plan.config)
+            except BuildError as e:
+                lines = str(e).splitlines()
+                raise BuildFailed(next((x for x in lines if "error:" in x), lines[-1])) from None
+
+    def baseline(self, root: Path) -> None:
+        """The original must pass every step, or no kill means anything. Its instruction
+        counts set the budget of every run (BUDGET_FACTOR times the original's): a mutant
+        that hangs (a lock never released) is killed by the budget, not waited for."""
+        images = {app: self._build(root, app) for app in self.plan.apps}
+        self.images = {app: _code(path) for app, path in images.items()}
+        for app, path in images.items():
+            opts = replace(self.plan._options(app), image=str(path), app=None, config="default")
+            report = run(opts)
+            self.budgets[app] = BUDGET_FACTOR * report.result.total_instructions + BUDGET_FLOOR
+        found = self._first_failure(images)
+        if found:
+            step, seeds, message = found
+            raise BadInput(
+                f"the unmutated configuration {self.plan.config!r} fails its own tests ({step}"
+                f"{f', seed {seeds - 1}' if seeds else ''}: {message}): mutants would prove "
+                "nothing"
+            )
+
+    def test(self, site: Site, root: Path) -> Verdict:
+        started = time.perf_counter()
+        verdict = Verdict(site.name, site.operator, site.text, "survived")
+        op = next(o for o in OPERATORS if o.name == site.operator)
+        if op.replace is None:
+            verdict.status = "not counted"
+            return verdict
+        original = (root / site.file).read_text()
+        try:
+            apply(site, root)
+            images = {app: self._build(root, app) for app in self.plan.apps}
+        except BuildFailed as e:
+            verdict.status, verdict.message = "not built", f"the mutant does not compile: {e}"
+            return verdict
+        finally:
+            (root / site.file).write_text(original)
+        if all(_code(images[app]) == self.images[app] for app in self.plan.apps):
+            verdict.status = "not built"
+            verdict.message = "the image is the original's (code this configuration leaves out)"
+            return verdict
+        found = self._first_failure(images)
+        if found:
+            verdict.status = "killed"
+            verdict.killed_by, verdict.seeds_to_kill, verdict.message = found
+        verdict.seconds = round(time.perf_counter() - started, 3)
+        return verdict
+
+    def _first_failure(self, images: dict[str, Path]) -> tuple[str, int, str] | None:
+        for step, opts, seeds in self.plan.steps():
+            app = opts.app or ""
+            opts = replace(
+                opts, image=str(images[app]), app=None, config="default",
+                max_instructions=self.budgets[app],
+            )  # fmt: skip
+            if not seeds:
+                report = run(opts)
+                if not (report.result.outcome == "exited" and report.result.exit_code == 0):
+                    return step, 0, report.result.message
+                continue
+            for start in range(0, len(seeds), self.jobs):
+                batch = seeds[start : start + self.jobs]
+                results, _ = explore(opts, batch, self.jobs, False, self.runner, progress=False)
+                failed = [r for r in results if r.failed]
+                if failed:
+                    first = min(failed, key=lambda r: r.seed)
+                    return step, first.seed + 1, first.message
+        return None
+
+
+class BuildFailed(Exception):
+    pass
+
+
+def _code(image: Path) -> bytes:
+    """The bytes an image loads (debug information aside: line numbers move with a mutant)."""
+    return b"".join(seg.data for seg in Image(image).segments)
+
+
+def copy_sources(work: Path) -> Path:
+    from toolchain import catalog
+
+    root = work / "guest"
+    shutil.copytree(catalog.guest_root(), root)
+    return root
+
+
+def table(verdicts: list[Verdict]) -> str:
+    rows = ["| site | operator | status | killed by | seeds to kill |", "|---|---|---|---|---|"]
+    for v in verdicts:
+        seeds = "" if v.seeds_to_kill is None else str(v.seeds_to_kill)
+        rows.append(
+            f"| `{v.site.split(' ')[0]}` `{v.text}` | {v.operator} | {v.status} | "
+            f"{v.killed_by or ''} | {seeds} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def score(verdicts: list[Verdict]) -> tuple[int, int]:
+    """(killed, counted): mutants that could change behaviour here, and those killed."""
+    counted = [v for v in verdicts if v.status in ("killed", "survived")]
+    return sum(v.status == "killed" for v in counted), len(counted)
+
+
+def write(run_dir: Path, plan: Plan, verdicts: list[Verdict]) -> None:
+    killed, counted = score(verdicts)
+    (run_dir / "mutants.json").write_text(
+        json.dumps(
+            {
+                "plan": asdict(plan),
+                "killed": killed,
+                "counted": counted,
+                "not_counted_because": NOT_COUNTED,
+                "mutants": [asdict(v) for v in verdicts],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    (run_dir / "mutants.md").write_text(
+        f"# Mutants of {plan.config}\n\n{killed} of {counted} killed (apps: "
+        f"{', '.join(plan.apps)}; {plan.harts} harts; {plan.seeds} seeds per app and policy).\n\n"
+        + table(verdicts)
+    )

@@ -1,0 +1,119 @@
+"""The mutation tester (emulator/explore/mutate.py, `python -m emulator mutate`): it finds the
+atomic sites of a configuration, writes each mutant into a copy of the sources only, reports a
+killable mutant killed, an equivalent one surviving, code a configuration leaves out as not
+built, and gives the same table for the same seeds."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import cli
+
+from emulator.explore import mutate
+from emulator.session.pool import ProcessRunner
+from guest.contract import C
+from toolchain import catalog
+
+
+def _site(config: str, file_line: str, operator: str) -> mutate.Site:
+    found = [s for s in mutate.find_sites(config) if s.name == f"{file_line} {operator}"]
+    assert len(found) == 1, [s.name for s in mutate.find_sites(config)]
+    return found[0]
+
+
+def test_sites_are_the_configurations_atomics_not_the_runtimes():
+    sites = mutate.find_sites("bbuddy-spin")
+    names = [s.name for s in sites]
+    assert "lib/ukallocbbuddy/lock_policy.h:65 unlock-nothing" in names
+    assert "lib/ukallocbbuddy/lock_policy.h:55 lock-nothing" in names
+    assert not any(s.file.startswith("lib/rt/") for s in sites)
+    assert not any("nbbs" in s.file for s in sites)  # another configuration's library
+    lockfree = {s.operator for s in mutate.find_sites("bbuddy-lockfree")}
+    assert {"cas-plain", "rmw-plain"} <= lockfree
+    frontend = {s.operator for s in mutate.find_sites("mimalloc+bbuddy-spin")}
+    assert {"xchg-plain", "amo-plain"} <= frontend  # the frontend's assembly fast path too
+    assert sites == sorted(sites, key=lambda s: (s.file, s.offset))
+
+
+def test_a_mutant_is_written_into_the_copy_only(tmp_path):
+    site = _site("bbuddy-lockfree", "lib/ukallocnbbs/nbbs.c:98", "cas-plain")
+    root = mutate.copy_sources(tmp_path)
+    mutate.apply(site, root)
+    text = (root / site.file).read_text()
+    line = text.split('#line 1 "nbbs.c"\n', 1)[1].splitlines()[site.line - 1]
+    assert "MUTANT_CAS(" in line and "__atomic_compare_exchange_n" not in line
+    original = (catalog.guest_root() / site.file).read_text()
+    assert "MUTANT_CAS" not in original  # the checkout is untouched
+    asm = _site("mimalloc+bbuddy-spin", "lib/mimalloc/mimalloc_fast.S:34", "amo-plain")
+    mutate.apply(asm, root)
+    line = (root / asm.file).read_text().splitlines()[asm.line - 1]
+    assert "lw t6, 0(a1); addw t6, t6, a4; sw t6, 0(a1)" in line
+
+
+@pytest.fixture(scope="module")
+def tester(tmp_path_factory):
+    work = tmp_path_factory.mktemp("mutants")
+    plan = mutate.Plan("bbuddy-spin", ["alloc-tests"], harts=4, seeds=2)
+    t = mutate.Tester(plan, work, jobs=2, runner=ProcessRunner(2))
+    root = mutate.copy_sources(work)
+    t.baseline(root)
+    return t, root
+
+
+def test_a_lock_never_released_is_killed_by_the_first_run(tester):
+    t, root = tester
+    v = t.test(_site("bbuddy-spin", "lib/ukallocbbuddy/lock_policy.h:65", "unlock-nothing"), root)
+    assert (v.status, v.killed_by, v.seeds_to_kill) == ("killed", "run alloc-tests", 0), v
+    assert "budget" in v.message or "deadlock" in v.message, v.message
+
+
+def test_code_the_configuration_leaves_out_is_not_built_and_not_counted(tester):
+    t, root = tester
+    v = t.test(_site("bbuddy-spin", "lib/ukallocbbuddy/lock_policy.h:67", "unlock-nothing"), root)
+    assert v.status == "not built" and "original" in v.message, v  # the ticket lock's branch
+    # no allocator here has a fence (the runtime's are not mutated): a made-up site shows it
+    fence = mutate.Site("lib/ukalloc/alloc.c", 1, 0, "fence-nothing", "__atomic_thread_fence(")
+    assert t.test(fence, root).status == "not counted"
+    assert mutate.score([v]) == (0, 0)
+
+
+@pytest.mark.slow
+def test_a_missing_lock_is_killed_the_same_way_every_time(tester):
+    t, root = tester
+    site = _site("bbuddy-spin", "lib/ukallocbbuddy/lock_policy.h:55", "lock-nothing")
+    first, again = t.test(site, root), t.test(site, root)
+    assert first.status == "killed", first
+    assert (first.killed_by, first.seeds_to_kill, first.message) == (
+        again.killed_by,
+        again.seeds_to_kill,
+        again.message,
+    )
+
+
+@pytest.mark.slow
+def test_on_one_hart_a_broken_cas_is_equivalent_and_survives(tmp_path):
+    """Nothing runs between the load and the store with one hart: the mutant cannot differ."""
+    plan = mutate.Plan("bbuddy-lockfree", ["alloc-tests"], harts=1, seeds=2)
+    t = mutate.Tester(plan, tmp_path, jobs=2, runner=ProcessRunner(2))
+    root = mutate.copy_sources(tmp_path)
+    t.baseline(root)
+    v = t.test(_site("bbuddy-lockfree", "lib/ukallocnbbs/nbbs.c:98", "cas-plain"), root)
+    assert v.status == "survived", v
+    assert mutate.score([v]) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--config", "nosuch"], "nosuch"),
+        (["--config", "bbuddy-spin", "--sites", "nowhere"], "no atomic operation site"),
+        (["--config", "bbuddy-spin", "--sites", "("], "--sites"),
+        (["--config", "bbuddy-spin", "--app", "nosuch"], "nosuch"),
+        (["--config", "bbuddy-spin", "--harts", "1"], "--harts"),
+    ],
+)
+def test_bad_input_is_one_line(args, fragment, tmp_path):
+    proc = cli("mutate", *args, "--out", str(tmp_path / "run"))
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
