@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Guest instructions per palloc+pfree pair and per malloc+free pair, per configuration, at 1
-and 8 harts; writes a markdown table (default runs/alloc-costs.md; docs/alloc-costs.md
-is its output with --out docs/alloc-costs.md).
+"""Guest instructions per palloc+pfree pair and per malloc+free pair, per configuration.
+
+Measured at 1 and 8 harts; writes a markdown table (default runs/alloc-costs.md;
+docs/alloc-costs.md is its output with --out docs/alloc-costs.md).
 
 Each hart of the `alloc-cost` app makes COST_PAIRS pairs between two zero-length write system
 calls; the machine times those calls exactly, and a run with COST_PAIRS = 0 gives the
@@ -14,12 +15,15 @@ figure is what a pair costs a hart under that contention (random schedule, quant
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from tqdm import tqdm
+
+from emulator.cli.scripts import checked, config_name, script_main, script_parser, written_by
 from emulator.instruments.markers import Markers
 from emulator.machine import events as ev
 from emulator.session import RunOptions, run
+from emulator.session.options import at_least, count
 from toolchain import configs
 
 KINDS = {0: "palloc+pfree (1 page)", 1: "malloc+free (32 B)"}
@@ -58,17 +62,31 @@ def cost(config: str, harts: int, kind: int, pairs: int) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    allocators = [c for c in configs() if c != "default"]
-    p.add_argument("--configs", nargs="+", default=allocators)
-    p.add_argument("--pairs", type=int, default=200)
-    p.add_argument("--out", type=Path, default=Path("runs") / "alloc-costs.md")
+    p = script_parser(__doc__)
+    p.add_argument(
+        "--configs", nargs="+", type=config_name, metavar="CONFIG",
+        help="configurations to measure (default: every one with an allocator)",
+    )  # fmt: skip
+    p.add_argument(
+        "--pairs", type=checked(count, at_least(1)), default=200, metavar="N",
+        help="pairs each hart makes (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", type=Path, default=Path("runs") / "alloc-costs.md", metavar="FILE",
+        help="the table (default %(default)s)",
+    )  # fmt: skip
     args = p.parse_args()
+    chosen = args.configs or [c for c in configs() if c != "default"]
     rows = []
-    for config in args.configs:
-        cells = [cost(config, h, k, args.pairs) for k in KINDS for h in (1, 8)]
-        rows.append(f"| {config} | " + " | ".join(cells) + " |")
-        print(rows[-1], flush=True)
+    cells_of = [(k, h) for k in KINDS for h in (1, 8)]
+    with tqdm(total=len(chosen) * len(cells_of), unit="cell", leave=False) as bar:
+        for config in chosen:
+            cells = []
+            for k, h in cells_of:
+                cells.append(cost(config, h, k, args.pairs))
+                bar.update()
+            rows.append(f"| {config} | " + " | ".join(cells) + " |")
+            bar.write(rows[-1])
     header = (
         "| configuration | "
         + " | ".join(f"{KINDS[k]}, {h} hart{'s' if h > 1 else ''}" for k in KINDS for h in (1, 8))
@@ -78,8 +96,7 @@ def main() -> None:
         [
             "# Guest instructions per allocation pair",
             "",
-            "Written by `python scripts/alloc_costs.py --out docs/alloc-costs.md` (it overwrites "
-            "this file). Instructions a "
+            f"Written by `{written_by()}` (it overwrites this file). Instructions a "
             f"hart retires per pair, averaged over {args.pairs} pairs and over harts; with 8 harts "
             "the maximum over harts follows in brackets, and waiting for locks or retrying CAS "
             'loops is part of the cost (random schedule, quantum 100, seed 0). "fails": the run '
@@ -98,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

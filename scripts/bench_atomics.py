@@ -10,28 +10,23 @@ instructions; the figure is MIPS(on) / MIPS(off), goal >= 0.5.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import replace
 
+from emulator.cli.scripts import script_main, script_parser
 from emulator.session import RunOptions, run
+from emulator.session.options import add_arguments, from_arguments
+
+DEFAULTS = {"app": "locks", "harts": 4, "quantum": 1000}
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--app", default="locks")
-    p.add_argument("--harts", type=int, default=4)
-    p.add_argument("--quantum", type=int, default=1000)
-    args = p.parse_args()
+    p = script_parser(__doc__)
+    add_arguments(p, RunOptions, only=DEFAULTS, defaults=DEFAULTS)
+    base = from_arguments(RunOptions, p.parse_args(), quiet=True, write_files=False)
+    base.validate()
     results = {}
     for atomics in (False, True):
-        opts = RunOptions(
-            app=args.app,
-            harts=args.harts,
-            quantum=args.quantum,
-            quiet=True,
-            write_files=False,
-            atomics=atomics,
-        )
-        report = run(opts)
+        report = run(replace(base, atomics=atomics))
         results[atomics] = report.result
         print(
             f"atomics {'on ' if atomics else 'off'}: {report.result.total_instructions} "
@@ -44,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""Throughput of explore on 1, 2 and 4 local Dask workers against the process pool, and the
-cost of a Dask task next to a seed's run.
+"""Explore on 1, 2 and 4 local Dask workers against the process pool, and a Dask task's cost.
 
     python scripts/bench_cluster.py                         # writes runs/cluster.md
     python scripts/bench_cluster.py --seeds 32 --out docs/cluster.md
@@ -16,19 +15,22 @@ long-lived cluster pays it once, the pool on every run.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+from emulator.cli.scripts import checked, script_main, script_parser, written_by
 from emulator.explore.explore import SeedRun, worker_options
+from emulator.machine.errors import BadInput
 from emulator.session import RunOptions
+from emulator.session.options import add_arguments, at_least, count, from_arguments
 from emulator.session.pool import ProcessRunner
 from toolchain.args import define
+
+DEFAULTS = {"app": "treiber", "config": "default", "harts": 3, "schedule": "random", "quantum": 5}
 
 GOAL = 0.05  # overhead per task over the run time of the seeds in it
 IDLE_TASKS = 200
@@ -72,33 +74,46 @@ def _key(results) -> list[dict]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--app", default="treiber")
-    p.add_argument("--config", default="default")
-    p.add_argument("-D", dest="defines", action="append", type=define, default=[])
-    p.add_argument("--harts", type=int, default=3)
-    p.add_argument("--schedule", default="random")
-    p.add_argument("--quantum", type=int, default=5)
-    p.add_argument("--seeds", type=int, default=32)
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--repeat", type=int, default=3, help="times each is run; the best counts")
-    p.add_argument("--out", type=Path, default=Path("runs") / "cluster.md")
+    p = script_parser(__doc__)
+    add_arguments(p, RunOptions, only=DEFAULTS, defaults=DEFAULTS)
+    p.add_argument(
+        "-D", dest="defines", action="append", type=define, default=[], metavar="NAME=VALUE",
+        help="macro for the build (default: TREIBER_POP=cas for treiber, else none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--seeds", type=checked(count, at_least(1)), default=32, metavar="N",
+        help="seeds 0..N-1, the same on every engine (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=checked(count, at_least(1)), nargs="+", default=[1, 2, 4], metavar="W",
+        help="Dask LocalCluster sizes to time, in worker processes (default 1 2 4)",
+    )  # fmt: skip
+    p.add_argument(
+        "--jobs", type=checked(count, at_least(1)), default=os.cpu_count() or 1, metavar="J",
+        help="the process pool's workers (default: the core count, %(default)s here)",
+    )  # fmt: skip
+    p.add_argument(
+        "--repeat", type=checked(count, at_least(1)), default=3, metavar="N",
+        help="times each engine runs the seeds; the best counts (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", type=Path, default=Path("runs") / "cluster.md", metavar="FILE",
+        help="the table (default %(default)s)",
+    )  # fmt: skip
     args = p.parse_args()
     try:
         from distributed import LocalCluster
 
         from emulator.session.cluster import BATCH, DaskRunner
     except ImportError:
-        print("bench_cluster: needs distributed: pip install '.[cluster]'", file=sys.stderr)
-        return 64
+        raise BadInput("needs distributed: pip install '.[cluster]'") from None
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
     load = os.getloadavg()[0]
     defines = dict(args.defines) or ({"TREIBER_POP": "cas"} if args.app == "treiber" else {})
-    opts = RunOptions(
-        app=args.app, config=args.config, defines=defines, harts=args.harts,
-        schedule=args.schedule, quantum=args.quantum, check=True, quiet=True, write_files=False,
-    )  # fmt: skip
+    opts = from_arguments(
+        RunOptions, args, defines=defines, check=True, quiet=True, write_files=False
+    )
+    opts.validate()
     fn = SeedRun(worker_options(opts))
     seeds = list(range(args.seeds))
     best = args.repeat
@@ -152,8 +167,8 @@ def main() -> int:
     lines = [
         "# Exploration on Dask: throughput and per-task overhead",
         "",
-        f"Written by `python scripts/bench_cluster.py --seeds {args.seeds} --out docs/cluster.md`"
-        f" on {cores} cores (load average {load:.1f} when it started): {args.app} ({args.config}"
+        f"Written by `{written_by()}` on {cores} cores (load average {load:.1f} when it "
+        f"started): {args.app} ({args.config}"
         f"{''.join(f', -D {k}={v}' for k, v in defines.items())}), {args.harts} harts, "
         f"{args.schedule} quantum {args.quantum}, oracle on, seeds 0..{args.seeds - 1}, "
         f"every seed run; each time the best of {best}. Dask rows without a number of seeds per "
@@ -198,4 +213,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":  # spawned workers import this module again
-    sys.exit(main())
+    script_main(main)

@@ -15,7 +15,6 @@ running the whole app.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import mmap
 import time
@@ -24,11 +23,13 @@ from unicorn import UC_ARCH_RISCV, UC_MODE_RISCV64, UC_PROT_ALL, Uc
 from unicorn import riscv_const as R
 from unicorn.unicorn_py3.unicorn import uclib
 
+from emulator.cli.scripts import checked, script_main, script_parser
 from emulator.machine.hart import TCG_BUFFER_BYTES, HartState, ram_pointer
 from emulator.machine.image import Image
 from emulator.machine.machine import Machine
 from emulator.reference.qemu import qemu_binary, run_on_qemu
 from emulator.schedule.policies import RoundRobin
+from emulator.session.options import at_least, between, count
 from guest.contract import C
 from toolchain import build
 
@@ -97,16 +98,23 @@ def qemu_seconds(path, harts: int) -> float | None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--harts", type=int, nargs="+", default=[1, 4, 8])
-    p.add_argument("--quanta", type=int, nargs="+", default=[1, 10, 100, 1000, 10000])
+    p = script_parser(__doc__)
     p.add_argument(
-        "--instructions",
-        type=float,
-        default=4e6,
-        help="instructions per measurement at quantum >= 100 (fewer below)",
-    )
-    p.add_argument("--iters", type=int, default=3_000_000, help="MIPS_ITERS for the app")
+        "--harts", type=checked(count, between(1, C.MAX_HARTS)), nargs="+", default=[1, 4, 8],
+        metavar="N", help="hart counts (default 1 4 8)",
+    )  # fmt: skip
+    p.add_argument(
+        "--quanta", type=checked(count, at_least(1)), nargs="+",
+        default=[1, 10, 100, 1000, 10000], metavar="Q", help="quanta (default 1 10 100 1000 10000)",
+    )  # fmt: skip
+    p.add_argument(
+        "--instructions", type=checked(count, at_least(1)), default=4_000_000, metavar="N",
+        help="instructions per measurement at quantum >= 100, fewer below (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--iters", type=checked(count, at_least(1)), default=3_000_000, metavar="N",
+        help="MIPS_ITERS for the app (default %(default)s)",
+    )  # fmt: skip
     args = p.parse_args()
     path = build("mips", defines={"MIPS_ITERS": str(args.iters)})
     image = Image(path)
@@ -144,4 +152,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

@@ -11,38 +11,28 @@ MIPS(--trace --check) / MIPS(plain), goal >= 0.33. Trace files go to a temporary
 
 from __future__ import annotations
 
-import argparse
 import tempfile
+from dataclasses import replace
 
+from emulator.cli.scripts import script_main, script_parser
 from emulator.session import RunOptions, run
-from toolchain.args import define
+from emulator.session.options import add_arguments, from_arguments
+
+DEFAULTS = {"app": "stress", "config": "mimalloc+bbuddy-lockfree", "defines": {}, "harts": 4,
+            "quantum": 100, "seed": 1}  # fmt: skip
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--app", default="stress")
-    p.add_argument("--config", default="mimalloc+bbuddy-lockfree")
-    p.add_argument("--harts", type=int, default=4)
-    p.add_argument("--quantum", type=int, default=100)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("-D", dest="defines", action="append", type=define, default=[])
+    p = script_parser(__doc__)
+    add_arguments(p, RunOptions, only=DEFAULTS, defaults=DEFAULTS)
     args = p.parse_args()
+    base = from_arguments(RunOptions, args, schedule="random", quiet=True, write_files=False)
+    base.validate()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for on in (False, True):
-            opts = RunOptions(
-                app=args.app,
-                config=args.config,
-                defines=dict(args.defines),
-                harts=args.harts,
-                schedule="random",
-                quantum=args.quantum,
-                seed=args.seed,
-                quiet=True,
-                write_files=on,
-                out=f"{tmp}/run" if on else None,
-                trace=on,
-                check=on,
+            opts = replace(
+                base, write_files=on, out=f"{tmp}/run" if on else None, trace=on, check=on
             )
             report = run(opts)
             r = results[on] = report.result
@@ -61,4 +51,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

@@ -14,15 +14,17 @@ its seeds all give the same schedule, so its column says whether that one schedu
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from emulator.cli.scripts import checked, script_main, script_parser, written_by
 from emulator.explore.explore import explore
 from emulator.explore.planted import BUGS
-from emulator.machine.errors import EmulatorError
 from emulator.session import RunOptions
+from emulator.session.options import at_least, count
 from emulator.session.pool import CLUSTER_ENV, Runner, open_runner
 
 # (schedule, quantum, pct unit)
@@ -66,9 +68,19 @@ Reading the table:
 """
 
 
-def measure(
-    bug, schedule: str, quantum: int, unit: str, seeds: int, jobs: int, runner: Runner
-) -> str:
+class Counted:
+    """A runner that moves a progress bar as each seed's result comes back."""
+
+    def __init__(self, runner: Runner, jobs: int, bar: tqdm):
+        self.runner, self.jobs, self.bar = runner, jobs, bar
+
+    def map(self, fn, items):
+        for result in self.runner.map(fn, items):
+            self.bar.update()
+            yield result
+
+
+def measure(bug, schedule: str, quantum: int, unit: str, seeds: int, runner: Counted) -> str:
     opts = RunOptions(
         app=bug.app,
         config=bug.config,
@@ -79,9 +91,8 @@ def measure(
         pct_unit=unit or "atomics",
     )
     n = 1 if schedule == "rr" else seeds
-    results, _ = explore(
-        opts, list(range(n)), jobs, stop_at_first=False, runner=runner, progress=False
-    )
+    results, _ = explore(opts, list(range(n)), runner.jobs, stop_at_first=False, runner=runner,
+                         progress=False)  # fmt: skip
     failed = [r.seed for r in results if r.failed]
     if schedule == "rr":
         return "fails" if failed else "passes"
@@ -91,43 +102,55 @@ def measure(
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=200)
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p = script_parser(__doc__)
     p.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
+        "--seeds", type=checked(count, at_least(1)), default=200, metavar="N",
+        help="seeds each random schedule explores (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--jobs", type=checked(count, at_least(1)), default=os.cpu_count() or 1, metavar="J",
+        help="worker processes (default: the core count, %(default)s here)",
+    )  # fmt: skip
+    p.add_argument(
+        "--cluster", metavar="ADDRESS",
         help=f"run on the Dask scheduler at ADDRESS (default ${CLUSTER_ENV}; else --jobs)",
-    )
-    p.add_argument("--out", type=Path, default=Path("runs") / "bug-finding.md")
+    )  # fmt: skip
     p.add_argument(
-        "--bug", action="append", choices=[b.name for b in BUGS], help="only this bug (repeatable)"
-    )
+        "--out", type=Path, default=Path("runs") / "bug-finding.md", metavar="FILE",
+        help="the table (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--bug", action="append", choices=[b.name for b in BUGS],
+        help="only this bug (repeatable; default: every planted bug)",
+    )  # fmt: skip
     args = p.parse_args()
     head = [f"{s}{' ' + u if u else ''} (quantum {q})" for s, q, u in SCHEDULES]
     lines = [
         "# Seeds needed to find each planted bug",
         "",
-        f"Written by `python scripts/find_bugs.py --seeds {args.seeds} --out docs/bug-finding.md`: "
-        "each schedule explores "
+        f"Written by `{written_by()}`: each schedule explores "
         f"seeds 0..{args.seeds - 1} with the oracle on; a cell gives the first failing seed and "
         "how many seeds fail. rr is one schedule whatever the seed.",
         "",
         "| bug | what | harts | " + " | ".join(head) + " |",
         "|---|---|---|" + "---|" * len(head),
     ]
-    try:
-        with open_runner(args.jobs, args.cluster) as runner:
-            for bug in [b for b in BUGS if not args.bug or b.name in args.bug]:
-                cells = [
-                    measure(bug, s, q, u, args.seeds, args.jobs, runner) for s, q, u in SCHEDULES
-                ]
-                row = f"| {bug.name} | {bug.what} | {bug.harts} | " + " | ".join(cells) + " |"
-                print(row, flush=True)
-                lines.append(row)
-    except EmulatorError as e:  # a bad cluster or option: one line, before anything is written
-        print(f"find_bugs: {e}", file=sys.stderr)
-        return e.status
+    bugs = [b for b in BUGS if not args.bug or b.name in args.bug]
+    runs = len(bugs) * sum(1 if s == "rr" else args.seeds for s, _, _ in SCHEDULES)
+    # A bad cluster is one line (script_main) before anything is written.
+    with (
+        open_runner(args.jobs, args.cluster) as runner,
+        tqdm(total=runs, unit="seed", file=sys.stderr, leave=False) as bar,
+    ):
+        counted = Counted(runner, args.jobs, bar)
+        for bug in bugs:
+            cells = []
+            for s, q, u in SCHEDULES:
+                bar.set_description(f"{bug.name}, {s}{' ' + u if u else ''}")
+                cells.append(measure(bug, s, q, u, args.seeds, counted))
+            row = f"| {bug.name} | {bug.what} | {bug.harts} | " + " | ".join(cells) + " |"
+            bar.write(row)
+            lines.append(row)
     lines += ["", NOTES]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
@@ -136,4 +159,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script_main(main)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Guest instructions of the allocator frontend, per configuration; writes a markdown table
-(default runs/frontend-costs.md; docs/frontend-costs.md is written with --out).
+"""Guest instructions of the allocator frontend's operations, per configuration.
+
+Writes a markdown table (default runs/frontend-costs.md; docs/frontend-costs.md is written with
+--out docs/frontend-costs.md).
 
 The `frontend-cost` app puts every measured operation between two zero-length write system
 calls (markers) and precedes it by an empty pair of markers; the machine times the calls
@@ -20,9 +22,11 @@ exactly, and the difference of the two spans is the operation's exact instructio
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from tqdm import tqdm
+
+from emulator.cli.scripts import config_name, script_main, script_parser, written_by
 from emulator.instruments.markers import Markers
 from emulator.machine import events as ev
 from emulator.session import RunOptions, run
@@ -81,11 +85,17 @@ def row(config: str) -> list[str]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    frontends = [c for c, cfg in configs().items() if cfg.kind == "composed"]
-    p.add_argument("--configs", nargs="+", default=frontends)
-    p.add_argument("--out", type=Path, default=Path("runs") / "frontend-costs.md")
+    p = script_parser(__doc__)
+    p.add_argument(
+        "--configs", nargs="+", type=config_name, metavar="CONFIG",
+        help="configurations to measure (default: every mimalloc+PROVIDER one)",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", type=Path, default=Path("runs") / "frontend-costs.md", metavar="FILE",
+        help="the table (default %(default)s)",
+    )  # fmt: skip
     args = p.parse_args()
+    chosen = args.configs or [c for c, cfg in configs().items() if cfg.kind == "composed"]
     header = (
         ["configuration"]
         + [f"mi_malloc+mi_free {s} B" for s in SIZES]
@@ -93,10 +103,11 @@ def main() -> None:
         + ["remote uk_free (32 B)", "owner's collect, per block", "segment refill (malloc 32 B)"]
     )
     rows, fast = [], []
-    for config in args.configs:
-        cells = row(config)
-        rows.append(f"| {config} | " + " | ".join(cells) + " |")
-        print(rows[-1], flush=True)
+    with tqdm(chosen, unit="config", leave=False) as bar:
+        for config in bar:
+            cells = row(config)
+            rows.append(f"| {config} | " + " | ".join(cells) + " |")
+            bar.write(rows[-1])
         for c in cells[:3]:
             if c != "fails":  # "40", or "47 (40-171)": mean (min-max)
                 mean = float(c.split()[0])
@@ -118,9 +129,8 @@ def main() -> None:
         [
             "# Guest instructions of the allocator frontend",
             "",
-            "Written by `python scripts/frontend_costs.py --out docs/frontend-costs.md` (it "
-            "overwrites the table; the notes "
-            "below it are kept in the script). Exact instruction counts of one operation on a "
+            f"Written by `{written_by()}` (it overwrites the table; the notes below it are kept "
+            "in the script). Exact instruction counts of one operation on a "
             "hart, from the host's count at zero-length write markers around it, minus an empty "
             "pair of markers (so calls and argument set-up are included, markers are not); "
             f"{REPS} repetitions, one value when all agree, else the mean (min-max).",
@@ -176,4 +186,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

@@ -15,15 +15,28 @@ numbers by a person).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
+import shlex
 import shutil
 from pathlib import Path
 
+from emulator.cli.scripts import script_main, script_parser, written_by
+from emulator.machine.errors import BadInput
+
 
 def load(run_dir: Path) -> tuple[dict, dict]:
-    data = json.loads((run_dir / "results.json").read_text())
+    path = run_dir / "results.json"
+    try:
+        data = json.loads(path.read_text())
+        problem = "" if {"sweep", "results", "costs"} <= set(data) else "not a bench run's"
+    except (OSError, ValueError, TypeError) as e:
+        problem = getattr(e, "strerror", None) or str(e)
+    if problem:
+        raise BadInput(
+            f"{run_dir}: not a bench run directory ({path.name}: {problem}); give the --out "
+            "of `python -m emulator bench`"
+        )
     table: dict = {}
     for r in data["results"]:
         cell = table.setdefault(r["app"], {}).setdefault(r["config"], {})
@@ -61,15 +74,26 @@ def fmt(v: float | None) -> str:
     return "fails" if v is None else f"{v / 1e6:.2f}"
 
 
-def page(data: dict, table: dict, out_dir: Path) -> str:
+def sweep_command(data: dict) -> str:
+    """The command line of the sweep: as bench recorded it, else (a run directory from before
+    bench recorded it) rebuilt from the grid, which lacks a --quantum other than the default."""
+    if data.get("reproduce"):
+        return data["reproduce"]
     sweep = data["sweep"]
+    args = ["--benchmarks", *sweep["apps"], "--configs", *sweep["configs"]]
+    args += ["--harts", *map(str, sweep["harts"]), "--seeds", str(len(sweep["seeds"]))]
+    for name, value in sweep.get("defines", {}).items():
+        args += ["-D", f"{name}={value}"]
+    return f"python -m emulator bench {shlex.join(args)}"
+
+
+def page(data: dict, table: dict, out_dir: Path, made_by: str = "") -> str:
     costs = data["costs"]
+    made_by = made_by or "python scripts/results_doc.py RUN_DIR"
     lines = [
         "# Results: which SMP allocator design scales",
         "",
-        f"From one sweep: `python -m emulator bench --configs {' '.join(sweep['configs'])} "
-        f"--harts {' '.join(map(str, sweep['harts']))}` (seeds: {len(sweep['seeds'])}), "
-        "then `python scripts/results_doc.py RUN_DIR`. Throughput is in millions of "
+        f"From one sweep: `{sweep_command(data)}`, then `{made_by}`. Throughput is in millions of "
         "operations (allocations + frees) per virtual second of the timing model "
         f"(`emulator/instruments/costs.toml`: atomic {costs['atomic']}, line transfer "
         f"{costs['line_transfer']}, fence {costs['fence']} cycles at "
@@ -104,21 +128,29 @@ def page(data: dict, table: dict, out_dir: Path) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--out", type=Path, help="default: RUN_DIR/results.md")
-    p.add_argument("--answers", type=Path, help="markdown to put where ANSWERS stands")
+    p = script_parser(__doc__)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a bench run directory")
+    p.add_argument(
+        "--out", type=Path, metavar="FILE", help="the page (default: RUN_DIR/results.md)"
+    )
+    p.add_argument(
+        "--answers", type=Path, metavar="FILE",
+        help="markdown to put where ANSWERS stands (default: none)",
+    )  # fmt: skip
     args = p.parse_args()
     args.out = args.out or args.run_dir / "results.md"
     data, table = load(args.run_dir)
+    try:
+        answers = args.answers.read_text() if args.answers else "(no answers given)"
+    except OSError as e:
+        raise BadInput(f"--answers {args.answers}: cannot read it ({e.strerror})") from None
     data["_run_dir"] = str(args.run_dir)
     figures = args.out.parent / "results"
     figures.mkdir(parents=True, exist_ok=True)
-    text = page(data, table, figures)
-    answers = args.answers.read_text() if args.answers else "(no answers given)"
+    text = page(data, table, figures, written_by())
     args.out.write_text(text.replace("ANSWERS", answers.strip()))
     print(f"wrote {args.out} and figures in {figures}")
 
 
 if __name__ == "__main__":
-    main()
+    script_main(main)

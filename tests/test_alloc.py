@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import console_lines, run_app, script
+from conftest import console_lines, run_app, script, seed_chunks, tier
 
 CONFIGS = ["bbuddy-spin", "bbuddy-ticket", "bbuddy-perorder", "bbuddy-lockfree", "region"]
 SEEDS = range(20)
@@ -38,10 +38,19 @@ def _stress(config: str, harts: int, seed: int):
     )
 
 
-@pytest.mark.parametrize("harts", [1, 2, 4, 8])
-@pytest.mark.parametrize("config", CONFIGS)
-def test_alloc_tests_pass_under_random_schedules(config, harts):
-    for seed in SEEDS:
+# The fast tier: every configuration on 4 harts, the first seeds; the slow tier the rest.
+STRESS_CASES = [
+    tier(config, harts, seeds, fast=harts == 4 and seeds.start == 0,
+         id=f"{config}-{harts}-seeds{seeds.start}-{seeds.stop - 1}")
+    for config in CONFIGS
+    for harts in [1, 2, 4, 8]
+    for seeds in (seed_chunks(SEEDS, 3) if harts == 4 else [SEEDS])
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("config", "harts", "seeds"), STRESS_CASES)
+def test_alloc_tests_pass_under_random_schedules(config, harts, seeds):
+    for seed in seeds:
         report = _stress(config, harts, seed)
         verdict = _verdict(report)
         assert report.result.outcome == "exited" and report.result.exit_code == 0, (
@@ -52,6 +61,7 @@ def test_alloc_tests_pass_under_random_schedules(config, harts):
         assert verdict is not None and verdict[1] == 0 and verdict[0] >= 10, verdict
 
 
+@pytest.mark.configs("bbuddy-unlocked")
 def test_unlocked_bbuddy_passes_alone():
     report = run_app(
         "alloc-tests", 1, config="bbuddy-unlocked", ram_mib=128, check=True,
@@ -61,6 +71,7 @@ def test_unlocked_bbuddy_passes_alone():
     assert report.result.exit_code == 0 and _verdict(report) == (14, 0)
 
 
+@pytest.mark.configs("bbuddy-unlocked")
 @pytest.mark.parametrize("harts", [2, 4])
 def test_unlocked_bbuddy_breaks_under_smp(harts):
     """Today's Unikraft allocator is not SMP-safe: some schedule corrupts it."""
@@ -72,6 +83,7 @@ def test_unlocked_bbuddy_breaks_under_smp(harts):
         pytest.fail(f"bbuddy-unlocked survived {len(SEEDS)} seeds on {harts} harts")
 
 
+@pytest.mark.configs("bbuddy-perorder")
 def test_the_issue_example_runs():
     report = run_app(
         "alloc-tests", 4, config="bbuddy-perorder", schedule="random", seed=3, ram_mib=128,
@@ -81,6 +93,8 @@ def test_the_issue_example_runs():
     assert report.result.exit_code == 0 and _verdict(report)[1] == 0
 
 
+@pytest.mark.slow  # the README's alloc_costs.py command runs it in the fast tier
+@pytest.mark.configs("region", "bbuddy-unlocked")
 def test_alloc_costs_script_writes_its_table(tmp_path):
     out = tmp_path / "costs.md"
     proc = script(

@@ -71,6 +71,7 @@ def _treiber(pop: str, seed: int, quantum: int):
     )
 
 
+@pytest.mark.slow  # a search over seeds; test_planted's pct finds the same race in the fast tier
 def test_treiber_cas_pop_shows_aba_under_a_searched_schedule():
     """Search seeds for a schedule that preempts a compare-exchange pop inside its window."""
     for seed in range(60):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import console_lines, run_app
+from conftest import console_lines, run_app, tier
 
 from toolchain import apps, configs
 
@@ -55,8 +55,9 @@ def test_every_benchmark_is_an_app() -> None:
     assert {a for a in apps() if a.startswith("bench-")} == set(SMALL)
 
 
+# The fast tier runs every benchmark once, on 4 harts over bbuddy-spin; the slow tier the rest.
 CASES = [
-    (app, config, harts)
+    tier(app, config, harts, fast=(config, harts) == ("bbuddy-spin", 4))
     for app in SMALL
     for config in CONFIGS
     for harts in (1, 4)
@@ -78,6 +79,7 @@ def test_benchmark_passes_its_checks(app: str, config: str, harts: int) -> None:
     assert not any("FAILED" in line for line in lines)
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_op_count_is_exact() -> None:
     """larson's op count is a formula of its parameters (main.c): 2 chunks + 2 rounds x steps."""
     report = _run("bench-larson", "bbuddy-spin", 4)
@@ -86,6 +88,7 @@ def test_op_count_is_exact() -> None:
     assert f"bench larson: harts=4 ops={4 * per_hart} ok" in console_lines(report)
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_a_corrupted_block_fails_the_benchmark() -> None:
     report = _run("bench-mstress", "bbuddy-spin", 2, BENCH_CORRUPT=1)
     lines = console_lines(report)
@@ -97,6 +100,7 @@ def test_a_corrupted_block_fails_the_benchmark() -> None:
     assert not any(LINE.fullmatch(line) for line in lines)
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_lost_pages_fail_the_page_check() -> None:
     """With bbuddy's planted `lost_pages` bug every call succeeds, but pages freed in runs of 2 or
     more are lost: the end-of-run page count catches it."""

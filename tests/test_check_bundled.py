@@ -13,7 +13,7 @@ go through the locked shim, are correct on more."""
 from __future__ import annotations
 
 import pytest
-from conftest import console_lines, run_app
+from conftest import console_lines, covering, run_app
 from test_bench_apps import SMALL as BENCH_SMALL
 
 from toolchain import apps, configs
@@ -58,7 +58,8 @@ def test_every_app_is_accounted_for():
     assert len(BACKEND_CONFIGS) == 6 and len(FRONTEND_CONFIGS) == 12
 
 
-@pytest.mark.parametrize(("app", "config"), CASES)
+# The fast tier: every app and every configuration at least once (19 cases); the slow the rest.
+@pytest.mark.parametrize(("app", "config"), covering(CASES, 0, 1))
 def test_check_is_clean(app, config):
     defines = {**ANY_CONFIG, **BACKEND_ONLY, **FRONTEND_ONLY}[app]
     report = run_app(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 
 import pytest
-from conftest import cli
+from conftest import ROOT, cli
 
 from guest.contract import C
 from toolchain import build
@@ -89,7 +91,7 @@ def test_bad_hart_count(harts, tmp_path):
         (["--schedule", "pct", "--pct-depth", "0"], "--pct-depth must be at least 1"),
         (["--check-every", "-5"], "--check-every must be at least 1"),
         (["--check-every", "5"], "--check-every walks the heap for the oracle: add --check"),
-        (["-D", "NAME"], "-D wants NAME=VALUE, got 'NAME'"),
+        (["-D", "NAME"], "argument -D: wants NAME=VALUE, got 'NAME'"),
         (["--seed", "-1"], "--seed must be at least 0"),
         (["--schedule", "preempt-atomics", "--preempt-p", "2"], "--preempt-p must be between"),
         (["--replay", "/no/such.json"], "--replay /no/such.json: not a schedule file"),
@@ -134,3 +136,69 @@ def test_missing_compiler(tmp_path):
     assert proc.returncode == C.EMU_STATUS_BAD_INPUT
     line = _one_line(proc)
     assert "RISCV_CC" in line and "pip install ziglang" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["bench", "--seeds", "0"], "--seeds must be at least 1 (got 0)"),
+        (["bench", "--jobs", "0"], "--jobs must be at least 1 (got 0)"),
+        (["bench", "--harts", "99"], "--harts must be between 1 and 64 (got 99)"),
+        (["bench", "--benchmarks", "hello"], "--benchmarks: hello is not a benchmark"),
+        (["bench", "--benchmarks", "bench-nope"], "--benchmarks: no app named 'bench-nope'"),
+        (["bench", "--configs", "nope"], "--configs: no configuration named 'nope'"),
+        (["explore", "--app", "treiber", "--jobs", "0"], "--jobs must be at least 1 (got 0)"),
+        (["explore", "--app", "treiber", "--minimize", "-1"], "--minimize must be at least 0"),
+        (["explore", "--app", "treiber", "--seeds", "5:2"], "argument --seeds: '5:2' names no"),
+        (["run", "--app", "nope"], "--app: no app named 'nope'"),
+        (["run", "--config", "nope"], "--config: no configuration named 'nope'"),
+        (["run", "-D", "NAME"], "argument -D: wants NAME=VALUE, got 'NAME'"),
+    ],
+)
+def test_each_message_names_the_option_given(args, fragment, tmp_path):
+    proc = cli(*args, "--out", str(tmp_path / "out"))
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT, proc.stderr
+    assert fragment in _one_line(proc)
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_cc_names_the_option_not_the_environment(tmp_path):
+    env = {**os.environ, "EMU_BUILD_DIR": str(tmp_path)}
+    env.pop("RISCV_CC", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolchain", "build", "hello", "--cc", "/bad"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT
+    line = _one_line(proc)
+    assert "--cc names '/bad'" in line and "RISCV_CC names" not in line, line
+
+
+# A bad option to a script: one line naming the option, the bad-input status, no traceback.
+SCRIPT_ERRORS = [
+    ("find_bugs.py", ["--seeds", "0"], "--seeds: must be at least 1"),
+    ("find_bugs.py", ["--jobs", "0"], "--jobs: must be at least 1"),
+    ("alloc_costs.py", ["--configs", "nope", "--out", "x.md"], "--configs: no configuration named"),
+    ("alloc_costs.py", ["--pairs", "0"], "--pairs: must be at least 1"),
+    ("frontend_costs.py", ["--configs", "nope"], "--configs: no configuration named 'nope'"),
+    ("results_doc.py", ["no-such-run"], "no-such-run: not a bench run directory"),
+    ("bench_explore.py", ["--seeds", "0"], "--seeds: must be at least 1"),
+    ("bench_explore.py", ["--app", "nope"], "--app: no app named 'nope'"),
+    ("bench_machine.py", ["--harts", "0"], "--harts: must be between 1 and 64"),
+    ("bench_trace.py", ["--app", "nope"], "--app: no app named 'nope'"),
+    ("bench_atomics.py", ["--harts", "0"], "--harts must be between 1 and 64"),
+    ("bench_cluster.py", ["--seeds", "0"], "--seeds: must be at least 1"),
+    ("bench_cluster.py", ["--workers", "2", "0"], "--workers: must be at least 1"),
+    ("bench_cluster.py", ["--app", "nope"], "--app: no app named 'nope'"),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "fragment"), SCRIPT_ERRORS)
+def test_scripts_name_the_bad_option_in_one_line(name, args, fragment, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == C.EMU_STATUS_BAD_INPUT, proc.stderr[-2000:]
+    assert fragment in _one_line(proc)
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shlex
 
 import pytest
@@ -80,8 +81,11 @@ def test_explore_cli_writes_results_and_a_reproduce_line(tmp_path):
     assert proc.returncode == 1, proc.stderr
     rows = list(csv.DictReader((tmp_path / "ex" / "results.csv").open()))
     assert [int(r["seed"]) for r in rows] == list(range(40))
-    assert any(r["outcome"] != "exited" or r["exit_code"] != "0" for r in rows)
+    failing = {int(r["seed"]) for r in rows if r["outcome"] != "exited" or r["exit_code"] != "0"}
+    assert failing
     assert "reproduce: python -m emulator run --app treiber" in proc.stdout
+    printed = [int(m) for m in re.findall(r"^seed (\d+): ", proc.stdout, re.M)]
+    assert sorted(printed) == sorted(failing)  # each failing seed, once
     # treiber has no allocator: explore says its oracle had nothing to check, and the reproduce
     # line says --no-allocator, so that it runs as printed (with --check, not as bad input).
     assert "the oracle had no call to check" in proc.stdout
@@ -89,6 +93,25 @@ def test_explore_cli_writes_results_and_a_reproduce_line(tmp_path):
     assert "--no-allocator" in line
     again = cli(*shlex.split(line.removeprefix("reproduce: python -m emulator ")), cwd=tmp_path)
     assert again.returncode not in (0, 64), again.stderr
+
+
+def test_explore_cli_counts_one_hart_as_one(tmp_path):
+    proc = cli("explore", "--app", "hello", "--seeds", "2", "--jobs", "1", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "quantum 1000, 1 hart)" in proc.stdout and "1 harts" not in proc.stdout
+
+
+def test_minimize_shows_its_progress(tmp_path):
+    args = ["--app", "treiber", "-D", "TREIBER_POP=cas", "--harts", "3", "--schedule", "random",
+            "--quantum", "5"]  # fmt: skip
+    opts = _opts("treiber", 3, "random", 5, defines={"TREIBER_POP": "cas"})
+    results, _ = explore(opts, list(range(30)), jobs=1, progress=False)
+    seed = next(r.seed for r in results if r.failed)
+    proc = cli("explore", *args, "--minimize", str(seed), "--minimize-runs", "6",
+               "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"\b\d/6 \[", proc.stderr), proc.stderr  # a bar over the runs it may spend
+    assert "replay: python -m emulator run" in proc.stdout
 
 
 def test_minimized_schedule_replays_the_failure(tmp_path):
@@ -117,6 +140,7 @@ def test_saved_schedule_replays_a_random_run_exactly(tmp_path):
     assert replay.console == first.console
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_stall_takes_a_hart_off_the_cpu(tmp_path):
     plain = run_app("alloc-seq", 2, config="bbuddy-spin")
     stalled = run(
@@ -128,6 +152,7 @@ def test_stall_takes_a_hart_off_the_cpu(tmp_path):
     assert stalled.result.instructions[1] > plain.result.instructions[1] + 40000
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_failed_palloc_is_reported_and_caught_cleanly():
     report = run(
         _opts("alloc-seq", 1, "rr", 1000, config="bbuddy-spin", fail=["palloc:1"], check=True)
@@ -137,6 +162,7 @@ def test_failed_palloc_is_reported_and_caught_cleanly():
     assert "alloc-seq: hart 0 call 6 failed" in console_lines(report)
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_bad_injection_options_are_one_line_errors(tmp_path):
     for args in (["--stall", "no_such_fn:10"], ["--fail", "free:1"], ["--stall", "x"]):
         proc = cli("run", "--app", "alloc-seq", "--config", "bbuddy-spin", *args)
@@ -150,6 +176,7 @@ def test_explore_speed_script_prints_the_figure():
     assert "MIPS per process" in proc.stdout
 
 
+@pytest.mark.configs("mimalloc+bbuddy-spin")
 @pytest.mark.parametrize("fail", ["mmap:2", "palloc:3"])
 def test_frontend_survives_a_failed_mmap_or_palloc_and_loses_nothing(fail):
     report = run(

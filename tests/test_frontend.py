@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import console_lines, run_app, script
+from conftest import console_lines, run_app, script, seed_chunks, tier
 
 from toolchain import configs
 
@@ -23,6 +23,16 @@ HARTS = [1, 2, 4, 8]
 STRESS_STEPS = {1: 80, 2: 48, 4: 32, 8: 20}
 PC_ITEMS = {1: 40, 2: 40, 4: 24, 8: 16}
 RAM_MIB = 64  # at 16 MiB, bbuddy-perorder fails pallocs spuriously (few large blocks in transit)
+
+
+# The fast tier: every configuration on 4 harts, the first seeds; the slow tier the rest.
+CASES = [
+    tier(config, harts, seeds, fast=harts == 4 and seeds.start == 0,
+         id=f"{config}-{harts}-seeds{seeds.start}-{seeds.stop - 1}")
+    for config in SMP_CONFIGS
+    for harts in HARTS
+    for seeds in (seed_chunks(SEEDS, 2) if harts == 4 else [SEEDS])
+]  # fmt: skip
 
 
 def _verdict(report) -> tuple[int, int] | None:
@@ -75,19 +85,17 @@ def test_malloc_api(config):
     assert any(line.startswith("frontend: ") for line in lines)
 
 
-@pytest.mark.parametrize("harts", HARTS)
-@pytest.mark.parametrize("config", SMP_CONFIGS)
-def test_stress_under_random_schedules(config, harts):
-    for seed in SEEDS:
+@pytest.mark.parametrize(("config", "harts", "seeds"), CASES)
+def test_stress_under_random_schedules(config, harts, seeds):
+    for seed in seeds:
         report = _run("stress", config, harts, seed, STRESS_STEPS=STRESS_STEPS[harts])
         assert _passed(report, "stress"), (seed, report.result.message, console_lines(report)[-6:])
 
 
-@pytest.mark.parametrize("harts", HARTS)
-@pytest.mark.parametrize("config", SMP_CONFIGS)
-def test_prodcons_under_random_schedules(config, harts):
+@pytest.mark.parametrize(("config", "harts", "seeds"), CASES)
+def test_prodcons_under_random_schedules(config, harts, seeds):
     delayed = 0
-    for seed in SEEDS:
+    for seed in seeds:
         report = _run("prodcons", config, harts, seed, PC_ITEMS=PC_ITEMS[harts], PC_RING=32)
         assert _passed(report, "prodcons"), (
             seed,
@@ -114,6 +122,7 @@ def _racy(seed: int, harts: int):
     )
 
 
+@pytest.mark.configs("mimalloc+bbuddy-unlocked")
 @pytest.mark.parametrize("harts", [2])
 def test_unlocked_provider_without_shim_lock_breaks(harts):
     """bbuddy-unlocked under an unlocked shim: two harts' segment maps race inside palloc."""
@@ -123,6 +132,7 @@ def test_unlocked_provider_without_shim_lock_breaks(harts):
     pytest.fail(f"mimalloc+bbuddy-unlocked survived {len(SEEDS)} seeds on {harts} harts")
 
 
+@pytest.mark.configs("mimalloc+bbuddy-unlocked", "mimalloc+bbuddy-unlocked+shimlock")
 def test_unlocked_provider_passes_on_one_hart_and_with_the_shim_lock():
     assert _passed(_racy(0, 1), "stress")
     shimlocked = _run(
@@ -137,6 +147,7 @@ def test_unlocked_provider_passes_on_one_hart_and_with_the_shim_lock():
     assert _passed(shimlocked, "stress")
 
 
+@pytest.mark.configs("mimalloc+bbuddy-lockfree")
 def test_the_issue_example_runs(tmp_path):
     from conftest import cli
 
@@ -157,6 +168,8 @@ def test_the_issue_example_runs(tmp_path):
     assert "stress: PASS" in proc.stdout
 
 
+@pytest.mark.slow  # the README's frontend_costs.py command runs it in the fast tier
+@pytest.mark.configs("mimalloc+bbuddy-spin")
 def test_frontend_costs_script_writes_its_table(tmp_path):
     out = tmp_path / "costs.md"
     proc = script("frontend_costs.py", "--configs", "mimalloc+bbuddy-spin", "--out", str(out))

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import covering
 
 from emulator.session import RunOptions, run
 
@@ -123,7 +124,11 @@ def _recorded() -> dict:
     return json.loads(DATA.read_text())
 
 
-@pytest.mark.parametrize(("app", "config"), [(a, c) for a, cs in APPS.items() for c in cs])
+# The fast tier: every configuration recorded at least once; the slow tier the rest (every app;
+# runaway and mips, 20 s each on a loaded machine, among them).
+@pytest.mark.parametrize(
+    ("app", "config"), covering([(a, c) for a, cs in APPS.items() for c in cs], 1)
+)
 def test_plain_runs_are_unchanged(app, config):
     recorded = _recorded()["runs"]
     for mode in MODES:

@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import cli, run_app
+from conftest import cli, run_app, seed_chunks, tier
 
 from emulator.instruments.oracle import PAGE, Oracle, Violation
 from emulator.instruments.probes import Probes
@@ -24,6 +24,7 @@ def _where(report) -> str:
     return report.result.message
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_clean_faults_app_passes_with_pages_conserved():
     report = _faulty(FAULT="none")
     assert report.result.outcome == "exited" and report.result.exit_code == 0
@@ -31,6 +32,7 @@ def test_clean_faults_app_passes_with_pages_conserved():
     assert report.oracle["checked_calls"] >= 20
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_double_free_is_caught_at_the_second_free():
     report = _faulty(FAULT="double_free")
     assert report.result.outcome == "violation"
@@ -46,6 +48,7 @@ def test_double_free_is_caught_at_the_second_free():
     assert freed["args"]["ptr"] == v["call"]["args"]["ptr"] == v["block"]["start"]
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_invalid_free_names_the_block_it_points_into():
     report = _faulty(FAULT="invalid_free", FAULT_HART=1)
     v = report.result.extra
@@ -55,6 +58,7 @@ def test_invalid_free_names_the_block_it_points_into():
     assert int(v["call"]["args"]["ptr"], 16) == int(v["block"]["start"], 16) + 16
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_leaks_are_listed_with_hart_and_site():
     report = _faulty(FAULT="leak")
     v = report.result.extra
@@ -69,12 +73,14 @@ def test_leaks_are_listed_with_hart_and_site():
     assert all(b["made_by"]["caller_symbol"].startswith("app_main") for b in v["blocks"])
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_page_count_mismatch_is_caught():
     report = _faulty(FAULT="pfree_count")
     v = report.result.extra
     assert v["rule"] == "page-count" and "has 4 pages, pfree gives back 2" in _where(report)
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_overlapping_block_from_a_broken_allocator_is_caught():
     report = _faulty(ALLOC_BUG="overlap")
     v = report.result.extra
@@ -84,6 +90,7 @@ def test_overlapping_block_from_a_broken_allocator_is_caught():
     assert "heap_walk" in v  # the walker ran at the violation too
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_misaligned_block_is_caught():
     report = _faulty(ALLOC_BUG="misalign")
     v = report.result.extra
@@ -91,6 +98,7 @@ def test_misaligned_block_is_caught():
     assert v["call"]["call"] == "memalign"
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_lost_pages_are_caught_at_exit():
     report = _faulty(ALLOC_BUG="lost_pages")
     v = report.result.extra
@@ -98,6 +106,7 @@ def test_lost_pages_are_caught_at_exit():
     assert v["initial_free_pages"] - v["final_free_pages"] == 2
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_violation_exit_status_and_summary(tmp_path):
     proc = cli(
         "run", "--app", "alloc-faults", "--config", "bbuddy-spin", "--harts", "2", "--check",
@@ -444,11 +453,15 @@ def test_the_block_a_realloc_moves_away_from_may_be_handed_out_before_it_returns
 # ---- clean runs --------------------------------------------------------------------------------
 
 
+# The fast tier runs seed 0 of each configuration, the slow tier the others.
 @pytest.mark.parametrize(
-    "config", ["bbuddy-spin", "bbuddy-ticket", "bbuddy-perorder", "bbuddy-lockfree", "region"]
-)
-def test_clean_backends_pass_the_oracle_under_random_schedules(config):
-    for seed in range(3):
+    ("config", "seeds"),
+    [tier(c, s, fast=s.start == 0, id=f"{c}-seeds{s.start}-{s.stop - 1}")
+     for c in ["bbuddy-spin", "bbuddy-ticket", "bbuddy-perorder", "bbuddy-lockfree", "region"]
+     for s in seed_chunks(range(3), 1)],
+)  # fmt: skip
+def test_clean_backends_pass_the_oracle_under_random_schedules(config, seeds):
+    for seed in seeds:
         report = run_app(
             "alloc-tests", 4, config=config, schedule="random", quantum=5, seed=seed,
             ram_mib=128, max_instructions=200_000_000, ALLOC_STRESS_ITERS=10,
@@ -461,6 +474,7 @@ def test_clean_backends_pass_the_oracle_under_random_schedules(config):
             assert report.oracle["walks"] >= 2
 
 
+@pytest.mark.configs("bbuddy-unlocked")
 def test_unlocked_bbuddy_is_caught_by_the_oracle():
     outcomes = set()
     for seed in range(10):
@@ -476,12 +490,14 @@ def test_unlocked_bbuddy_is_caught_by_the_oracle():
 
 
 @pytest.mark.parametrize(
-    "config",
-    ["mimalloc+bbuddy-spin", "mimalloc+bbuddy-lockfree", "mimalloc+region",
-     "mimalloc+bbuddy-unlocked+shimlock"],
+    ("config", "seeds"),
+    [tier(c, s, fast=s.start == 0, id=f"{c}-seeds{s.start}-{s.stop - 1}")
+     for c in ["mimalloc+bbuddy-spin", "mimalloc+bbuddy-lockfree", "mimalloc+region",
+               "mimalloc+bbuddy-unlocked+shimlock"]
+     for s in seed_chunks(range(3), 1)],
 )  # fmt: skip
-def test_clean_frontend_configurations_pass_the_oracle(config):
-    for seed in range(3):
+def test_clean_frontend_configurations_pass_the_oracle(config, seeds):
+    for seed in seeds:
         report = run_app(
             "stress", 4, config=config, schedule="random", quantum=5, seed=seed,
             check=True, check_every=100_000,
@@ -494,6 +510,7 @@ def test_clean_frontend_configurations_pass_the_oracle(config):
         assert report.oracle["walks"] >= 2
 
 
+@pytest.mark.configs("mimalloc+bbuddy-spin")
 def test_oracle_sees_the_frontends_mmap_layer(tmp_path):
     report = run_app("stress", 2, config="mimalloc+bbuddy-spin", trace=True, out=tmp_path)
     assert report.result.exit_code == 0

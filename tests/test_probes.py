@@ -137,6 +137,7 @@ def test_tracing_does_not_change_the_run(config):
     assert traced.console == plain.console
 
 
+@pytest.mark.configs("mimalloc+bbuddy-spin")
 def test_probe_traps_are_uncounted_at_every_turn_boundary():
     """At quantum 1 every probe trap (entry, out-of-line slot, trampoline) falls at a turn's
     edge: taking it off unicorn's count must still leave exactly one guest instruction per

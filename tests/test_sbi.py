@@ -16,6 +16,7 @@ import os
 import re
 
 import pytest
+from conftest import fast_cover
 from sbi.build import build_stub
 from sbi.cases import CASES, NEVER_ENDS, RACY, SLOW
 from sbi.compare import QEMU_RULES, RULES, masked, payload, same
@@ -34,10 +35,20 @@ FW_JUMP = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf"  # Debian's o
 
 
 def _params():
+    runs = [
+        (app, config, harts)
+        for app, configs in CASES.items()
+        for config in configs
+        for harts in (1, 4)
+        if not (harts > 1 and config in RACY)
+    ]
+    # the fast tier: every app (but the SLOW ones), configuration and hart count once
+    quick = [r for r in runs if r[0] not in SLOW]
+    fast = {quick[i] for i in fast_cover(quick, 0, 1, 2)}
     for app, configs in CASES.items():
         for config in configs:
             for harts in (1, 4):
-                marks = [pytest.mark.slow] if app in SLOW else []
+                marks = [] if (app, config, harts) in fast else [pytest.mark.slow]
                 if harts > 1 and config in RACY:
                     marks = [pytest.mark.skip(reason=f"{config} is not SMP-safe by design")]
                 yield pytest.param(app, config, harts, marks=marks, id=f"{app}-{config}-{harts}")

@@ -123,6 +123,8 @@ def test_the_hart_executes_sync_sites_exactly_as_unicorn_would(planted_sites):
     assert plain.schedule_digest == trapped.schedule_digest
 
 
+@pytest.mark.slow
+@pytest.mark.configs("bbuddy-spin")
 def test_a_spinning_load_is_one_step(monkeypatch):
     """alloc-tests' idle harts spin at barriers: counted per loop turn that would be most of
     k; counted only when the value read changes it is a small share. The executions are

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import subprocess
+import sys
 
 import pytest
-from conftest import cli
+from conftest import cli, script
 
 from emulator.bench.sweep import Cell, run_cell
 from emulator.instruments.timing import CostModel
@@ -65,6 +68,7 @@ def test_timed_scheduler_keeps_clocks_together():
     assert max(clocks) - min(clocks) < 5000  # the hart furthest behind always runs next
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_contended_benchmark_takes_more_virtual_time_than_instructions():
     r = run_cell(Cell("bench-larson", "bbuddy-spin", 4, 0, SMALL_LARSON), memory=True)
     assert r.ok, r.message
@@ -74,6 +78,7 @@ def test_contended_benchmark_takes_more_virtual_time_than_instructions():
     assert r.peak_live_bytes > 0 and r.peak_pages_held and r.peak_pages_held > 0
 
 
+@pytest.mark.configs("bbuddy-spin", "bbuddy-lockfree")
 def test_tiny_sweep_writes_csv_table_and_plots(tmp_path):
     out = tmp_path / "sweep"
     proc = cli(
@@ -91,6 +96,44 @@ def test_tiny_sweep_writes_csv_table_and_plots(tmp_path):
     assert (out / "bench-larson.svg").read_text().startswith("<?xml")
     data = json.loads((out / "results.json").read_text())
     assert data["costs"]["line_transfer"] == CostModel.load().line_transfer
+    # one benchmark: one figure, written as PNG and as SVG
+    assert re.search(r"^4 runs, 0 failed; .* and 1 figure \(PNG and SVG\) in ", proc.stdout, re.M)
+
+
+@pytest.mark.configs("region")
+def test_a_cell_that_is_no_benchmark_says_why():
+    r = run_cell(Cell("hello", "region", 1), memory=False)
+    assert not r.ok
+    assert "without a result line" in r.message and "hello: PASS" in r.message, r.message
+
+
+@pytest.mark.configs("bbuddy-spin")
+def test_results_page_gives_the_command_that_reproduces_the_sweep(tmp_path):
+    first, page = tmp_path / "first", tmp_path / "page.md"
+    proc = cli(
+        "bench", "--benchmarks", "bench-larson", "--configs", "bbuddy-spin", "--harts", "2",
+        "--quantum", "50", "--jobs", "1", "--out", str(first),
+        *[f"-D{k}={v}" for k, v in SMALL_LARSON],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = script("results_doc.py", str(first), "--out", str(page))
+    assert doc.returncode == 0, doc.stderr
+    sweep, made_by = re.search(
+        r"From one sweep: `([^`]*)`, then `([^`]*)`", page.read_text()
+    ).groups()
+    assert made_by == f"python scripts/results_doc.py {first} --out {page}"
+    again = tmp_path / "again"
+    rerun = subprocess.run(
+        sweep.replace("python ", f"{sys.executable} ", 1) + f" --out {again}",
+        shell=True, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+
+    def rows(run_dir):
+        data = json.loads((run_dir / "results.json").read_text())
+        return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in data["results"]]
+
+    assert rows(again) == rows(first)
 
 
 def test_bench_rejects_unknown_names_in_one_line():

@@ -123,6 +123,7 @@ def test_missing_symbols_are_named_once_not_a_crash(tmp_path):
     assert (tmp_path / "r" / "allocs.jsonl").read_text() == ""
 
 
+@pytest.mark.configs("bbuddy-spin")
 def test_trace_script_says_where_the_files_are(tmp_path):
     proc = script(
         "trace_allocs.py", "--app", "alloc-seq", "--config", "bbuddy-spin", "--harts", "2",

@@ -9,5 +9,6 @@ def define(text: str) -> tuple[str, str]:
     """`NAME=VALUE` of a -D option (a macro for the guest build)."""
     name, eq, value = text.partition("=")
     if not name.isidentifier() or not eq:
-        raise argparse.ArgumentTypeError(f"-D wants NAME=VALUE, got {text!r}")
+        # argparse names the option: "argument -D: wants NAME=VALUE, got 'X'"
+        raise argparse.ArgumentTypeError(f"wants NAME=VALUE, got {text!r}")
     return name, value

@@ -53,7 +53,8 @@ class Compiler:
         return [*_TARGET[self.kind], *_COMMON]
 
 
-def _identify(command: tuple[str, ...]) -> Compiler:
+def _identify(command: tuple[str, ...], source: str = "RISCV_CC") -> Compiler:
+    """What `command` is; `source` is where the user named it (--cc or RISCV_CC), for errors."""
     try:
         out = subprocess.run(
             [*command, "--version"], capture_output=True, text=True, timeout=60, check=False
@@ -61,7 +62,7 @@ def _identify(command: tuple[str, ...]) -> Compiler:
     except (OSError, subprocess.TimeoutExpired) as e:
         raise CompilerMissing(
             f"the RISC-V compiler {shlex.join(command)!r} does not run ({e}); "
-            f"install one with `pip install ziglang=={ZIGLANG_VERSION}` or fix RISCV_CC"
+            f"install one with `pip install ziglang=={ZIGLANG_VERSION}` or fix {source}"
         ) from None
     text = (out.stdout + out.stderr).strip()
     first = text.splitlines()[0] if text else ""
@@ -74,7 +75,7 @@ def _identify(command: tuple[str, ...]) -> Compiler:
     else:
         raise CompilerMissing(
             f"cannot tell what compiler {shlex.join(command)!r} is (it said {first!r}); "
-            "set RISCV_CC to a clang or a riscv64 gcc"
+            f"set {source} to a clang or a riscv64 gcc"
         )
     if out.returncode != 0:
         raise CompilerMissing(f"{shlex.join(command)} --version failed: {first}")
@@ -83,16 +84,21 @@ def _identify(command: tuple[str, ...]) -> Compiler:
 
 @cache
 def find_compiler(override: str | None = None) -> Compiler:
-    """The compiler to use: the override, else $RISCV_CC, else ziglang."""
+    """The compiler to use: the override (the toolchain's --cc), else $RISCV_CC, else ziglang."""
     spec = override or os.environ.get("RISCV_CC")
     if spec:
+        source = "--cc" if override else "RISCV_CC"
         command = tuple(shlex.split(spec))
-        if not shutil.which(command[0]):
+        if not command or not shutil.which(command[0]):
+            fix = {
+                "--cc": "leave it out to use $RISCV_CC or ziglang",
+                "RISCV_CC": "unset it to use ziglang",
+            }
             raise CompilerMissing(
-                f"RISCV_CC names {command[0]!r}, which is not on PATH; "
-                f"unset it to use ziglang (`pip install ziglang=={ZIGLANG_VERSION}`)"
+                f"{source} names {command[0] if command else spec!r}, which is not on PATH; "
+                f"{fix[source]} (`pip install ziglang=={ZIGLANG_VERSION}`)"
             )
-        return _identify(command)
+        return _identify(command, source)
     if importlib.util.find_spec("ziglang") is None:
         raise CompilerMissing(
             "no RISC-V C compiler found: run "

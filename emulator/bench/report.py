@@ -13,8 +13,9 @@ FIELDS = [f for f in CellResult.__dataclass_fields__]
 
 
 def write_outputs(
-    run_dir: Path, results: list[CellResult], sweep: Sweep, costs: dict
+    run_dir: Path, results: list[CellResult], sweep: Sweep, costs: dict, reproduce: str = ""
 ) -> list[Path]:
+    """Write every output; the plots written. `reproduce` is the command line of the sweep."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with (run_dir / "results.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
@@ -23,7 +24,12 @@ def write_outputs(
             w.writerow(asdict(r))
     write_json(
         run_dir / "results.json",
-        {"sweep": asdict(sweep), "costs": costs, "results": [asdict(r) for r in results]},
+        {
+            "sweep": asdict(sweep),
+            "reproduce": reproduce,
+            "costs": costs,
+            "results": [asdict(r) for r in results],
+        },
     )
     (run_dir / "results.md").write_text(markdown_table(results))
     return plot(run_dir, results)

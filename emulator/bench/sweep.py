@@ -41,6 +41,13 @@ DEFAULT_HARTS = (1, 2, 4, 8, 16)
 QUANTUM = 100
 
 
+def benchmarks() -> list[str]:
+    """The benchmark apps: the bundled apps named bench-*, which print BENCH_LINE."""
+    from toolchain import catalog
+
+    return [a for a in catalog.apps() if a.startswith("bench-")]
+
+
 @dataclass(frozen=True)
 class Cell:
     app: str
@@ -156,6 +163,11 @@ def run_cell(
     if r.outcome is not Outcome.EXITED or r.exit_code != 0 or not found:
         tail = report.console.decode(errors="replace").strip().splitlines()[-1:] or [""]
         out.message = r.message or f"exit {r.exit_code}: {tail[0]}"
+        if not r.message and r.exit_code == 0:
+            out.message = (
+                f"{cell.app} exited 0 without a result line `bench NAME: harts=N ops=N ok` "
+                f"(is it a benchmark? its last line: {tail[0]!r})"
+            )
         return out
     spans = [markers.marks.get(h, []) for h in range(cell.harts)]
     if any(len(s) < 2 for s in spans):
@@ -233,18 +245,19 @@ def run_sweep(
 ):
     cells = sweep.cells()
     # Build every image first, in this process: workers are handed the images, not sources.
+    from tqdm import tqdm
+
     from toolchain import build
 
     images = {}
-    for cell in cells:
-        if cell.build not in images:
-            images[cell.build] = str(
-                build(cell.app, cell.config, dict(cell.defines), libs=sweep.libs)
-            )
+    builds = {cell.build: cell for cell in cells}
+    for key, cell in tqdm(
+        builds.items(), desc="images", unit="image", file=sys.stderr, leave=False,
+        disable=not progress,
+    ):  # fmt: skip
+        images[key] = str(build(cell.app, cell.config, dict(cell.defines), libs=sweep.libs))
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(cells), unit="run", file=sys.stderr, leave=False)
     results = []
     try:

@@ -13,8 +13,10 @@ import shutil
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from emulator import __version__
 from emulator.machine.errors import BadInput, EmulatorError
@@ -24,8 +26,11 @@ from emulator.session.options import (
     RunOptions,
     add_arguments,
     at_least,
+    between,
+    command_line,
     count,
     from_arguments,
+    join,
     option,
     validate,
 )
@@ -43,11 +48,16 @@ DEFAULT_BENCH_CONFIGS = [
 ]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and the bad-input status."""
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and the bad-input status. `who` starts the line
+    (emulator, or the script's name)."""
+
+    def __init__(self, *args: Any, who: str = "emulator", **kw: Any):
+        super().__init__(*args, **kw)
+        self.who = who
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(Status.BAD_INPUT, f"emulator: {message} (see `{self.prog} --help`)\n")
+        self.exit(Status.BAD_INPUT, f"{self.who}: {message} (see `{self.prog} --help`)\n")
 
 
 CLUSTER_HELP = (
@@ -65,9 +75,9 @@ def _seeds(text: str) -> list[int]:
         else:
             seeds = list(range(int(text, 0)))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds wants N or A:B, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"wants N or A:B, got {text!r}") from None
     if not seeds:
-        raise argparse.ArgumentTypeError(f"--seeds {text!r} names no seed")
+        raise argparse.ArgumentTypeError(f"{text!r} names no seed")
     return seeds
 
 
@@ -79,13 +89,13 @@ class ExploreOptions:
     )  # fmt: skip
     jobs: int = option(
         os.cpu_count() or 1, "--jobs", "worker processes (default: the core count)", metavar="J",
-        parse=count, check=at_least(1),
+        parse=count, check=at_least(1), replay=False,
     )  # fmt: skip
-    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS")
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS", replay=False)
     all: bool = option(False, "--all", "run every seed, not stop at a failure", kind="flag")
     minimize: int | None = option(
         None, "--minimize", "shrink the failing schedule of SEED to a schedule file",
-        metavar="SEED", parse=count,
+        metavar="SEED", parse=count, check=at_least(0),
     )  # fmt: skip
     minimize_runs: int = option(
         64, "--minimize-runs", "runs the minimizer may spend", metavar="N", parse=count,
@@ -107,22 +117,38 @@ class BenchOptions:
         metavar="PATH", kind="list",
     )  # fmt: skip
     harts: list[int] = option(
-        [1, 2, 4, 8, 16], "--harts", "hart counts", metavar="N", parse=count, kind="many"
-    )
+        [1, 2, 4, 8, 16], "--harts", "hart counts", metavar="N", parse=count, kind="many",
+        check=between(1, C.MAX_HARTS),
+    )  # fmt: skip
     seeds: int = option(1, "--seeds", "seeds per cell", metavar="N", parse=count, check=at_least(1))
     quantum: int = option(
         100, "--quantum", "timed scheduler quantum", metavar="Q", parse=count, check=at_least(1)
     )
     jobs: int = option(
-        os.cpu_count() or 1, "--jobs", "worker processes", metavar="J", parse=count,
-        check=at_least(1),
+        os.cpu_count() or 1, "--jobs", "worker processes (default: the core count)", metavar="J",
+        parse=count, check=at_least(1), replay=False,
     )  # fmt: skip
-    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS")
+    cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS", replay=False)
     defines: dict[str, str] = option(
         {}, "-D", "macro for every benchmark build", metavar="NAME=VALUE", parse=define,
         kind="defines",
     )  # fmt: skip
-    out: str | None = option(None, "--out", "run directory (default: under ./runs/)", metavar="DIR")
+    out: str | None = option(
+        None, "--out", "run directory (default: a new one under ./runs/)", metavar="DIR",
+        replay=False,
+    )  # fmt: skip
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def shown(path: Path) -> str:
+    """A path as the user reads it best: relative to the working directory when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 @dataclass
@@ -183,16 +209,15 @@ def run_and_report(opts: RunOptions) -> int:
         )
     for warning in report.summary["warnings"]:
         print(f"emulator: warning: {warning}", file=sys.stderr)
-    where = f" [{report.run_dir}]" if report.run_dir else ""
+    where = f" [{shown(report.run_dir)}]" if report.run_dir else ""
     if result.outcome is Outcome.EXITED:
         note = ""
         if status == Status.GUEST_CODE_RANGE:
             note = f" (above {C.GUEST_EXIT_MAX}: exit status {status})"
-        harts = len(result.instructions)
         print(
             f"emulator: guest exited with code {result.exit_code}{note} after "
-            f"{result.total_instructions} instructions on {harts} hart{'s' * (harts != 1)}, "
-            f"{result.mips:.1f} MIPS{where}",
+            f"{result.total_instructions} instructions on "
+            f"{plural(len(result.instructions), 'hart')}, {result.mips:.1f} MIPS{where}",
             file=sys.stderr,
         )
     else:
@@ -243,17 +268,16 @@ def cmd_explore(opts: RunOptions, ex: ExploreOptions) -> int:
         print(f"replay: {again.reproduce()}")
         return 0
     # A bad cluster stops us before the run directory is made; a bad --out before any run.
+    # explore() prints each failing seed as it comes (above its progress bar); not again here.
     with open_runner(ex.jobs, ex.cluster) as runner, open_run_dir(opts.out, label) as run_dir:
         results, work = explore(opts, ex.seeds, ex.jobs, not ex.all, runner)
         write_results(run_dir, results, work)
     failed = [r for r in results if r.failed]
-    for r in failed:
-        print(f"seed {r.seed}: {r.outcome}: {r.message}")
     mips = sum(r.instructions for r in results) / max(sum(r.wall_seconds for r in results), 1e-9)
     print(
-        f"explored {len(results)} of {len(ex.seeds)} seeds ({opts.schedule}, quantum "
-        f"{opts.quantum}, {opts.harts} harts): {len(failed)} failed, {mips / 1e6:.2f} MIPS per "
-        f"process; results in {run_dir / 'results.csv'}"
+        f"explored {len(results)} of {plural(len(ex.seeds), 'seed')} ({opts.schedule}, quantum "
+        f"{opts.quantum}, {plural(opts.harts, 'hart')}): {len(failed)} failed, "
+        f"{mips / 1e6:.2f} MIPS per process; results in {shown(run_dir / 'results.csv')}"
     )
     if work.no_allocator and not opts.no_allocator:
         print("the image has no allocator entry point: the oracle had no call to check")
@@ -330,33 +354,42 @@ def cmd_mutate(m: MutateOptions) -> int:
 
 def cmd_bench(b: BenchOptions) -> int:
     from emulator.bench.report import markdown_table, write_outputs
-    from emulator.bench.sweep import Sweep, run_sweep
+    from emulator.bench.sweep import Sweep, benchmarks, run_sweep
     from emulator.instruments.timing import CostModel
     from emulator.session.pool import open_runner
     from emulator.session.rundir import open_run_dir
     from toolchain import catalog
 
     validate(b)
-    try:
-        apps = b.benchmarks or [a for a in catalog.apps() if a.startswith("bench-")]
-        for name in apps:
+    known = benchmarks()
+    apps = b.benchmarks or known
+    for name in apps:
+        try:
             catalog.app(name)
-        for name in b.configs:
+        except catalog.CatalogError as e:
+            raise BadInput(f"--benchmarks: {e}") from None
+        if name not in known and "/" not in name:  # a folder of one's own may be one
+            raise BadInput(
+                f"--benchmarks: {name} is not a benchmark (it prints no result line for the "
+                f"sweep); benchmarks: {', '.join(known)}"
+            )
+    for name in b.configs:
+        try:
             catalog.config(name, b.libs)
-    except catalog.CatalogError as e:
-        raise EmulatorError(str(e)) from None
-    if any(not 1 <= h <= C.MAX_HARTS for h in b.harts):
-        raise EmulatorError(f"--harts must be between 1 and {C.MAX_HARTS}")
+        except catalog.CatalogError as e:
+            raise BadInput(f"--configs: {e}") from None
     sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines), list(b.libs))
     # Made before the sweep: a bad --out is said at once, not after hours of runs.
     with open_runner(b.jobs, b.cluster) as runner, open_run_dir(b.out, "bench") as run_dir:
         results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)
-    plots = write_outputs(run_dir, results, sweep, CostModel.load().describe())
+    reproduce = f"python -m emulator bench {join(command_line(b))}".strip()
+    plots = write_outputs(run_dir, results, sweep, CostModel.load().describe(), reproduce=reproduce)
     print(markdown_table(results), end="")
     bad = [r for r in results if not r.ok]
+    figures = len({p.stem for p in plots})
     print(
-        f"{len(results)} runs, {len(bad)} failed; results.csv, results.json, results.md and "
-        f"{len(plots)} plots in {run_dir}"
+        f"{plural(len(results), 'run')}, {len(bad)} failed; results.csv, results.json, "
+        f"results.md and {plural(figures, 'figure')} (PNG and SVG) in {shown(run_dir)}"
     )
     return 1 if bad else 0
 
@@ -370,28 +403,48 @@ def _prog() -> str:
     return called if called and not called.endswith(".py") else "python -m emulator"
 
 
-def _parser() -> _Parser:
-    parser = _Parser(
+def _parser() -> Parser:
+    parser = Parser(
         prog=_prog(),
         description="Multi-hart RISC-V machine for SMP allocator experiments.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    add_arguments(sub.add_parser("run", help="boot an image or a bundled app"), RunOptions)
-    apps = sub.add_parser("apps", help="list bundled apps and build configurations")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def command(name: str, help: str, description: str) -> Parser:
+        return sub.add_parser(name, help=help, description=description)
+
+    run = command(
+        "run", "boot an image or a bundled app",
+        "Boot an image or a bundled app, stream its console and exit with the guest's code.",
+    )  # fmt: skip
+    add_arguments(run, RunOptions)
+    apps = command("apps", "list bundled apps and build configurations",
+                   "List the bundled apps and the build configurations.")  # fmt: skip
     apps.add_argument(
         "--lib", dest="libs", action="append", default=[], metavar="PATH",
         help="also list the allocator configurations of a library folder of your own",
     )  # fmt: skip
-    ex = sub.add_parser("explore", help="run many seeded schedules with the oracle on")
+    ex = command(
+        "explore", "run many seeded schedules with the oracle on",
+        "Run one app under many seeded schedules in parallel, with the allocation oracle on, "
+        "and report the seeds that fail.",
+    )  # fmt: skip
     debugging = ("gdb", "gdb_wait", "gdb_at", "gdb_disconnect")  # one run, not many
     add_arguments(ex, RunOptions, skip=("seed", "save_schedule", *debugging))
     add_arguments(ex, ExploreOptions)
-    add_arguments(sub.add_parser("bench", help="sweep the SMP allocation benchmarks"), BenchOptions)
-    add_arguments(
-        sub.add_parser("mutate", help="break each atomic of an allocator; see which tests notice"),
-        MutateOptions,
-    )
+    bench = command(
+        "bench", "sweep the SMP allocation benchmarks",
+        "Run every benchmark x configuration x hart count x seed under the virtual-time model "
+        "and write the results, a table and figures to a run directory.",
+    )  # fmt: skip
+    add_arguments(bench, BenchOptions)
+    mutate = command(
+        "mutate", "break each atomic of an allocator; see which tests notice",
+        "Build one mutant per atomic site and operator of an allocator configuration, run the "
+        "apps against each with the oracle and an exploration, and write the kill table.",
+    )  # fmt: skip
+    add_arguments(mutate, MutateOptions)
     return parser
 
 
@@ -409,20 +462,26 @@ def _main(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return guarded(lambda: _main(argv))
+
+
+def guarded(fn: Callable[[], int], prog: str = "emulator") -> int:
+    """fn()'s status; a problem the user can fix is one line and its status, anything else a
+    bug: one line naming it and the file its traceback went to, and the internal-error status."""
     try:
-        return _main(argv)
+        return fn()
     except EmulatorError as e:
-        print(f"emulator: {e}", file=sys.stderr)
+        print(f"{prog}: {e}", file=sys.stderr)
         return e.status
     except KeyboardInterrupt:
-        print("emulator: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a bug in the emulator: say so in one line, keep the traceback
         fd, path = tempfile.mkstemp(prefix="emulator-internal-error-", suffix=".txt")
         with os.fdopen(fd, "w") as f:
             traceback.print_exc(file=f)
         print(
-            f"emulator: internal error: {type(e).__name__}: {e} (a bug in the emulator, not in "
+            f"{prog}: internal error: {type(e).__name__}: {e} (a bug in the emulator, not in "
             f"your input; the traceback is in {path}; please report it)",
             file=sys.stderr,
         )

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
+
+from tqdm import tqdm
 
 from emulator.explore.explore import worker_options
 from emulator.machine.machine import Outcome
@@ -34,9 +37,10 @@ def _fails_like(opts: RunOptions, turns: list[list[int]], rule: str | None, scra
 
 
 def minimize(
-    opts: RunOptions, seed: int, run_dir: Path, budget: int = 64, log=print
+    opts: RunOptions, seed: int, run_dir: Path, budget: int = 64, log=print, progress: bool = True
 ) -> tuple[Path, int, int] | None:
-    """(schedule file, switches before, after), or None when the seed does not fail."""
+    """(schedule file, switches before, after), or None when the seed does not fail. With
+    `progress`, a bar on stderr counts the runs spent of the budget."""
     work = worker_options(opts)
     recorded = run_dir / f"seed-{seed}.schedule.json"
     report = run(replace(work, seed=seed, save_schedule=str(recorded)))
@@ -48,17 +52,21 @@ def minimize(
     before = switches(turns)
     log(f"seed {seed} fails ({rule or r.outcome}) after {before} switches; minimizing")
     chunk, runs = max(1, len(turns) // 2), 0
-    while chunk >= 1 and runs < budget:
-        i, changed = 0, False
-        while i < len(turns) and runs < budget:
-            candidate = turns[:i] + turns[i + chunk :]
-            runs += 1
-            if candidate and _fails_like(work, candidate, rule, run_dir):
-                turns, changed = candidate, True
-            else:
-                i += chunk
-        if not changed:
-            chunk //= 2
+    bar = tqdm(total=budget, unit="run", file=sys.stderr, leave=False, disable=not progress)
+    with bar:
+        while chunk >= 1 and runs < budget:
+            i, changed = 0, False
+            while i < len(turns) and runs < budget:
+                candidate = turns[:i] + turns[i + chunk :]
+                runs += 1
+                bar.update()
+                if candidate and _fails_like(work, candidate, rule, run_dir):
+                    turns, changed = candidate, True
+                    bar.set_postfix_str(f"{switches(turns)} switches")
+                else:
+                    i += chunk
+            if not changed:
+                chunk //= 2
     out = run_dir / f"seed-{seed}.min.schedule.json"
     save_schedule(
         out, work.harts, [tuple(t) for t in turns], {"minimized_from_seed": seed, "rule": rule}

@@ -8,6 +8,7 @@ line that reproduces a run (`command_line`) and the record a run directory keeps
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
@@ -105,16 +106,39 @@ def _option(f) -> Option | None:
     return f.metadata.get("option")
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = ()) -> None:
-    """One argparse option per field of `cls` that has a flag (except those in `skip`)."""
-    skip = set(skip)
+def _with_default(help: str, default: Any) -> str:
+    """The help with its default, unless the help already says it or there is none (0 is one)."""
+    if "(default" in help or default is None or default is False or default in ([], {}):
+        return help
+    shown = " ".join(map(str, default)) if isinstance(default, list) else default
+    return f"{help} (default {shown})"
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    skip: Iterable[str] = (),
+    only: Iterable[str] | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> None:
+    """One argparse option per field of `cls` that has a flag (except those in `skip`; only
+    those in `only` when given). `defaults` replaces the table's defaults (a script measuring
+    something else than `run` does), in the help too."""
+    skip, defaults = set(skip), defaults or {}
     for f in fields(cls):
         o = _option(f)
-        if o is None or o.flag is None or f.name in skip:
+        if (
+            o is None
+            or o.flag is None
+            or f.name in skip
+            or (only is not None and f.name not in only)
+        ):
             continue
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        shown = o.help + (f" (default {default})" if default not in (None, False, [], {}) else "")
-        kw: dict[str, Any] = {"help": shown, "metavar": o.metavar}
+        help = o.help
+        if f.name in defaults:
+            default, help = defaults[f.name], re.sub(r" \(default[^)]*\)", "", help)
+        kw: dict[str, Any] = {"help": _with_default(help, default), "metavar": o.metavar}
         if not o.flag.startswith("-"):
             parser.add_argument(f.name, nargs="?", metavar=o.flag, help=o.help)
             continue
@@ -155,9 +179,13 @@ def validate(opts: Any) -> None:
         o = _option(f)
         if o is None or o.check is None:
             continue
-        problem = o.check(getattr(opts, f.name))
-        if problem:
-            raise BadInput(f"{o.flag or f.name} {problem} (got {getattr(opts, f.name)!r})")
+        value = getattr(opts, f.name)
+        # a repeated or many-valued option is checked value by value, and names the bad one
+        values = value if o.kind in ("list", "many") and isinstance(value, list) else [value]
+        for v in values:
+            problem = o.check(v)
+            if problem:
+                raise BadInput(f"{o.flag or f.name} {problem} (got {v!r})")
 
 
 def command_line(opts: Any, skip: Iterable[str] = ()) -> list[str]:
@@ -264,7 +292,7 @@ class RunOptions:
     pct_unit: str = option(
         "atomics", "--pct-unit",
         "pct: a step is an atomic (switches happen in front of one), also a plain load or store "
-        "of a word atomics use (sync), or an instruction",
+        "of a word atomics use (sync), or any instruction (instructions)",
         choices=PCT_UNITS,
     )  # fmt: skip
     preempt_p: float | None = option(

@@ -59,9 +59,17 @@ def resolve_image(opts: RunOptions) -> Path | None:
         return Path(opts.image or opts.kernel)  # type: ignore[arg-type]
     if not opts.app and not opts.default_app:
         return None
-    from toolchain import BuildError, CompilerMissing, build
+    from toolchain import BuildError, CompilerMissing, build, catalog
     from toolchain.catalog import CatalogError, firmware_below
 
+    for flag, lookup, name in (
+        ("--app", catalog.app, opts.app or DEFAULT_APP),
+        ("--config", catalog.config, opts.config),
+    ):
+        try:
+            lookup(name)
+        except CatalogError as e:
+            raise BadInput(f"{flag}: {e}") from None
     try:
         firmware = firmware_below(opts.bios)
         return build(
