@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import covering
 
 from emulator.native import build as native_build
 from emulator.native import enabled, library
@@ -120,8 +121,11 @@ def _same_on_both_paths(opts: dict, tmp_path: Path) -> dict:
     return json.loads(native["summary.json"])
 
 
-@pytest.mark.parametrize(("app", "config"), [(a, c) for a, cs in APPS.items() for c in cs])
-@pytest.mark.parametrize("seed", [1, 2])
+# The fast tier keeps one case of each configuration; the slow tier every app, both seeds.
+CASES = [(a, c, seed) for seed in (1, 2) for a, cs in APPS.items() for c in cs]
+
+
+@pytest.mark.parametrize(("app", "config", "seed"), covering(CASES, 1))
 def test_every_app_under_every_instrument(app, config, seed, tmp_path):
     from emulator.instruments.tracer import find_api
     from emulator.machine.image import Image
