@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""The native layer's figures (issue 16): each measured on the pure-Python path
-(EMULATOR_NATIVE=0, "before") and on the native layer ("after"), back to back in this process,
-over the same runs; every ratio is of two runs measured here, one right after the other.
+"""Measure the native layer's figures (issue 16), each before and after, back to back.
+
+Each is measured on the pure-Python path (EMULATOR_NATIVE=0, "before") and on the native layer
+("after"), back to back in this process, over the same runs; every ratio is of two runs
+measured here, one right after the other.
 
   atomics   MIPS with --atomics / without, `locks`, 4 harts, q=1000         (goal >= 0.6)
   lrsc      microseconds per LR or SC on `litmus-lrsc`: the extra time of 100000 against

@@ -8,6 +8,7 @@ checks are the same code path.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -62,14 +63,16 @@ def resolve_image(opts: RunOptions) -> Path | None:
     from toolchain import BuildError, CompilerMissing, build, catalog
     from toolchain.catalog import CatalogError, firmware_below
 
-    for flag, lookup, name in (
-        ("--app", catalog.app, opts.app or DEFAULT_APP),
-        ("--config", catalog.config, opts.config),
-    ):
+    checks: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("--app", lambda: catalog.app(opts.app or DEFAULT_APP)),
+        ("--config", lambda: catalog.config(opts.config, opts.libs)),  # yours, with --lib
+    )
+    for flag, lookup in checks:
         try:
-            lookup(name)
+            lookup()
         except CatalogError as e:
-            raise BadInput(f"{flag}: {e}") from None
+            said = str(e)  # named once: some messages begin with the option already
+            raise BadInput(said if said.startswith(flag) else f"{flag}: {said}") from None
     try:
         firmware = firmware_below(opts.bios)
         return build(
