@@ -30,7 +30,6 @@ minute apart then say more about the neighbours than about the emulator.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import tempfile
@@ -41,6 +40,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import emulator.machine.machine as machine_module
+from emulator.cli.scripts import script_parser
 from emulator.explore.explore import explore
 from emulator.machine.hooks import Hooks, MemoryLog
 from emulator.machine.image import Image
@@ -209,9 +209,22 @@ FIGURES: dict[str, list[tuple[str, Callable[[], tuple[float, str]], str]]] = {
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=list(FIGURES), default=list(FIGURES))
-    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    p = script_parser(__doc__)
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(FIGURES),
+        default=list(FIGURES),
+        metavar="FIGURE",
+        help=f"the figures to measure: {', '.join(FIGURES)} (default: all)",
+    )
+    p.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="time runs by this process's CPU time (cpu: fair on a shared host) or the wall "
+        "clock (default cpu)",
+    )
     args = p.parse_args()
     if args.clock == "cpu":
         machine_module.time = CLOCK  # type: ignore[assignment]
