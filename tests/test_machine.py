@@ -122,3 +122,24 @@ def test_event_times_are_exact_inside_a_quantum():
     reference = times(1)
     assert len(reference) > 5
     assert times(7) == reference and times(1000) == reference and times(100_000) == reference
+
+
+def test_stop_interrupt_is_found_when_another_instance_lies_right_after():
+    """cpu.py finds uc_struct.stop_interrupt by scanning past the struct's start; the heap may
+    put another instance (a hart's) right after it, with the same pointer in the same field.
+    The main job failed on this now and then (UnicornChanged) until the first hit was taken."""
+    import ctypes
+
+    from unicorn import UC_ARCH_RISCV, UC_MODE_RISCV64, Uc
+    from unicorn.riscv_const import UC_RISCV_REG_PC
+
+    from emulator.machine import cpu
+
+    uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV64)
+    uc.reg_write(UC_RISCV_REG_PC, C.RAM_BASE)  # unicorn sets the field up on first use
+    half = cpu._SCAN_UC // 2
+    own = ctypes.string_at(cpu._handle(uc), half)
+    field = cpu.layout().stop_interrupt
+    assert field < half
+    twins = ctypes.create_string_buffer(own + own)  # this struct, and a neighbour just like it
+    assert cpu._stop_interrupt_offset(ctypes.addressof(twins)) == field
