@@ -215,15 +215,15 @@ class Plan:
     def steps(self) -> Iterator[tuple[str, RunOptions, list[int]]]:
         """(what it is, run options without the image, seeds: [] for one plain run)."""
         for app in self.apps:
-            yield f"run {app}", self._options(app), []
+            yield f"run {app}", self.options(app), []
         for schedule, quantum, unit in self.policies:
             for app in self.apps:
-                opts = replace(self._options(app), schedule=schedule, quantum=quantum)
+                opts = replace(self.options(app), schedule=schedule, quantum=quantum)
                 if unit:
                     opts = replace(opts, pct_unit=unit)
                 yield f"explore {app} {schedule}", opts, list(range(self.seeds))
 
-    def _options(self, app: str) -> RunOptions:
+    def options(self, app: str) -> RunOptions:
         opts = RunOptions(
             app=app, config=self.config, harts=self.harts, check=True, quiet=True,
             ram_mib=self.ram_mib,
@@ -269,10 +269,7 @@ class Tester:
         that hangs (a lock never released) is killed by the budget, not waited for."""
         images = {app: self._build(root, app) for app in self.plan.apps}
         self.images = {app: _code(path) for app, path in images.items()}
-        for app, path in images.items():
-            opts = replace(self.plan._options(app), image=str(path), app=None, config="default")
-            report = run(opts)
-            self.budgets[app] = BUDGET_FACTOR * report.result.total_instructions + BUDGET_FLOOR
+        self.budgets = {}  # set by the plain runs, which come first (Plan.steps)
         found = self._first_failure(images)
         if found:
             step, seeds, message = found
@@ -314,10 +311,13 @@ class Tester:
             app = opts.app or ""
             opts = replace(
                 opts, image=str(images[app]), app=None, config="default",
-                max_instructions=self.budgets[app],
+                max_instructions=self.budgets.get(app, opts.max_instructions),
             )  # fmt: skip
             if not seeds:
                 report = run(opts)
+                if app not in self.budgets:  # the baseline's run: it sets the app's budget
+                    total = report.result.total_instructions
+                    self.budgets[app] = BUDGET_FACTOR * total + BUDGET_FLOOR
                 if not (report.result.outcome == "exited" and report.result.exit_code == 0):
                     return step, 0, report.result.message
                 continue
