@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from emulator.machine.devices import Device
 from emulator.machine.isa import MASK64, execute_control_flow, is_control_flow, length_of, sext
 from guest.contract import C
 
@@ -43,7 +44,7 @@ DEVICE_NAMES = {
 }
 
 
-def memory_map(ram_size: int, devices: Iterable[object]) -> list[Region]:
+def memory_map(ram_size: int, devices: Iterable[Device]) -> list[Region]:
     """Every region the machine maps, by the name messages give it."""
     regions = [
         Region(C.MROM_BASE, C.MROM_SIZE, "the mask ROM", writable=False),
@@ -51,8 +52,7 @@ def memory_map(ram_size: int, devices: Iterable[object]) -> list[Region]:
         Region(C.RAM_BASE, ram_size, "RAM"),
     ]
     for dev in devices:
-        name = getattr(dev, "name", "device")
-        regions.append(Region(dev.base, dev.size, DEVICE_NAMES.get(name, name)))  # type: ignore[attr-defined]
+        regions.append(Region(dev.base, dev.size, DEVICE_NAMES.get(dev.name, dev.name)))
     return sorted(regions, key=lambda r: r.base)
 
 
