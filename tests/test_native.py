@@ -1,7 +1,7 @@
 """One behaviour, two paths: every bundled app, under several configurations, schedules and
 seeds, run on the pure-Python path (EMULATOR_NATIVE=0) and on the native layer; their run
 directories must agree byte for byte — summary.json (but wall_seconds and mips), atomics.json,
-allocs.jsonl, allocs.json, console.log and saved schedule files.
+allocs.jsonl, allocs.json, allocs.trace.json, console.log and saved schedule files.
 
 Also: the layer is built once and cached outside the source tree, and a host where it cannot
 be built says so in one line and runs the Python path.
@@ -10,11 +10,14 @@ be built says so in one line and runs the Python path.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,10 +25,18 @@ from conftest import covering
 
 from emulator.native import build as native_build
 from emulator.native import enabled, library
+from emulator.native import layout as L
 from emulator.session import RunOptions, run
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ("summary.json", "atomics.json", "allocs.jsonl", "allocs.json", "console.log")
+FILES = (
+    "summary.json",
+    "atomics.json",
+    "allocs.jsonl",
+    "allocs.json",
+    "allocs.trace.json",
+    "console.log",
+)
 
 pytestmark = pytest.mark.skipif(
     library() is None, reason="the native layer cannot be built on this host"
@@ -178,6 +189,76 @@ def test_the_checker_catches_a_difference(tmp_path, monkeypatch):
     monkeypatch.setattr(contention.ContentionMonitor, "report", off_by_one)
     with pytest.raises(AssertionError, match=r"atomics\.json differs"):
         _same_on_both_paths({"app": "hello", "harts": 2, "atomics": True}, tmp_path)
+
+
+# The trace writer's files come from C on the native layer (src/calllog.c) and from
+# TraceWriter on the Python path: unusual values must come out alike too.
+WRITER_CASES = [
+    # failed calls (calloc's overflow, memalign's bad alignments), realloc to and from NULL and
+    # size 0, posix_memalign's statuses, mmap's -errno results and negative arguments, and
+    # --fail injections with each kind of failure value (NULL, ENOMEM, -ENOMEM)
+    {"app": "malloc-api", "config": "mimalloc+region", "harts": 2, "trace": True,
+     "check": True, "fail": ["posix_memalign:3", "calloc:1", "mmap:9"]},
+    # more than 8 harts: the live-bytes counters after a free on another hart come in the
+    # order Python's set of the two harts iterates in (hart 11 before hart 3)
+    {"app": "prodcons", "config": "mimalloc+bbuddy-lockfree", "harts": 16, "trace": True,
+     "defines": {"PC_ITEMS": "40"}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("index", range(len(WRITER_CASES)))
+def test_the_trace_writer_in_c_writes_what_python_writes(index, tmp_path):
+    opts = {"ram_mib": 64, **WRITER_CASES[index]}
+    _same_on_both_paths(opts, tmp_path)
+    calls = [json.loads(line) for line in (tmp_path / "run" / "allocs.jsonl").open()]
+    events = json.loads((tmp_path / "run" / "allocs.trace.json").read_text())["traceEvents"]
+    if opts["app"] == "malloc-api":  # the case holds what it says it does
+        assert {c["call"] for c in calls if c.get("injected")} == {
+            "posix_memalign", "calloc", "mmap"
+        }  # fmt: skip
+        assert any(isinstance(c["result"], int) and c["result"] < 0 for c in calls)
+        assert any(c["call"] == "realloc" and c["args"]["size"] == 0 for c in calls)
+    else:
+        counters = [e for e in events if e["ph"] == "C"]
+        assert any(
+            a["ts"] == b["ts"]
+            and (a["name"], b["name"]) == ("live bytes hart 11", "live bytes hart 3")
+            for a, b in itertools.pairwise(counters)
+        )
+
+
+def _wrong_format(change):
+    from emulator.instruments import tracer
+
+    real = tracer.api_format
+
+    def wrong(fn):
+        f = real(fn)
+        return change(f) if fn.call == "malloc" and os.environ["EMULATOR_NATIVE"] == "1" else f
+
+    return wrong
+
+
+@pytest.mark.parametrize(
+    ("change", "file"),
+    [
+        (lambda f: replace(f, pointers=1), "allocs.jsonl"),  # malloc's size in hex
+        (lambda f: replace(f, chrome_head=f.chrome_head.replace("objects", "object")),
+         "allocs.trace.json"),
+        (lambda f: replace(f, block=L.LOG_BLOCK_NONE), "allocs.json"),  # no bytes counted
+    ],
+)  # fmt: skip
+def test_the_checker_catches_a_writer_in_c_that_writes_otherwise(
+    change, file, tmp_path, monkeypatch
+):
+    """The comparison can fail: the C writer told one detail wrong about malloc differs."""
+    from emulator.instruments import tracer
+
+    monkeypatch.setattr(tracer, "api_format", _wrong_format(change))
+    opts = {"app": "alloc-tests", "config": "bbuddy-spin", "harts": 2, "trace": True,
+            "defines": {"ALLOC_STRESS_ITERS": "5"}}  # fmt: skip
+    with pytest.raises(AssertionError, match=rf"{re.escape(file)} differs"):
+        _same_on_both_paths(opts, tmp_path)
 
 
 def test_the_library_is_cached_outside_the_source_tree():

@@ -34,7 +34,15 @@ from typing import TYPE_CHECKING
 
 from emulator.machine.errors import BadInput
 from emulator.machine.hart import ROM_FOR_INSTRUMENTS, TRAP_WORD
-from emulator.machine.hooks import SKIP, ApiSpec, Hooks, NativeProbes, ProbeSpec, TrapSite
+from emulator.machine.hooks import (
+    SKIP,
+    ApiSpec,
+    CallLog,
+    Hooks,
+    NativeProbes,
+    ProbeSpec,
+    TrapSite,
+)
 from emulator.machine.isa import (
     PC,
     RA,
@@ -105,6 +113,7 @@ class Probes:
         self.apis: list[ApiSpec] = []
         self.records: Callable[[list[tuple]], None] | None = None
         self.first_entry_now = True
+        self.log: CallLog | None = None  # the trace writer's per-call work, for C to do
         self.ecall_caller = False  # a system call's caller is its hart's latest ecall, not mepc
         self.before_install: list[Callable[[], None]] = []  # users' last words (the tracer's)
         self._native = None
@@ -199,6 +208,7 @@ class Probes:
             self.records,
             self.first_entry_now,
             self.ecall_caller,
+            self.log,
         )
 
     @staticmethod

@@ -29,10 +29,11 @@ from unicorn import riscv_const as R
 
 from emulator.instruments.probes import SKIP, TRAMPOLINE, Frame, Probes
 from emulator.machine.events import Bus, Syscall
-from emulator.machine.hooks import ApiSpec
+from emulator.machine.hooks import ApiFormat, ApiSpec, CallLog
 from emulator.machine.isa import MASK64 as _MASK
 from emulator.machine.isa import PC, RA, sext
 from emulator.machine.isa import A as _A
+from emulator.native import layout as L
 from emulator.native.layout import ACT_TRACE, RECORD_INJECTED, RECORD_RETURN
 from guest.contract import C
 
@@ -218,6 +219,46 @@ def _symbol(image: Image, pc: int) -> str | None:
     return f"{sym.name}+{off:#x}" if off else sym.name
 
 
+_RELEASES = {"free": L.LOG_RELEASED_ALWAYS, "pfree": L.LOG_RELEASED_ALWAYS,
+             "munmap": L.LOG_RELEASED_IF_ZERO, "realloc": L.LOG_RELEASED_REALLOC}  # fmt: skip
+_BLOCKS = {"free": L.LOG_BLOCK_NONE, "pfree": L.LOG_BLOCK_NONE, "munmap": L.LOG_BLOCK_NONE,
+           "addmem": L.LOG_BLOCK_NONE, "posix_memalign": L.LOG_BLOCK_OUT,
+           "mmap": L.LOG_BLOCK_MMAP}  # fmt: skip
+
+
+def api_format(fn: ApiFunction) -> ApiFormat:
+    """How the native layer's trace writer writes `fn`'s calls: Call.json_line, json_result,
+    block, released and block_bytes above, as codes (tests/test_native.py compares the files
+    both write)."""
+    kind = fn.call
+    if kind in ("free", "pfree"):
+        result = L.LOG_RESULT_NULL
+    elif kind in ("posix_memalign", "munmap", "addmem"):
+        result = L.LOG_RESULT_SIGNED
+    else:
+        result = L.LOG_RESULT_MMAP if kind == "mmap" else L.LOG_RESULT_POINTER
+    size, size_arg = L.LOG_SIZE_NONE, 0
+    if kind == "calloc":
+        size = L.LOG_SIZE_PRODUCT
+    elif kind in ("malloc", "realloc", "memalign", "posix_memalign"):
+        size, size_arg = L.LOG_SIZE_ARG, fn.args.index("size")
+    elif kind == "palloc":
+        size, size_arg = L.LOG_SIZE_PAGES, fn.args.index("pages")
+    elif kind == "mmap":
+        size, size_arg = L.LOG_SIZE_ARG, fn.args.index("length")
+    return ApiFormat(
+        f',"layer":"{fn.layer}","call":"{kind}","args":{{',
+        f',"name":"{kind}","cat":"{fn.layer}","args":{{',
+        tuple(f'"{name}":' for name in fn.args),
+        sum(1 << i for i, name in enumerate(fn.args) if name in POINTER_ARGS),
+        result,
+        _RELEASES.get(kind, L.LOG_RELEASED_NONE),
+        _BLOCKS.get(kind, L.LOG_BLOCK_RESULT),
+        size,
+        size_arg,
+    )
+
+
 class Listener:
     """What the tracer calls; the oracle and the writers implement these."""
 
@@ -228,6 +269,11 @@ class Listener:
     def needs_now(self, fn: ApiFunction) -> tuple[bool, bool]:
         """(at entry, at return): must calls of `fn` reach this listener as they happen?"""
         return True, True
+
+    def call_log(self) -> CallLog | None:
+        """The listener's per-call work as the native layer can do it in C (the trace writer's),
+        or None. A listener whose CallLog the native layer took gets no calls."""
+        return None
 
     def attach(self, image: Image, machine: Machine) -> None:
         """The machine exists (before it runs)."""
@@ -259,6 +305,7 @@ class Tracer:
     _open: dict[int, Call] = field(default_factory=dict)  # native: calls not yet returned
     _harts: list = field(default_factory=list)
     _traced: list[ApiFunction] = field(default_factory=list)  # ACT_TRACE's argument -> fn
+    _drained: list[Listener] = field(default_factory=list)  # who gets the native records
 
     def __post_init__(self) -> None:
         found = find_api(self.image)
@@ -291,14 +338,29 @@ class Tracer:
             spec.now_entry = any(entry for entry, _ in needs)
             spec.now_return = any(back for _, back in needs)
         self.probes.first_entry_now = any(lst.first_entry_now for lst in self.listeners)
+        logs = [log for listener in self.listeners if (log := listener.call_log())]
+        if logs:  # one writer in C (the trace writer; a second would be its twin)
+            self.probes.log = logs[0]
+            for fn, spec in zip(self._traced, self.probes.apis, strict=True):
+                spec.format = api_format(fn)
 
     def attach(self, machine: Machine) -> None:
         self._harts = machine.harts
+        # On the native layer a listener whose writing C took gets nothing from drain.
+        log = self.probes.log
+        taken = log is not None and log.native is not None
+        self._drained = [lst for lst in self.listeners if not (taken and lst.call_log() is log)]
 
     def drain(self, records: list[tuple]) -> None:
         """The native layer's records of traced calls, in the order they happened: the same
         Calls, to the same listeners, as the Python path makes them."""
-        harts, listeners = self._harts, self.listeners
+        harts, listeners = self._harts, self._drained
+        if not listeners:  # the writer is C's and nobody else listens: only count
+            for record in records:
+                if record[0] == RECORD_INJECTED:
+                    self.injected.append(record[6])
+            self.calls = max(self.calls, max(record[6] for record in records) + 1)
+            return
         for kind, h, api, depth, nested, _, seq, now, clock, caller, *rest in records:
             hart = harts[h]
             if kind == RECORD_RETURN:
@@ -430,7 +492,10 @@ class TraceWriter(Listener):
     """allocs.jsonl, the Perfetto/Chrome trace and per-hart statistics.
 
     Streams both files as calls finish, so memory does not grow with the run. Ownership of live
-    blocks (who allocated what) is kept to draw flows and count remote frees and live bytes."""
+    blocks (who allocated what) is kept to draw flows and count remote frees and live bytes.
+
+    On the native layer C does all of this per call (`call_log`, native/src/calllog.c: the
+    same bytes, the same statistics), and the writer keeps the files and the caller symbols."""
 
     first_entry_now = False
 
@@ -453,6 +518,22 @@ class TraceWriter(Listener):
             for h in range(harts):
                 name = f'"args":{{"name":"hart {h}"}}'
                 self._write(f'{{"ph":"M","pid":1,"tid":{h},"name":"thread_name",{name}}}')
+        self.log = CallLog(jsonl is not None, chrome is not None, self._write_out, self._symbol)
+
+    def call_log(self) -> CallLog:
+        return self.log
+
+    def _write_out(self, which: int, text: str) -> None:
+        """Text of C's writer (every event after the header, so each begins with a comma)."""
+        out = self.jsonl if which == L.LOG_JSONL else self.chrome
+        assert out is not None
+        out.write(text)
+
+    def _symbol(self, pc: int) -> str:
+        symbol = self._symbols.get(pc)
+        if symbol is None:
+            symbol = self._symbols[pc] = symbol_json(self.image, pc)
+        return symbol
 
     def on_return(self, hart: Hart, call: Call) -> None:
         st = self.stats[call.hart]
@@ -480,9 +561,7 @@ class TraceWriter(Listener):
         if self.jsonl is None and self.chrome is None:
             return
         fn = call.fn
-        symbol = self._symbols.get(call.caller)
-        if symbol is None:
-            symbol = self._symbols[call.caller] = symbol_json(self.image, call.caller)
+        symbol = self._symbol(call.caller)
         if self.jsonl is not None:
             self.jsonl.write(call.json_line(symbol) + "\n")
         if self.chrome is not None:
@@ -530,6 +609,15 @@ class TraceWriter(Listener):
                 )
 
     def close(self) -> None:
+        native = self.log.native
+        if native is not None:  # C's text, then its statistics, as the Python path keeps them
+            native.flush()
+            for h, st in enumerate(self.stats):
+                st.calls, st.failed, st.bytes, st.remote_frees, self.live[h], st.latencies = (
+                    native.stats(h)
+                )
+            native.close()
+            self.log.native = None
         if self.chrome is not None:
             self.chrome.write("\n]}\n")
             self.chrome.close()

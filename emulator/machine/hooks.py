@@ -64,8 +64,9 @@ describes its work here instead of registering a Python callable for it:
                  its subscription to Atomic events; it reads the counts after the run
   atomic_costs   the timing model's charges (AtomicCosts) in C, in place of `charge`
   probes         function probes (NativeProbes) run in C, in place of the trap sites they
-                 also registered in `traps`: their actions, the traced API, and who takes the
-                 records of traced calls
+                 also registered in `traps`: their actions, the traced API, who takes the
+                 records of traced calls, and a listener's writing done in C (CallLog: the
+                 trace writer's files and statistics)
 
 `Policy` is what the machine's loop asks of a schedule; on the native layer a policy that can
 hand its state over (NativeSchedule) decides in C's turn loop, with the same decisions.
@@ -76,7 +77,7 @@ from __future__ import annotations
 import mmap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.machine.events import Bus
 
@@ -119,6 +120,41 @@ class ApiSpec:
     fail_value: int = 0
     now_entry: bool = True  # a listener must see each entry as it happens, not at turn end
     now_return: bool = True  # the same for each return
+    format: ApiFormat | None = None  # how a CallLog writes its calls
+
+
+@dataclass(frozen=True)
+class ApiFormat:
+    """How the native layer's trace writer (native/src/calllog.c) writes a traced function's
+    calls: the text around its arguments, and how its result, the block it hands out, its size
+    and what it gives back are read (layout's LOG_* codes). instruments/tracer.py derives it
+    from its API table."""
+
+    jsonl_head: str  # allocs.jsonl after the hart: ',"layer":...,"call":...,"args":{'
+    chrome_head: str  # the trace's slice after its duration: ',"name":...,"cat":...,"args":{'
+    arg_keys: tuple[str, ...]  # each argument's JSON key with its colon
+    pointers: int  # bit i: argument i is written in hex
+    result: int  # LOG_RESULT_*
+    released: int  # LOG_RELEASED_*
+    block: int  # LOG_BLOCK_*
+    size: int  # LOG_SIZE_*
+    size_arg: int  # the argument LOG_SIZE_ARG and LOG_SIZE_PAGES (and realloc's rule) read
+
+
+@dataclass
+class CallLog:
+    """A listener's per-call writing, which the native layer does in C when it runs
+    (native/src/calllog.c: the trace writer's allocs.jsonl lines, trace events and per-hart
+    statistics). The listener keeps the files: `write(which, text)` appends to LOG_JSONL's or
+    LOG_CHROME's, `symbol(pc)` is a caller's symbol as JSON. When the native layer takes the
+    work it sets `native` (nativehart.NativeCallLog: the statistics, `flush`), and the listener
+    then gets no calls from the tracer."""
+
+    write_jsonl: bool
+    write_chrome: bool
+    write: Callable[[int, str], None]
+    symbol: Callable[[int], str]
+    native: Any = None
 
 
 @dataclass
@@ -147,6 +183,7 @@ class NativeProbes:
     drain: Callable[[list[tuple]], None] | None = None
     first_entry_now: bool = True  # the run's first traced entry reaches Python at once
     ecall_caller: bool = False  # a system call's caller: its hart's latest ecall (else mepc)
+    log: CallLog | None = None  # a listener's writing, done in C (apis carry its formats)
 
 
 ACCESS = "<qQii"  # a MemoryLog record: (now, address, size, write), as layout.ACCESS

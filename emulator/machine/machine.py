@@ -609,7 +609,7 @@ class Machine:
         if in_c:
             policy.native_resume(native.schedule())  # type: ignore[attr-defined,union-attr]
         if self.native is not None:
-            self.native.drain()
+            self.native.end_of_run()
         if memory_log is not None:
             memory_log.loads = [h.loads for h in self.harts]
             memory_log.stores = [h.stores for h in self.harts]

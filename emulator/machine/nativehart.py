@@ -64,6 +64,9 @@ _PROBE_ENTRY = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int32, ctypes.c_int32)
 _PROBE_RETURN = ctypes.CFUNCTYPE(
     None, ctypes.c_int32, ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64
 )
+_LOG_WRITE = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64)
+_LOG_SYMBOL = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
+LOG_FLUSH_AT = 1 << 20  # bytes of trace text C keeps before Python writes them out
 _ATOMIC = ctypes.CFUNCTYPE(
     None, ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int32, ctypes.c_int32,
     ctypes.c_int32, ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int32,
@@ -119,6 +122,7 @@ class Native:
         self._next_handle = 1
         self._records = None
         self.monitor_slots: list[int] = []  # the site of each of the monitor's slots
+        self.log: NativeCallLog | None = None  # the trace writer in C
 
     def close(self) -> None:
         if self.m.sites:
@@ -181,6 +185,8 @@ class Native:
             c.nargs, c.syscall, c.out, c.layer = a.nargs, a.syscall, a.out, a.layer
             c.fail_at, c.fail_value = a.fail_at, a.fail_value
             c.now_entry, c.now_return = a.now_entry, a.now_return
+            if spec.log is not None:
+                self._api_format(c, a.format)
         probes = (layout.PROBE.ctype * max(1, len(spec.probes)))()
         for index, (c, p) in enumerate(zip(probes, spec.probes, strict=False)):
             c.address, c.slot, c.word, c.length = p.address, p.slot, p.word, p.length
@@ -206,7 +212,27 @@ class Native:
         m.records, m.record_capacity = ctypes.addressof(records), RECORDS
         m.sync_first_entry = spec.first_entry_now
         m.ecall_caller = spec.ecall_caller
+        if spec.log is not None:
+            self.log = NativeCallLog(self, spec.log)
+            spec.log.native = self.log
         return covered
+
+    def _api_format(self, c, f) -> None:
+        """An API function's ApiFormat, for the trace writer in C (calllog.c)."""
+        texts = [
+            ctypes.create_string_buffer(text.encode())
+            for text in (f.jsonl_head, f.chrome_head, "\0".join(f.arg_keys))
+        ]
+        self._arrays += texts
+        c.jsonl_head, c.chrome_head, c.arg_keys = (ctypes.addressof(t) for t in texts)
+        c.pointers, c.result, c.released = f.pointers, f.result, f.released
+        c.block, c.size, c.size_arg = f.block, f.size, f.size_arg
+
+    def end_of_run(self) -> None:
+        """The run's last records to the tracer, the trace writer's last text to its files."""
+        self.drain()
+        if self.log is not None:
+            self.log.flush()
 
     # ---- the turn loop (src/turns.c) ---------------------------------------------------------
 
@@ -362,6 +388,71 @@ class Native:
             op = f"{name}.{'d' if width == 8 else 'w'}"
         self.machine.bus.emit(
             ev.Atomic(hart, instret, pc, name, op, width, address, old, value, bool(ok))
+        )
+
+
+class NativeCallLog:
+    """A listener's writing done in C (hooks.CallLog, src/calllog.c): the trace writer's text,
+    handed to the listener's files, and its per-hart statistics, read after the run."""
+
+    def __init__(self, native: Native, spec) -> None:
+        self.native = native
+        self.spec = spec
+        self.c = c = layout.CALL_LOG.ctype()
+        self.pointer = ctypes.addressof(c)
+        c.write_jsonl, c.write_chrome = spec.write_jsonl, spec.write_chrome
+        c.flush_at = LOG_FLUSH_AT
+        self._keep = (_LOG_WRITE(self._guard(self._write)), _LOG_SYMBOL(self._guard(self._symbol)))
+        c.py_write, c.py_symbol = (_address(fn) for fn in self._keep)
+        if native.lib.nm_log_init(native.pointer, self.pointer) != 0:
+            raise MemoryError("the native layer could not allocate its tables")
+
+    def _guard(self, fn):
+        native = self.native
+
+        def call(*args):
+            try:
+                fn(*args)
+            except BaseException as e:  # never into C: raised when C returns (raise_pending)
+                native.errors.append(e)
+                native._error_flag.value = 1
+                turn = native.m.turn
+                if turn >= 0:
+                    native.machine.harts[turn].uc.emu_stop()
+
+        return call
+
+    def _write(self, which: int, text: int, length: int) -> None:
+        self.spec.write(which, ctypes.string_at(text, length).decode())
+
+    def _symbol(self, pc: int) -> None:
+        text = self.spec.symbol(pc).encode()
+        if self.native.lib.nm_log_symbol(self.pointer, pc, text, len(text)) != 0:
+            raise MemoryError("the native layer could not allocate its tables")
+
+    def flush(self) -> None:
+        """Write out the text C holds."""
+        if self.c.jsonl_length or self.c.chrome_length:
+            self.native.lib.nm_log_flush(self.pointer)
+            self.native.raise_pending()
+
+    def close(self) -> None:
+        """Free C's side (after `flush` and `stats`: the run is over)."""
+        self.native.lib.nm_log_free(self.native.pointer)
+
+    def stats(self, hart: int) -> tuple[int, int, int, int, int, list[int]]:
+        """(calls, failed, bytes, remote frees, live bytes, latencies) of a hart's calls."""
+        c = self.c
+        count = ctypes.c_int64()
+        values = self.native.lib.nm_log_latencies(self.pointer, hart, ctypes.byref(count))
+        latencies = list((ctypes.c_int64 * count.value).from_address(values)) if values else []
+        return (
+            c.calls[hart],
+            c.failed[hart],
+            c.bytes_high[hart] << 64 | c.bytes_low[hart],
+            c.remote_frees[hart],
+            c.live_high[hart] << 64 | c.live_low[hart],
+            latencies,
         )
 
 

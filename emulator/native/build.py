@@ -109,6 +109,11 @@ def _declare(lib: ctypes.CDLL) -> None:
         "nm_declared_release": (None, [p, u64, i32, i64]),
         "nm_frames_in_progress": (i32, [p]),
         "nm_execute_displaced": (u64, [u32, u64, p]),
+        "nm_log_init": (i32, [p, p]),
+        "nm_log_symbol": (i32, [p, u64, ctypes.c_char_p, i64]),
+        "nm_log_latencies": (p, [p, i32, p]),
+        "nm_log_flush": (None, [p]),
+        "nm_log_free": (None, [p]),
     }
     for name, (restype, argtypes) in signatures.items():
         fn = getattr(lib, name)

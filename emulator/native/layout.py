@@ -164,6 +164,7 @@ MACHINE = Struct(
         ("calls", "int64_t", "traced calls so far (the next call's seq)"),
         ("sync_first_entry", "int32_t", "hand the next entry to Python at once"),
         ("ecall_caller", "int32_t", "a system call's caller is the latest ecall, not mepc"),
+        ("log", "nm_call_log *", "the trace writer in C, or NULL (calllog.c)"),
         # callbacks into Python
         ("py_exception", "py_exception_fn", "an exception (trap entry is Python's)"),
         ("py_trap", "py_trap_fn", "an instrument's trap site handled in Python"),
@@ -191,6 +192,45 @@ API = Struct(
         ("calls", "int64_t", "calls so far (for fail_at)"),
         ("now_entry", "int32_t", "hand each entry to Python at once"),
         ("now_return", "int32_t", "hand each return to Python at once"),
+        # how the trace writer in C (calllog.c) writes its calls: tracer.py ApiFunction
+        ("jsonl_head", "const char *", "allocs.jsonl after the hart: layer, call, args key"),
+        ("chrome_head", "const char *", "the trace's slice after dur: name, cat, args key"),
+        ("arg_keys", "const char *", "each argument's JSON key, NUL-separated"),
+        ("pointers", "int32_t", "bit i: argument i is a pointer (written in hex)"),
+        ("result", "int32_t", "LOG_RESULT_*: how the result is written"),
+        ("released", "int32_t", "LOG_RELEASED_*: what a call gives back (Call.released)"),
+        ("block", "int32_t", "LOG_BLOCK_*: what a call hands out (Call.block)"),
+        ("size", "int32_t", "LOG_SIZE_*: its size (block_bytes)"),
+        ("size_arg", "int32_t", "the argument LOG_SIZE_ARG and LOG_SIZE_PAGES read"),
+    ),
+)
+
+CALL_LOG = Struct(
+    "nm_call_log",
+    "The trace writer's per-call work in C (calllog.c; tracer.py TraceWriter): its text, "
+    "written out through py_write, and its per-hart statistics.",
+    (
+        ("jsonl", "char *", "allocs.jsonl lines not yet written out"),
+        ("jsonl_length", "int64_t", ""),
+        ("jsonl_capacity", "int64_t", ""),
+        ("chrome", "char *", "allocs.trace.json events not yet written out"),
+        ("chrome_length", "int64_t", ""),
+        ("chrome_capacity", "int64_t", ""),
+        ("write_jsonl", "int32_t", ""),
+        ("write_chrome", "int32_t", ""),
+        ("flush_at", "int64_t", "write the text out once a buffer holds this many bytes"),
+        ("calls", "int64_t[MAX_HARTS]", "per hart (HartStats)"),
+        ("failed", "int64_t[MAX_HARTS]", ""),
+        ("remote_frees", "int64_t[MAX_HARTS]", ""),
+        ("bytes_low", "uint64_t[MAX_HARTS]", "bytes handed out, 128 bits (Python's ints)"),
+        ("bytes_high", "uint64_t[MAX_HARTS]", ""),
+        ("live_low", "uint64_t[MAX_HARTS]", "live bytes by allocating hart, 128 bits"),
+        ("live_high", "uint64_t[MAX_HARTS]", ""),
+        ("latencies", "void *", "C: per hart, the instructions of each call"),
+        ("owners", "void *", "C: (layer, block) -> the hart, size, seq and clock of its call"),
+        ("symbols", "void *", "C: caller pc -> its symbol as JSON"),
+        ("py_write", "py_log_write_fn", "write out a buffer's text (LOG_JSONL, LOG_CHROME)"),
+        ("py_symbol", "py_log_symbol_fn", "a caller pc not seen yet: nm_log_symbol its symbol"),
     ),
 )
 
@@ -311,7 +351,19 @@ LOOP = Struct(
     ),
 )
 
-STRUCTS = (HART, MACHINE, SITE_STATS, LOCK, API, PROBE, CALL_RECORD, ACCESS, SCHEDULE, LOOP)
+STRUCTS = (
+    HART,
+    MACHINE,
+    SITE_STATS,
+    LOCK,
+    API,
+    PROBE,
+    CALL_RECORD,
+    ACCESS,
+    SCHEDULE,
+    LOOP,
+    CALL_LOG,
+)
 
 # Constants C and Python share (the header defines each as a macro).
 CONSTANTS = {
@@ -362,6 +414,25 @@ CONSTANTS = {
     "RECORD_ENTRY": 0,
     "RECORD_RETURN": 1,
     "RECORD_INJECTED": 2,
+    # the trace writer in C (nm_api's log fields; tracer.py Call says what each means)
+    "LOG_JSONL": 0,  # py_write's buffers
+    "LOG_CHROME": 1,
+    "LOG_RESULT_NULL": 0,  # null (free, pfree)
+    "LOG_RESULT_SIGNED": 1,  # a signed number (a status)
+    "LOG_RESULT_MMAP": 2,  # -errno signed, an address in hex
+    "LOG_RESULT_POINTER": 3,  # in hex
+    "LOG_RELEASED_NONE": 0,
+    "LOG_RELEASED_ALWAYS": 1,  # free, pfree: their pointer
+    "LOG_RELEASED_IF_ZERO": 2,  # munmap: its address when it returned 0
+    "LOG_RELEASED_REALLOC": 3,  # its old pointer when it returned one, or was asked for 0
+    "LOG_BLOCK_NONE": 0,  # hands nothing out (free, pfree, munmap, addmem)
+    "LOG_BLOCK_RESULT": 1,  # its result
+    "LOG_BLOCK_MMAP": 2,  # its result unless -errno
+    "LOG_BLOCK_OUT": 3,  # posix_memalign: the pointer it stored when it returned 0
+    "LOG_SIZE_NONE": 0,
+    "LOG_SIZE_ARG": 1,  # an argument
+    "LOG_SIZE_PRODUCT": 2,  # calloc: nmemb * size
+    "LOG_SIZE_PAGES": 3,  # an argument, in pages
 }
 globals().update(CONSTANTS)
 

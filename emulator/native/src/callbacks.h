@@ -25,3 +25,7 @@ typedef void (*py_probe_return_fn)(int32_t hart, int32_t index, int64_t handle,
                                    uint64_t return_address);
 /* The hart's memory log is full: Python takes its records (nm_hart.accesses) and empties it. */
 typedef void (*py_accesses_fn)(int32_t hart);
+/* The trace writer in C (calllog.c): write out `length` bytes of a buffer's text (LOG_JSONL,
+ * LOG_CHROME), and look up a caller's symbol (Python answers with nm_log_symbol). */
+typedef void (*py_log_write_fn)(int32_t which, const char *text, int64_t length);
+typedef void (*py_log_symbol_fn)(uint64_t pc);

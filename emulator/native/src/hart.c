@@ -42,6 +42,7 @@ void nm_machine_free(nm_machine *m) {
         map_free(m->harts[i].sync_seen);
         probes_free(&m->harts[i]);
     }
+    nm_log_free(m);
     map_free(m->locks);
     free(m->lock_table);
     free(m->site_stats);

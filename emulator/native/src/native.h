@@ -58,6 +58,16 @@ void probe_trampoline(nm_hart *h);
 void probes_free(nm_hart *h);
 uint64_t execute_displaced(nm_hart *h, uint32_t word, uint64_t pc);
 
+/* ---- calllog.c: the trace writer in C ---- */
+typedef struct {
+    int64_t seq, entry, exit, clock; /* entry, exit: instructions the hart had retired */
+    uint64_t caller, result, out;
+    uint64_t args[6];
+    int32_t hart, api, depth, injected;
+} nm_call; /* a finished traced call (tracer.py Call) */
+void log_call(nm_machine *m, const nm_call *c);
+void nm_log_free(nm_machine *m);
+
 /* ---- monitor.c ---- */
 void monitor_atomic(nm_machine *m, nm_hart *h, int32_t slot, int32_t kind, int32_t swap,
                     int64_t address, uint64_t old, uint64_t value, int32_t ok, int64_t when);

@@ -11,7 +11,8 @@
  *
  * Records wait in nm_machine.records until Python takes them (py_drain): at the end of the
  * turn, when the buffer is full, or at once for the calls a listener must see as they happen
- * (nm_api.now_entry/now_return: the oracle's checks, which may stop the run there). */
+ * (nm_api.now_entry/now_return: the oracle's checks, which may stop the run there). With a
+ * trace writer in C (nm_machine.log, calllog.c), every finished call also goes to it at once. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,10 @@ typedef struct {
     uint64_t caller;
     int64_t data;    /* ACT_TRACE: the call's seq; ACT_LOCK_ACQUIRE: the lock; ACT_PYTHON: handle */
     int64_t entered; /* ACT_LOCK_ACQUIRE: when ACQUIRE was entered */
-    uint64_t arg0;   /* ACT_TRACE: a0 at entry (where posix_memalign stores its pointer) */
+    /* ACT_TRACE, for the trace writer in C (m->log): the call as it was entered */
+    uint64_t args[6];
+    int64_t now, clock;
+    int32_t depth;
 } nm_frame;
 
 typedef struct {
@@ -135,6 +139,20 @@ static int trace_entry(nm_hart *h, int32_t api, nm_frame *frame) {
         h->gpr[A0] = a->fail_value;
         *h->pc = h->gpr[RA];
         r->result = a->fail_value;
+        if (m->log) {
+            nm_call c = {.seq = seq,
+                         .entry = now,
+                         .exit = now,
+                         .clock = r->clock,
+                         .caller = caller,
+                         .result = a->fail_value,
+                         .hart = h->id,
+                         .api = api,
+                         .depth = depth,
+                         .injected = 1};
+            memcpy(c.args, args, sizeof args);
+            log_call(m, &c);
+        }
         if (a->now_entry || a->now_return || m->sync_first_entry) {
             m->sync_first_entry = 0;
             drain(h);
@@ -150,7 +168,10 @@ static int trace_entry(nm_hart *h, int32_t api, nm_frame *frame) {
                         .layer = a->layer,
                         .caller = caller,
                         .data = seq,
-                        .arg0 = args[0]};
+                        .now = now,
+                        .clock = r->clock,
+                        .depth = depth};
+    memcpy(frame->args, args, sizeof args);
     return RESULT_DATA;
 }
 
@@ -161,9 +182,23 @@ static void trace_return(nm_hart *h, const nm_frame *frame) {
     r->now = hart_now(h);
     r->result = h->gpr[A0];
     if (a->out && r->result == 0) {
-        uint8_t *p = ram_at(m, frame->arg0, 8);
+        uint8_t *p = ram_at(m, frame->args[0], 8);
         if (p)
             memcpy(&r->out, p, 8);
+    }
+    if (m->log) {
+        nm_call c = {.seq = frame->data,
+                     .entry = frame->now,
+                     .exit = r->now,
+                     .clock = frame->clock,
+                     .caller = frame->caller,
+                     .result = r->result,
+                     .out = r->out,
+                     .hart = h->id,
+                     .api = frame->api,
+                     .depth = frame->depth};
+        memcpy(c.args, frame->args, sizeof c.args);
+        log_call(m, &c);
     }
     if (a->now_return)
         drain(h);
