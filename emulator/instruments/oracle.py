@@ -41,7 +41,6 @@ allocator's own business and not checked. A violation stops the run at once.
 from __future__ import annotations
 
 import bisect
-import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -135,11 +134,13 @@ class InFlight:
     problem: tuple[str, str, dict] | None = None  # (rule, text, blocks) for a gap
 
 
-def required_alignment(call: Call) -> int:
+def required_alignment(call: Call, size: int | None = None) -> int:
+    """`size`: block_bytes(call), when the caller has it already."""
     kind = call.fn.call
     if kind in ("palloc", "mmap"):
         return PAGE
-    size = block_bytes(call)
+    if size is None:
+        size = block_bytes(call)
     natural = MALLOC_ALIGN if size >= MALLOC_ALIGN else 1 << max(size, 1).bit_length() - 1
     if kind in ("memalign", "posix_memalign"):
         return max(call.arg("align"), natural)
@@ -256,13 +257,16 @@ class Oracle(Listener):
         kind = call.fn.call
         if kind == "addmem" and self.walker is not None:
             self._before_addmem = self.walker.free_pages()
-        with contextlib.suppress(Violation):
+        # try, not contextlib.suppress: this runs for every call, and a try costs nothing
+        try:
             if kind in ("free", "pfree") and call.args[0]:
                 self._free(hart, call, call.fn.layer)
             elif kind == "munmap":
                 self._hold_unmap(call)
             elif kind == "realloc" and call.args[0]:
                 self._hold_realloc(call)
+        except Violation:
+            pass
 
     def on_return(self, hart: Hart, call: Call) -> None:
         kind = call.fn.call
@@ -273,14 +277,16 @@ class Oracle(Listener):
             return
         if call.depth:
             return
-        with contextlib.suppress(Violation):
-            held = self.in_flight.pop(call.seq, None)
+        try:
+            held = self.in_flight.pop(call.seq, None) if self.in_flight else None
             if kind == "munmap" and held is not None:
                 self._unmapped(hart, call, held)
             elif kind == "realloc" and held is not None:
                 self._reallocated(hart, call, held)
             elif kind in _ALLOCS:
                 self._allocated(hart, call)
+        except Violation:
+            pass
 
     # ---- what a pointer that is not live is --------------------------------------------------
 
@@ -469,7 +475,7 @@ class Oracle(Listener):
         start = call.block
         if not start:
             return
-        size = block_bytes(call)
+        asked = size = block_bytes(call)
         if layer == "mmap":
             size = _pages(size)
             self.mapped_any = True
@@ -482,7 +488,7 @@ class Oracle(Listener):
                 call,
                 f"it returned [{start:#x}, {block.end:#x}), outside the heap [{lo:#x}, {hi:#x})",
             )
-        align = required_alignment(call)
+        align = required_alignment(call, asked)
         if start % align:
             self._violate(
                 hart,

@@ -142,6 +142,7 @@ static void owners_put(owners *t, const owner *value) {
     owner *found = owners_find(t, value->layer, value->block);
     if (found) {
         *found = *value;
+        found->used = 1;
         return;
     }
     if ((t->count + 1) * 4 > (t->mask + 1) * 3 && owners_grow(t) != 0)
