@@ -11,7 +11,8 @@ firmware, whose ecall from U-mode is delegated to S-mode and never touches mepc)
 Each finished call becomes a `Call`; listeners (the tracer's writers, the oracle) get every call at
 entry and at return. On the native layer the probes record calls in C (src/probes.c) and the tracer
 turns the records into the same Calls (`drain`), at the end of each turn, or at once for what a
-listener must see as it happens (`Listener.needs_now`: the oracle's checks). Times are in retired
+listener must see as it happens (`Listener.needs_now`: the oracle's checks); the trace writer's
+per-call work is C's there too (`Listener.call_log`, src/calllog.c). Times are in retired
 instructions of the calling hart (`entry`, `exit`); `clock` is the hart's virtual clock at entry,
 which the Perfetto trace uses so that harts line up.
 """
@@ -361,29 +362,33 @@ class Tracer:
                     self.injected.append(record[6])
             self.calls = max(self.calls, max(record[6] for record in records) + 1)
             return
-        for kind, h, api, depth, nested, _, seq, now, clock, caller, *rest in records:
-            hart = harts[h]
+        # A record is layout.CALL_RECORD's fields in order: type, hart, api, depth, nested, pad,
+        # seq, now, clock, caller, args[6] (10-15), result (16), out (17); indexed, not
+        # unpacked, since this runs for every traced call.
+        traced, in_progress = self._traced, self._open
+        for r in records:
+            kind, seq = r[0], r[6]
+            hart = harts[r[1]]
             if kind == RECORD_RETURN:
-                call = self._open.pop(seq)
-                call.result, call.exit = rest[6], now
-                if call.fn.call == "posix_memalign" and call.result == 0:
-                    call.out = rest[7]
+                call = in_progress.pop(seq)
+                call.result, call.exit = r[16], r[7]
+                if r[16] == 0 and call.fn.call == "posix_memalign":
+                    call.out = r[17]
                 for listener in listeners:
                     listener.on_return(hart, call)
                 continue
-            fn = self._traced[api]
-            call = Call(seq, h, fn, tuple(rest[: len(fn.args)]), now, clock, caller, depth)
-            call.nested = bool(nested)
+            fn = traced[r[2]]
+            call = Call(seq, r[1], fn, r[10 : 10 + len(fn.args)], r[7], r[8], r[9], r[3], r[4] != 0)
             self.calls = seq + 1
             if kind == RECORD_INJECTED:
-                call.result, call.exit, call.injected = rest[6], now, True
+                call.result, call.exit, call.injected = r[16], r[7], True
                 self.injected.append(seq)
                 for listener in listeners:
                     listener.on_entry(hart, call)
                 for listener in listeners:
                     listener.on_return(hart, call)
                 continue
-            self._open[seq] = call
+            in_progress[seq] = call
             for listener in listeners:
                 listener.on_entry(hart, call)
 

@@ -13,9 +13,10 @@ generated from it).
               here because the PyPI wheel ships no headers), hart.c (the INTR hook: replaced
               sites, LR/SC, AMOs, fences, sync accesses, preemption points; a turn),
               monitor.c (the contention monitor's counts), probes.c and displaced.c (function
-              probes: the tracer's records, declared locks, --fail), memory.c (the memory
-              log's hook on every load and store), turns.c (the turn loop and the policies
-              that decide in it), decode.c, map.c
+              probes: the tracer's records, declared locks, --fail), calllog.c (the trace
+              writer's per-call work: allocs.jsonl lines, trace events, per-hart statistics),
+              memory.c (the memory log's hook on every load and store), turns.c (the turn
+              loop and the policies that decide in it), decode.c, map.c
 
 What the layer reaches in unicorn (pinned in pyproject.toml): its public C API only
 (uc_hook_add, uc_emu_start, uc_emu_stop, uc_vmem_translate, called through the addresses of
