@@ -432,6 +432,8 @@ class NativeCallLog:
 
     def flush(self) -> None:
         """Write out the text C holds."""
+        if self.c.error:
+            raise MemoryError("the native layer could not allocate the trace writer's tables")
         if self.c.jsonl_length or self.c.chrome_length:
             self.native.lib.nm_log_flush(self.pointer)
             self.native.raise_pending()

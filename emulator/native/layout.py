@@ -219,6 +219,8 @@ CALL_LOG = Struct(
         ("write_jsonl", "int32_t", ""),
         ("write_chrome", "int32_t", ""),
         ("flush_at", "int64_t", "write the text out once a buffer holds this many bytes"),
+        ("error", "int32_t", "an allocation failed: text or statistics are missing"),
+        ("pad", "int32_t", ""),
         ("calls", "int64_t[MAX_HARTS]", "per hart (HartStats)"),
         ("failed", "int64_t[MAX_HARTS]", ""),
         ("remote_frees", "int64_t[MAX_HARTS]", ""),

@@ -16,6 +16,7 @@ typedef unsigned __int128 u128; /* sizes and byte counts: Python's ints do not w
 typedef struct {
     char **data;
     int64_t *length, *capacity;
+    int32_t *error; /* nm_call_log.error: Python says so rather than write what is left */
 } text;
 
 static int reserve(text t, int64_t more) {
@@ -25,8 +26,10 @@ static int reserve(text t, int64_t more) {
     while (capacity < *t.length + more)
         capacity *= 2;
     char *data = realloc(*t.data, (size_t)capacity);
-    if (!data)
+    if (!data) {
+        *t.error = 1;
         return -1;
+    }
     *t.data = data;
     *t.capacity = capacity;
     return 0;
@@ -138,21 +141,22 @@ static int owners_grow(owners *t) {
 }
 
 /* owner[(layer, block)] = value: replaces what was there, as the Python dict does */
-static void owners_put(owners *t, const owner *value) {
+static int owners_put(owners *t, const owner *value) {
     owner *found = owners_find(t, value->layer, value->block);
     if (found) {
         *found = *value;
         found->used = 1;
-        return;
+        return 0;
     }
     if ((t->count + 1) * 4 > (t->mask + 1) * 3 && owners_grow(t) != 0)
-        return;
+        return -1;
     uint64_t i = home(t, value->layer, value->block);
     while (t->slots[i].used)
         i = (i + 1) & t->mask;
     t->slots[i] = *value;
     t->slots[i].used = 1;
     t->count++;
+    return 0;
 }
 
 static void owners_remove(owners *t, owner *o) {
@@ -196,11 +200,11 @@ typedef struct {
 } symbols;
 
 static text jsonl(nm_call_log *log) {
-    return (text){&log->jsonl, &log->jsonl_length, &log->jsonl_capacity};
+    return (text){&log->jsonl, &log->jsonl_length, &log->jsonl_capacity, &log->error};
 }
 
 static text chrome(nm_call_log *log) {
-    return (text){&log->chrome, &log->chrome_length, &log->chrome_capacity};
+    return (text){&log->chrome, &log->chrome_length, &log->chrome_capacity, &log->error};
 }
 
 int32_t nm_log_init(nm_machine *m, nm_call_log *log) {
@@ -431,6 +435,8 @@ void log_call(nm_machine *m, const nm_call *c) {
     }
     if (l->count < l->capacity)
         l->values[l->count++] = insns;
+    else
+        log->error = 1;
     owner freed = {0};
     uint64_t block = 0;
     if (c->depth == 0) {
@@ -455,7 +461,8 @@ void log_call(nm_machine *m, const nm_call *c) {
                               .size = size_of(a, c)};
                 set128(log->bytes_low, log->bytes_high, h,
                        get128(log->bytes_low, log->bytes_high, h) + made.size);
-                owners_put(log->owners, &made);
+                if (owners_put(log->owners, &made) != 0)
+                    log->error = 1;
                 set128(log->live_low, log->live_high, h,
                        get128(log->live_low, log->live_high, h) + made.size);
             } else {
