@@ -350,8 +350,8 @@ class Tracer:
                 tail = ra == TRAMPOLINE and shadow
                 caller = shadow[-1].data.caller if tail else ra - 4  # type: ignore[attr-defined]
             depth = 0
-            for frame in shadow:
-                if frame.data.fn.layer == layer:  # type: ignore[attr-defined]
+            for frame in shadow:  # traced calls only, as probes.c counts ACT_TRACE frames
+                if isinstance(frame.data, Call) and frame.data.fn.layer == layer:
                     depth += 1
             now = hart.now()
             call = Call(self.calls, hart.id, fn, args, now, hart.clock_now(), caller, depth)
