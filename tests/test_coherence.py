@@ -387,3 +387,23 @@ def test_the_run_prints_the_cache_table(tmp_path):
     assert "cache traffic by allocator operation and data structure" in proc.stdout
     assert re.search(r"^uk_palloc +(free lists|allocator struct|pages) +\d+", proc.stdout, re.M)
     assert (tmp_path / "r" / "cache.json").exists()
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_the_perfetto_trace_gets_coherence_counters(tmp_path, monkeypatch, native):
+    """With --trace, each traced call's slice carries its misses, transfers, upgrades and line
+    waits, and a counter track per hart follows the hart's totals at every call's end."""
+    monkeypatch.setenv("EMULATOR_NATIVE", native)
+    summary, _ = _cached("bench-page-storm", "bbuddy-spin", 2, tmp_path, trace=True,
+                         defines={"PSTORM_OPS": "30"})  # fmt: skip
+    events = json.loads((tmp_path / "run" / "allocs.trace.json").read_text())["traceEvents"]
+    for h, totals in enumerate(summary["timing"]["harts"]):
+        counters = [e["args"] for e in events
+                    if e["ph"] == "C" and e["name"] == f"coherence hart {h}"]  # fmt: skip
+        assert len(counters) > 10
+        misses = [c["misses"] for c in counters]
+        assert misses == sorted(misses) and 0 < misses[-1] <= totals["misses"]
+        assert counters[-1]["line_wait"] <= totals["line_wait_cycles"]
+    slices = [e for e in events if e["ph"] == "X"]
+    assert slices and all("misses" in e["args"] and "transfers" in e["args"] for e in slices)
+    assert sum(e["args"]["misses"] for e in slices if e["name"] == "palloc") > 0

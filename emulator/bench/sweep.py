@@ -14,6 +14,11 @@ from those:
   peak_live_bytes   peak of the bytes the app held (allocation tracer, object + page layers)
   peak_pages_held   peak of the pages taken from the page allocator (heap walker; bbuddy
                     providers only, else empty)
+  misses_per_op, transfers_per_op, line_wait_per_op
+                    the coherence model's L1 misses, cache-line transfers and line-wait cycles
+                    over the whole run (start-up included) / ops
+  hottest           the (allocator operation, data structure) with the most misses, transfers
+                    and upgrades (cache.json of the run: instruments/cacheprofile.py)
 
 Cells run in worker processes (session/pool.py) or on a Dask cluster (session/cluster.py: the
 images travel by content hash); report.py writes the results to the run
@@ -82,6 +87,10 @@ class CellResult:
     line_transfers: int = 0
     peak_live_bytes: int = 0
     peak_pages_held: int | None = None
+    misses_per_op: float = 0.0
+    transfers_per_op: float = 0.0
+    line_wait_per_op: float = 0.0
+    hottest: str = ""
     wall_seconds: float = 0.0
 
 
@@ -187,6 +196,14 @@ def run_cell(
     out.wait_share = out.wait_instructions / out.instructions if out.instructions else 0.0
     out.sc_failures = sum(h["sc_failure"] for h in atomics.get("harts", []))
     out.line_transfers = report.summary["timing"]["line_transfers"]
+    totals = report.summary["timing"].get("totals")
+    if totals and out.ops:
+        out.misses_per_op = totals["misses"] / out.ops
+        out.transfers_per_op = totals["transfers"] / out.ops
+        out.line_wait_per_op = totals["line_wait_cycles"] / out.ops
+    if report.cache and report.cache["cells"]:
+        top = max(report.cache["cells"], key=lambda c: c["misses"] + c["transfers"] + c["upgrades"])
+        out.hottest = f"{top['operation']} / {top['structure']}"
     if mem:
         out.peak_live_bytes = mem.peak_live
         out.peak_pages_held = mem.peak_pages()

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from emulator.machine.machine import Machine
 
 HERE = Path(__file__).parent
+COUNT_NAMES = ("misses", "transfers", "upgrades", "line_wait_cycles")  # tracer.CACHE_COUNTS
 DEFAULT_COSTS = HERE / "costs.toml"
 # The bundled cost files, by the name `--costs` takes.
 BUNDLED = {"coherence": DEFAULT_COSTS, "atomics": HERE / "costs-atomics.toml"}
@@ -222,6 +223,14 @@ class Timing:
                 ]
             elif self.directory is not None:
                 self.attribution = self.directory.attr_counts
+
+    def hart_cache_counts(self, hart: int) -> tuple[int, ...]:
+        """The Python path's (misses, transfers, upgrades, line-wait cycles) of a hart so far
+        (tracer.CACHE_COUNTS; the native layer puts C's in each record of a traced call)."""
+        if self.directory is None:
+            return (0, 0, 0, 0)
+        c = self.directory.counts[hart]
+        return tuple(c[COUNTS.index(k)] for k in COUNT_NAMES)
 
     def access(self, hart: Hart, write: bool, address: int, size: int) -> None:
         self.directory.access(hart, write, address, size)  # type: ignore[union-attr]

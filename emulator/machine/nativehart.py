@@ -50,7 +50,7 @@ INT64_MAX = (1 << 63) - 1
 _SCHEDULES = ("rr", "random", "replay", "timed")  # SCHEDULE_RR ...
 TURNS = 1 << 16  # turns the native loop runs before Python looks (Ctrl-C, the wall clock)
 RECORDS = 4096  # traced calls buffered in C before Python must take them
-_RECORD = struct.Struct("<6i3q9Q")  # layout.CALL_RECORD
+_RECORD = struct.Struct("<6i3q9Q4q")  # layout.CALL_RECORD
 _ACCESS = struct.Struct(ACCESS)  # layout.ACCESS
 ACCESSES = 1 << 16  # memory log records buffered per hart before Python must take them
 

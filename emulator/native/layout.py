@@ -270,6 +270,11 @@ CALL_RECORD = Struct(
         ("args", "uint64_t[6]", ""),
         ("result", "uint64_t", ""),
         ("out", "uint64_t", ""),
+        # the hart's coherence counts when recorded (zero without the coherence model)
+        ("misses", "int64_t", ""),
+        ("transfers", "int64_t", ""),
+        ("upgrades", "int64_t", ""),
+        ("line_wait", "int64_t", ""),
     ),
 )
 

@@ -262,6 +262,8 @@ class Instruments:
         if self.timing and self.timing.costs.coherence and find_api(image):
             self.cache = CacheProfile(image, probes, self.tracer)
             self.cache.install(hooks)
+            if self.tracer:  # traced calls carry the hart's coherence counts (Perfetto)
+                self.tracer.cache_counts = self.timing.hart_cache_counts
         if opts.check and self.tracer:
             plugins = opts.walker_plugins()
             for plugin in plugins:  # a plugin that cannot load is bad input, said before the run
@@ -275,7 +277,8 @@ class Instruments:
             self.tracer.listeners.insert(0, self.oracle)
         if opts.trace and self.tracer:  # files last: every check above may still say no
             files = open_outputs(run_dir) if run_dir else (None, None)
-            self.writer = TraceWriter(image, opts.harts, *files)
+            coherent = bool(self.timing and self.timing.costs.coherence)
+            self.writer = TraceWriter(image, opts.harts, *files, cache=coherent)
             self.tracer.listeners.append(self.writer)
         self.recorder = Recorder() if opts.save_schedule else None
         if self.recorder:

@@ -124,6 +124,10 @@ static nm_call_record *record(nm_hart *h, int32_t type, int32_t api, int64_t seq
     r->hart = h->id;
     r->api = api;
     r->seq = seq;
+    r->misses = h->cache_misses;
+    r->transfers = h->cache_transfers;
+    r->upgrades = h->cache_upgrades;
+    r->line_wait = h->cache_line_wait_cycles;
     return r;
 }
 
