@@ -407,3 +407,21 @@ def test_the_perfetto_trace_gets_coherence_counters(tmp_path, monkeypatch, nativ
     slices = [e for e in events if e["ph"] == "X"]
     assert slices and all("misses" in e["args"] and "transfers" in e["args"] for e in slices)
     assert sum(e["args"]["misses"] for e in slices if e["name"] == "palloc") > 0
+
+
+def test_bench_takes_a_cost_file_and_records_it(tmp_path):
+    out = tmp_path / "sweep"
+    proc = cli("bench", "--benchmarks", "bench-larson", "--configs", "bbuddy-spin", "--harts", "2",
+               "--costs", "atomics", "--jobs", "1", "--out", str(out), "-D", "LARSON_ROUNDS=2",
+               "-D", "LARSON_CHUNKS=16")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((out / "results.json").read_text())
+    assert data["costs"] == CostModel.load("atomics").describe()
+    assert "--costs atomics" in data["reproduce"]
+    row = data["results"][0]
+    assert row["misses_per_op"] == 0 and row["line_transfers"] > 0  # the atomics model's
+    bad = cli(
+        "bench", "--benchmarks", "bench-larson", "--costs", "mesi", "--out", str(tmp_path / "b")
+    )
+    assert bad.returncode == 64 and bad.stderr.count("\n") == 1
+    assert "no bundled cost file of that name" in bad.stderr and not (tmp_path / "b").exists()

@@ -1,10 +1,10 @@
 """python -m emulator bench: SMP allocation benchmarks over a grid, with the virtual-time model.
 
 Each cell (benchmark app, configuration, harts, seed) is one run with --timing (timed scheduler,
-costs from costs.toml), the contention monitor and the allocation tracer's memory figures. A
-benchmark app (guest/lib/allocbench/include/alloc/bench.h, docs/benchmarks.md) brackets each
-hart's work with zero-length write system calls and prints `bench NAME: harts=N ops=TOTAL ok`;
-from those:
+costs from costs.toml, or --costs), the contention monitor and the allocation tracer's memory
+figures. A benchmark app (guest/lib/allocbench/include/alloc/bench.h, docs/benchmarks.md)
+brackets each hart's work with zero-length write system calls and prints
+`bench NAME: harts=N ops=TOTAL ok`; from those:
 
   virtual_seconds   (latest end marker - earliest start marker) in cycles / cpu_hz
   ops_per_second    ops / virtual_seconds
@@ -34,6 +34,7 @@ from pathlib import Path
 
 from emulator.instruments.heapwalk import walker_for
 from emulator.instruments.markers import Markers
+from emulator.instruments.timing import BUNDLED
 from emulator.instruments.tracer import Listener, block_bytes
 from emulator.machine import events as ev
 from emulator.machine.machine import Outcome
@@ -44,6 +45,7 @@ from emulator.session.run import run
 BENCH_LINE = re.compile(r"bench (\S+): harts=(\d+) ops=(\d+) ok")
 DEFAULT_HARTS = (1, 2, 4, 8, 16)
 QUANTUM = 100
+COSTS_ROLE = "costs"  # CellRun.files: a cost file of the user's, shipped like the images
 
 
 def benchmarks() -> list[str]:
@@ -137,9 +139,14 @@ class _Memory(Listener):
 
 
 def run_cell(
-    cell: Cell, quantum: int = QUANTUM, memory: bool = True, image: Path | None = None
+    cell: Cell,
+    quantum: int = QUANTUM,
+    memory: bool = True,
+    image: Path | None = None,
+    costs: str | None = None,
 ) -> CellResult:
-    """One cell; `image`: the cell's built image (else it is built here)."""
+    """One cell; `image`: the cell's built image (else it is built here); `costs`: the timing
+    model's cost file (--costs: a bundled name or a path; default the bundled coherence)."""
     bus = ev.Bus()
     markers = Markers(bus)
     mem = _Memory() if memory else None
@@ -159,6 +166,7 @@ def run_cell(
         write_files=False,
         atomics=True,
         timing=True,
+        costs=costs,
         listeners=[mem] if mem else [],
     )
     report = run(opts, bus)
@@ -218,17 +226,25 @@ class CellRun:
     quantum: int = QUANTUM
     memory: bool = True
     images: dict[str, str] = field(default_factory=dict)
+    costs: str | None = None  # a bundled cost file's name, or a path (a file: shipped)
 
     def files(self) -> dict[str, Path]:
-        return {build: Path(path) for build, path in self.images.items()}
+        files = {build: Path(path) for build, path in self.images.items()}
+        if self.costs and self.costs not in BUNDLED:
+            files[COSTS_ROLE] = Path(self.costs)
+        return files
 
     def with_files(self, paths: dict[str, Path]) -> CellRun:
-        return replace(self, images={build: str(p) for build, p in paths.items()})
+        images = {build: str(p) for build, p in paths.items() if build != COSTS_ROLE}
+        costs = str(paths[COSTS_ROLE]) if COSTS_ROLE in paths else self.costs
+        return replace(self, images=images, costs=costs)
 
     def __call__(self, cell: Cell) -> CellResult:
         image = self.images.get(cell.build)
         try:
-            return run_cell(cell, self.quantum, self.memory, Path(image) if image else None)
+            return run_cell(
+                cell, self.quantum, self.memory, Path(image) if image else None, self.costs
+            )
         except Exception as e:  # one bad cell must not sink the sweep; it is reported
             return CellResult(cell.app, cell.config, cell.harts, cell.seed, False, str(e))
 
@@ -241,6 +257,7 @@ class Sweep:
     seeds: list[int] = field(default_factory=lambda: [0])
     defines: dict[str, str] = field(default_factory=dict)
     libs: list[str] = field(default_factory=list)  # library folders of the user's (--lib)
+    costs: str | None = None  # --costs: the timing model's cost file (None: the default)
 
     def cells(self) -> list[Cell]:
         d = tuple(sorted(self.defines.items()))
@@ -278,7 +295,8 @@ def run_sweep(
         bar = tqdm(total=len(cells), unit="run", file=sys.stderr, leave=False)
     results = []
     try:
-        for r in (runner or ProcessRunner(jobs)).map(CellRun(quantum, images=images), cells):
+        work = CellRun(quantum, images=images, costs=sweep.costs)
+        for r in (runner or ProcessRunner(jobs)).map(work, cells):
             results.append(r)
             if bar:
                 bar.update()
