@@ -101,6 +101,8 @@ def find_api(image: Image) -> dict[ApiFunction, int]:
 # Calls --fail can make fail, and the failure each returns (ENOMEM: 12).
 FAILURES = {"malloc": 0, "calloc": 0, "realloc": 0, "memalign": 0, "posix_memalign": 12,
             "palloc": 0, "mmap": -12}  # fmt: skip
+# The coherence counts a traced call carries (Call.cache_in/out; layout.CALL_RECORD's).
+CACHE_COUNTS = ("misses", "transfers", "upgrades", "line_wait")
 POINTER_ARGS = frozenset({"ptr", "memptr", "addr", "base"})
 LAYERS = ("objects", "pages", "mmap")
 
@@ -122,6 +124,10 @@ class Call:
     exit: int = 0
     out: int = 0  # posix_memalign: the pointer it stored (0 when it failed)
     injected: bool = False  # made to fail by --fail (inject.py): the function did not run
+    # with the coherence model: the hart's (misses, transfers, upgrades, line-wait cycles) so
+    # far at entry and at return (their difference is the call's, nested calls included)
+    cache_in: tuple[int, ...] = ()
+    cache_out: tuple[int, ...] = ()
 
     @property
     def insns(self) -> int:
@@ -307,6 +313,8 @@ class Tracer:
     _harts: list = field(default_factory=list)
     _traced: list[ApiFunction] = field(default_factory=list)  # ACT_TRACE's argument -> fn
     _drained: list[Listener] = field(default_factory=list)  # who gets the native records
+    # the Python path's coherence counts of a hart (Timing.hart_cache_counts), when it runs
+    cache_counts: Callable[[int], tuple[int, ...]] | None = None
 
     def __post_init__(self) -> None:
         found = find_api(self.image)
@@ -363,15 +371,16 @@ class Tracer:
             self.calls = max(self.calls, max(record[6] for record in records) + 1)
             return
         # A record is layout.CALL_RECORD's fields in order: type, hart, api, depth, nested, pad,
-        # seq, now, clock, caller, args[6] (10-15), result (16), out (17); indexed, not
-        # unpacked, since this runs for every traced call.
+        # seq, now, clock, caller, args[6] (10-15), result (16), out (17), the hart's coherence
+        # counts (18-21: misses, transfers, upgrades, line_wait); indexed, not unpacked, since
+        # this runs for every traced call.
         traced, in_progress = self._traced, self._open
         for r in records:
             kind, seq = r[0], r[6]
             hart = harts[r[1]]
             if kind == RECORD_RETURN:
                 call = in_progress.pop(seq)
-                call.result, call.exit = r[16], r[7]
+                call.result, call.exit, call.cache_out = r[16], r[7], r[18:22]
                 if r[16] == 0 and call.fn.call == "posix_memalign":
                     call.out = r[17]
                 for listener in listeners:
@@ -379,9 +388,11 @@ class Tracer:
                 continue
             fn = traced[r[2]]
             call = Call(seq, r[1], fn, r[10 : 10 + len(fn.args)], r[7], r[8], r[9], r[3], r[4] != 0)
+            call.cache_in = r[18:22]
             self.calls = seq + 1
             if kind == RECORD_INJECTED:
                 call.result, call.exit, call.injected = r[16], r[7], True
+                call.cache_out = call.cache_in
                 self.injected.append(seq)
                 for listener in listeners:
                     listener.on_entry(hart, call)
@@ -391,6 +402,10 @@ class Tracer:
             in_progress[seq] = call
             for listener in listeners:
                 listener.on_entry(hart, call)
+
+    def _cache(self, hart: int) -> tuple[int, ...]:
+        """As C's records carry them: the hart's coherence counts now (zero without)."""
+        return self.cache_counts(hart) if self.cache_counts is not None else (0, 0, 0, 0)
 
     def _on_ecall(self, e: Syscall) -> None:
         self._ecall_pc[e.hart] = e.pc
@@ -417,12 +432,13 @@ class Tracer:
                 tail = ra == TRAMPOLINE and shadow
                 caller = shadow[-1].data.caller if tail else ra - 4  # type: ignore[attr-defined]
             depth = 0
-            for frame in shadow:
-                if frame.data.fn.layer == layer:  # type: ignore[attr-defined]
+            for frame in shadow:  # traced calls only, as probes.c counts ACT_TRACE frames
+                if isinstance(frame.data, Call) and frame.data.fn.layer == layer:
                     depth += 1
             now = hart.now()
             call = Call(self.calls, hart.id, fn, args, now, hart.clock_now(), caller, depth)
             call.nested = bool(shadow)
+            call.cache_in = self._cache(hart.id)
             self.calls += 1
             if fn.call in self.fail:
                 count = self._counts[fn.call] = self._counts.get(fn.call, 0) + 1
@@ -440,6 +456,7 @@ class Tracer:
         hart.write_reg(_A[0], value)
         hart.write_reg(PC, hart.read_reg(RA))
         call.result, call.exit, call.injected = value & _MASK, call.entry, True
+        call.cache_out = call.cache_in
         self.injected.append(call.seq)
         for listener in self.listeners:
             listener.on_entry(hart, call)
@@ -451,6 +468,7 @@ class Tracer:
         call: Call = frame.data  # type: ignore[assignment]
         call.result = hart.read_reg(_A[0])
         call.exit = hart.now()
+        call.cache_out = self._cache(hart.id)
         if call.fn.call == "posix_memalign" and call.result == 0:
             offset = call.args[0] - C.RAM_BASE
             call.out = int.from_bytes(hart.host.ram[offset : offset + 8], "little")
@@ -507,8 +525,16 @@ class TraceWriter(Listener):
     def needs_now(self, fn: ApiFunction) -> tuple[bool, bool]:
         return False, False  # it only writes what happened
 
-    def __init__(self, image: Image, harts: int, jsonl: IO[str] | None, chrome: IO[str] | None):
+    def __init__(
+        self,
+        image: Image,
+        harts: int,
+        jsonl: IO[str] | None,
+        chrome: IO[str] | None,
+        cache: bool = False,
+    ):
         self.image = image
+        self.cache = cache  # the coherence model runs: its counts go into the trace too
         self.jsonl = jsonl
         self.chrome = chrome
         self.stats = [HartStats() for _ in range(harts)]
@@ -523,7 +549,9 @@ class TraceWriter(Listener):
             for h in range(harts):
                 name = f'"args":{{"name":"hart {h}"}}'
                 self._write(f'{{"ph":"M","pid":1,"tid":{h},"name":"thread_name",{name}}}')
-        self.log = CallLog(jsonl is not None, chrome is not None, self._write_out, self._symbol)
+        self.log = CallLog(
+            jsonl is not None, chrome is not None, self._write_out, self._symbol, cache
+        )
 
     def call_log(self) -> CallLog:
         return self.log
@@ -573,12 +601,26 @@ class TraceWriter(Listener):
             caller = symbol if symbol != "null" else f'"{call.caller:#x}"'
             args, result = call.json_args(), call.json_result()
             sep = "," if args else ""
+            cache = ""
+            if self.cache and call.cache_out:
+                delta = (b - a for a, b in zip(call.cache_in, call.cache_out, strict=True))
+                cache = "".join(f',"{k}":{v}' for k, v in zip(CACHE_COUNTS, delta, strict=True))
             self._write(
                 f'{{"ph":"X","pid":1,"tid":{call.hart},"ts":{call.clock / 1000},'
                 f'"dur":{call.insns / 1000},"name":"{fn.call}","cat":"{fn.layer}",'
-                f'"args":{{{args}{sep}"result":{result},"seq":{call.seq},"caller":{caller}}}}}'
+                f'"args":{{{args}{sep}"result":{result},"seq":{call.seq},"caller":{caller}'
+                f"{cache}}}}}"
             )
             self._chrome_call(call, freed)
+            if cache:  # the hart's coherence counts so far, a counter track per count
+                end = (call.clock + call.insns) / 1000
+                counts = ",".join(
+                    f'"{k}":{v}' for k, v in zip(CACHE_COUNTS, call.cache_out, strict=True)
+                )
+                self._write(
+                    f'{{"ph":"C","pid":1,"ts":{end},"name":"coherence hart {call.hart}",'
+                    f'"args":{{{counts}}}}}'
+                )
 
     def _write(self, text: str) -> None:
         assert self.chrome is not None

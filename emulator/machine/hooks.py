@@ -20,6 +20,10 @@ registered what, and nothing is attached to a machine after construction:
   step           fn(hart, pc) -> bool, asked in front of every atomic (and sync site): switch
                  the hart out before it runs? (a schedule's preemption points)
   charge         fn(hart, kind, address, writes): the virtual-time model's cost of an atomic
+                 (kind "lr", "sc", "amo", "fence"; writes: an AMO, or an SC that succeeded)
+  access         fn(hart, write, address, size): the coherence model's cost of a plain load or
+                 store to RAM (a unicorn hook on every access on the Python path, and each
+                 sync site's access); on the native layer `coherence` says what C charges
   after_turn     fn(hart, retired, total) after every turn (periodic checks); a Python call
                  per turn, so the native turn loop does not run while there is one
   turns          a list the machine appends (hart, its retired count) to after every turn
@@ -63,6 +67,10 @@ describes its work here instead of registering a Python callable for it:
   count_atomics  the contention monitor's counting (per hart, site and lock) in C, in place of
                  its subscription to Atomic events; it reads the counts after the run
   atomic_costs   the timing model's charges (AtomicCosts) in C, in place of `charge`
+  coherence      the coherence model's costs (CoherenceCosts) in C, in place of `access` and
+                 of `charge` (src/coherence.c: every load, store and atomic)
+  cache_map      cache attribution (CacheMap): the coherence model's counts per (allocator
+                 operation, data structure), on either path; ACT_REGION probes name operations
   probes         function probes (NativeProbes) run in C, in place of the trap sites they
                  also registered in `traps`: their actions, the traced API, who takes the
                  records of traced calls, and a listener's writing done in C (CallLog: the
@@ -108,6 +116,51 @@ class AtomicCosts:
     line_bytes: int
 
 
+@dataclass(frozen=True)
+class CoherenceCosts:
+    """The coherence model's costs beyond AtomicCosts, in cycles, and its private L1s
+    (instruments/timing.py has the protocol; l1_sets = 0: an infinite L1)."""
+
+    miss: int
+    upgrade: int
+    l1_sets: int
+    l1_ways: int
+    serialize_lines: bool
+
+
+@dataclass
+class CacheMap:
+    """Cache attribution (instruments/cacheprofile.py): the coherence model counts each line
+    touch under the hart's innermost allocator operation (0: none) and the structure its
+    address lies in (0: none). Operations come from probed calls: a traced API function's op
+    (`api_ops`, in NativeProbes.apis order) or an ACT_REGION probe's argument. Structures come
+    from `ranges`, sorted and non-overlapping (start, end, structure), which the instrument
+    may replace during the run (`set_ranges`: both paths switch at the same instruction);
+    inside structure `segmented`, an address whose offset in its `segment_size`-aligned
+    segment is below `segment_header` is structure `segment_header_struct`."""
+
+    ops: list[str]
+    structures: list[str]
+    api_ops: list[int]
+    segmented: int = -1
+    segment_header_struct: int = 0
+    segment_size: int = 0
+    segment_header: int = 0
+    ranges: list[tuple[int, int, int]] = field(default_factory=list)
+    # the Python path's operation of a hart (the native layer keeps it in C)
+    op_of: Callable[[int], int] | None = None
+    _changed: list[Callable[[], None]] = field(default_factory=list)
+
+    def set_ranges(self, ranges: list[tuple[int, int, int]]) -> None:
+        self.ranges = ranges
+        for changed in self._changed:
+            changed()
+
+    def on_change(self, fn: Callable[[], None]) -> None:
+        """Whoever keeps a copy of the ranges (the native layer) is told of each change."""
+        self._changed.append(fn)
+
+
 @dataclass
 class ApiSpec:
     """A traced function, for the native layer's tracer (instruments/tracer.py API)."""
@@ -146,14 +199,17 @@ class CallLog:
     """A listener's per-call writing, which the native layer does in C when it runs
     (native/src/calllog.c: the trace writer's allocs.jsonl lines, trace events and per-hart
     statistics). The listener keeps the files: `write(which, text)` appends to LOG_JSONL's or
-    LOG_CHROME's, `symbol(pc)` is a caller's symbol as JSON. When the native layer takes the
-    work it sets `native` (nativehart.NativeCallLog: the statistics, `flush`), and the listener
-    then gets no calls from the tracer."""
+    LOG_CHROME's, `symbol(pc)` is a caller's symbol as JSON; `cache` says the coherence model
+    runs (TraceWriter.cache). When the native layer takes the work it sets `native`
+    (nativehart.NativeCallLog: the statistics, `flush`), and the listener then gets no calls
+    from the tracer."""
 
     write_jsonl: bool
     write_chrome: bool
     write: Callable[[int, str], None]
     symbol: Callable[[int], str]
+    # the coherence model runs: each slice carries the call's counts, a counter track follows
+    cache: bool = False
     native: Any = None
 
 
@@ -253,11 +309,14 @@ class Hooks:
     sync_sites: frozenset[int] = frozenset()
     step: Callable[[Hart, int], bool] | None = None
     charge: Callable[[Hart, str, int, bool], None] | None = None
+    access: Callable[[Hart, bool, int, int], None] | None = None
     after_turn: list[Callable[[Hart, int, int], None]] = field(default_factory=list)
     memory: Callable[[Hart, bool, int, int], None] | None = None
     turns: list[tuple[int, int]] | None = None
     count_atomics: bool = False
     atomic_costs: AtomicCosts | None = None
+    coherence: CoherenceCosts | None = None
+    cache_map: CacheMap | None = None
     probes: NativeProbes | None = None
     memory_log: MemoryLog | None = None
     debugger: Debugger | None = None

@@ -50,7 +50,7 @@ INT64_MAX = (1 << 63) - 1
 _SCHEDULES = ("rr", "random", "replay", "timed")  # SCHEDULE_RR ...
 TURNS = 1 << 16  # turns the native loop runs before Python looks (Ctrl-C, the wall clock)
 RECORDS = 4096  # traced calls buffered in C before Python must take them
-_RECORD = struct.Struct("<6i3q9Q")  # layout.CALL_RECORD
+_RECORD = struct.Struct("<6i3q9Q4q")  # layout.CALL_RECORD
 _ACCESS = struct.Struct(ACCESS)  # layout.ACCESS
 ACCESSES = 1 << 16  # memory log records buffered per hart before Python must take them
 
@@ -173,8 +173,49 @@ class Native:
             m.line_shift = costs.line_bytes.bit_length() - 1
             if lib.nm_timing_init(self.pointer) != 0:
                 raise MemoryError("the native layer could not allocate its tables")
+        if hooks.coherence is not None:
+            if costs is None:
+                raise RuntimeError("on the native layer, Hooks.coherence needs Hooks.atomic_costs")
+            c = hooks.coherence
+            m.cost_miss, m.cost_upgrade = c.miss, c.upgrade
+            m.l1_sets, m.l1_ways, m.serialize_lines = c.l1_sets, c.l1_ways, int(c.serialize_lines)
+            if lib.nm_coherence_init(self.pointer) != 0:
+                raise MemoryError("the native layer could not allocate its tables")
+            if hooks.cache_map is not None:
+                self._install_cache_map(hooks.cache_map)
         m.step_mode = STEP_PYTHON if hooks.step is not None else STEP_NONE
         self.refresh()
+
+    def _install_cache_map(self, cmap) -> None:
+        """Cache attribution's tables (hooks.CacheMap): C counts, Python reads after the run."""
+        m = self.m
+        nops, nstructs = len(cmap.ops), len(cmap.structures)
+        self.attr_counts = (ctypes.c_int64 * (nops * nstructs * layout.ATTR_FIELDS))()
+        self.attr_calls = (ctypes.c_int64 * nops)()
+        api_ops = (ctypes.c_int32 * max(1, len(cmap.api_ops)))(*cmap.api_ops)
+        self._arrays.append(api_ops)
+        m.nops, m.nstructs = nops, nstructs
+        m.api_ops = ctypes.addressof(api_ops) if cmap.api_ops else None
+        m.attr_counts = ctypes.addressof(self.attr_counts)
+        m.attr_calls = ctypes.addressof(self.attr_calls)
+        m.segmented_struct, m.segment_header_struct = cmap.segmented, cmap.segment_header_struct
+        m.segment_mask = max(cmap.segment_size - 1, 0)
+        m.segment_header = cmap.segment_header
+
+        def publish() -> None:
+            n = len(cmap.ranges)
+            starts = (ctypes.c_uint64 * max(1, n))(*(r[0] for r in cmap.ranges))
+            ends = (ctypes.c_uint64 * max(1, n))(*(r[1] for r in cmap.ranges))
+            structs = (ctypes.c_int32 * max(1, n))(*(r[2] for r in cmap.ranges))
+            self._ranges = (starts, ends, structs)  # alive as long as C reads them
+            m.range_starts, m.range_ends = ctypes.addressof(starts), ctypes.addressof(ends)
+            m.range_structs, m.nranges = ctypes.addressof(structs), n
+            for hart in self.harts:  # their last range may be another one now
+                hart.last_range = -1
+
+        publish()
+        cmap.on_change(publish)
+        m.attribution = 1
 
     def _install_probes(self, spec) -> set[int]:
         """Function probes in C (probes.c); returns the trap addresses they cover."""
@@ -401,6 +442,7 @@ class NativeCallLog:
         self.c = c = layout.CALL_LOG.ctype()
         self.pointer = ctypes.addressof(c)
         c.write_jsonl, c.write_chrome = spec.write_jsonl, spec.write_chrome
+        c.cache = spec.cache
         c.flush_at = LOG_FLUSH_AT
         self._keep = (_LOG_WRITE(self._guard(self._write)), _LOG_SYMBOL(self._guard(self._symbol)))
         c.py_write, c.py_symbol = (_address(fn) for fn in self._keep)
@@ -569,6 +611,9 @@ class NativeHart(Hart):
         self._access_buffer = buffer = (layout.ACCESS.ctype * ACCESSES)()
         n.accesses, n.access_capacity = ctypes.addressof(buffer), ACCESSES
         self._add_hook(uc, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, "nm_on_memory", begin, end)
+
+    def _hook_access(self, uc: Uc, begin: int, end: int) -> None:
+        self._add_hook(uc, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, "nm_on_access", begin, end)
 
     @property
     def loads(self) -> int:

@@ -115,6 +115,21 @@ HART = Struct(
         ("last_lr_value", "uint64_t", ""),
         ("has_last_lr", "int32_t", ""),
         ("succeeded_since_lr", "int32_t", ""),
+        # the coherence model's counts (coherence.c; instruments/timing.py COUNTS)
+        ("cache_loads", "int64_t", "plain loads the directory saw"),
+        ("cache_stores", "int64_t", "plain stores the directory saw"),
+        ("cache_atomics", "int64_t", "AMOs, LRs and SCs"),
+        ("cache_fences", "int64_t", ""),
+        ("cache_hits", "int64_t", "line touches that hit in the hart's L1"),
+        ("cache_misses", "int64_t", ""),
+        ("cache_transfers", "int64_t", ""),
+        ("cache_upgrades", "int64_t", ""),
+        ("cache_invalidations", "int64_t", "copies this hart's accesses invalidated"),
+        ("cache_evictions", "int64_t", ""),
+        ("cache_line_wait_cycles", "int64_t", ""),
+        ("cache_charged_cycles", "int64_t", "everything the timing model added to the clock"),
+        ("op", "int32_t", "cache attribution: the innermost allocator operation, 0: other"),
+        ("last_range", "int32_t", "the range the hart's last access fell in, -1: none"),
     ),
 )
 
@@ -147,6 +162,30 @@ MACHINE = Struct(
         ("transfers", "int64_t", ""),
         ("charged", "int64_t", ""),
         ("owners", "int8_t *", "C: per line of RAM, the hart that last wrote it with an atomic"),
+        # the coherence model (coherence.c): costs.toml's model = "coherence"
+        ("coherence", "int32_t", "charge every load, store and atomic through the directory"),
+        ("serialize_lines", "int32_t", "a line serves one transaction at a time"),
+        ("cost_miss", "int64_t", ""),
+        ("cost_upgrade", "int64_t", ""),
+        ("l1_sets", "int32_t", "0: an infinite L1"),
+        ("l1_ways", "int32_t", ""),
+        ("directory", "void *", "C: the per-line directory and the harts' L1 tags"),
+        # cache attribution (instruments/cacheprofile.py, hooks.CacheMap): the directory's
+        # counts per (allocator operation, data structure)
+        ("attribution", "int32_t", "count per (operation, structure)"),
+        ("nops", "int32_t", ""),
+        ("nstructs", "int32_t", ""),
+        ("nranges", "int32_t", ""),
+        ("api_ops", "int32_t *", "per traced API function (ACT_TRACE's argument): its op"),
+        ("range_starts", "uint64_t *", "sorted, non-overlapping address ranges"),
+        ("range_ends", "uint64_t *", ""),
+        ("range_structs", "int32_t *", "each range's structure"),
+        ("segmented_struct", "int32_t", "a structure inside which segment headers lie, -1"),
+        ("segment_header_struct", "int32_t", "what an address in a segment's header is"),
+        ("segment_mask", "uint64_t", "segment size - 1"),
+        ("segment_header", "uint64_t", "bytes of a segment's header"),
+        ("attr_counts", "int64_t *", "[op][structure][ATTR_*]"),
+        ("attr_calls", "int64_t *", "[op]: probed calls (ACT_REGION, ACT_TRACE frames)"),
         ("site_stats", "nm_site_stats *", "C: per watched site"),
         ("nsite_stats", "int32_t", ""),
         ("locks", "void *", "C: address -> lock"),
@@ -220,7 +259,7 @@ CALL_LOG = Struct(
         ("write_chrome", "int32_t", ""),
         ("flush_at", "int64_t", "write the text out once a buffer holds this many bytes"),
         ("error", "int32_t", "an allocation failed: text or statistics are missing"),
-        ("pad", "int32_t", ""),
+        ("cache", "int32_t", "the coherence model runs: slices carry the calls' counts"),
         ("calls", "int64_t[MAX_HARTS]", "per hart (HartStats)"),
         ("failed", "int64_t[MAX_HARTS]", ""),
         ("remote_frees", "int64_t[MAX_HARTS]", ""),
@@ -248,7 +287,11 @@ PROBE = Struct(
         ("has_return", "int32_t", "watch the return of a call whose entry returned data"),
         ("nactions", "int32_t", ""),
         ("action", "int32_t[4]", "ACT_*"),
-        ("argument", "int32_t[4]", "ACT_TRACE: the API index; ACT_PYTHON: Python's index"),
+        (
+            "argument",
+            "int32_t[4]",
+            "ACT_TRACE: the API index; ACT_PYTHON: Python's index; ACT_REGION: the operation",
+        ),
     ),
 )
 
@@ -269,6 +312,11 @@ CALL_RECORD = Struct(
         ("args", "uint64_t[6]", ""),
         ("result", "uint64_t", ""),
         ("out", "uint64_t", ""),
+        # the hart's coherence counts when recorded (zero without the coherence model)
+        ("misses", "int64_t", ""),
+        ("transfers", "int64_t", ""),
+        ("upgrades", "int64_t", ""),
+        ("line_wait", "int64_t", ""),
     ),
 )
 
@@ -400,6 +448,14 @@ CONSTANTS = {
     "ACT_LOCK_ACQUIRE": 2,
     "ACT_LOCK_RELEASE": 3,
     "ACT_PYTHON": 4,
+    "ACT_REGION": 5,  # cache attribution: the call is an allocator operation (the argument)
+    # cache attribution: the counts kept per (operation, structure)
+    "ATTR_ACCESSES": 0,
+    "ATTR_MISSES": 1,
+    "ATTR_TRANSFERS": 2,
+    "ATTR_UPGRADES": 3,
+    "ATTR_WAIT": 4,
+    "ATTR_FIELDS": 5,
     # nm_schedule.kind
     "SCHEDULE_RR": 1,
     "SCHEDULE_RANDOM": 2,

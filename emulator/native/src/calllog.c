@@ -1,7 +1,8 @@
 /* The trace writer's per-call work in C (instruments/tracer.py TraceWriter defines the format;
  * this writes the same bytes): each finished traced call becomes a line of allocs.jsonl and a
- * slice of the Chrome/Perfetto trace, with the flow and live-bytes counters that go with it,
- * and counts in the per-hart statistics. Python keeps the files (their header, their end, when
+ * slice of the Chrome/Perfetto trace, with the flow and live-bytes counters that go with it
+ * (under the coherence model also the call's counts and its hart's coherence counter), and
+ * counts in the per-hart statistics. Python keeps the files (their header, their end, when
  * they close) and the caller symbols, which it is asked for once per caller pc; the text goes
  * out through py_write when a buffer fills and at the end of the run (nm_log_flush). */
 #include <stdlib.h>
@@ -391,6 +392,10 @@ static void put_result(text t, const nm_api *a, uint64_t result) {
     }
 }
 
+/* TraceWriter's CACHE_COUNTS, each with its colon */
+static const char *const cache_keys[4] = {
+    ",\"misses\":", ",\"transfers\":", ",\"upgrades\":", ",\"line_wait\":"};
+
 static void put_counter(nm_call_log *log, int64_t end, int h) {
     text t = chrome(log);
     puts_(t, ",\n{\"ph\":\"C\",\"pid\":1,\"ts\":");
@@ -528,6 +533,10 @@ void log_call(nm_machine *m, const nm_call *c) {
         } else {
             put(t, sym->text, sym->length);
         }
+        for (int i = 0; log->cache && i < 4; i++) { /* the call's own, nested calls included */
+            puts_(t, cache_keys[i]);
+            put_i64(t, c->cache_out[i] - c->cache_in[i]);
+        }
         puts_(t, "}}");
         if (freed.used && freed.hart != h) { /* a flow from the allocation to this free */
             puts_(t, ",\n{\"ph\":\"s\",\"pid\":1,\"tid\":");
@@ -550,6 +559,18 @@ void log_call(nm_machine *m, const nm_call *c) {
             set_order(freed.used ? freed.hart : h, h, order, &n);
             for (int i = 0; i < n; i++)
                 put_counter(log, c->clock + insns, order[i]);
+        }
+        if (log->cache) { /* the hart's totals so far: a counter track per hart */
+            puts_(t, ",\n{\"ph\":\"C\",\"pid\":1,\"ts\":");
+            put_thousandths(t, c->clock + insns);
+            puts_(t, ",\"name\":\"coherence hart ");
+            put_i64(t, h);
+            puts_(t, "\",\"args\":{");
+            for (int i = 0; i < 4; i++) {
+                puts_(t, cache_keys[i] + (i == 0)); /* the first without its comma */
+                put_i64(t, c->cache_out[i]);
+            }
+            puts_(t, "}}");
         }
     }
     if (log->jsonl_length >= log->flush_at || log->chrome_length >= log->flush_at)

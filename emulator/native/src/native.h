@@ -63,10 +63,16 @@ typedef struct {
     int64_t seq, entry, exit, clock; /* entry, exit: instructions the hart had retired */
     uint64_t caller, result, out;
     uint64_t args[6];
+    int64_t cache_in[4], cache_out[4]; /* the hart's coherence counts (Call.cache_in/out) */
     int32_t hart, api, depth, injected;
 } nm_call; /* a finished traced call (tracer.py Call) */
 void log_call(nm_machine *m, const nm_call *c);
 void nm_log_free(nm_machine *m);
+
+/* ---- coherence.c ---- */
+void coherence_access(nm_hart *h, int write, uint64_t address, int size);
+void coherence_atomic(nm_hart *h, int32_t kind, uint64_t address, int width, int ok);
+void coherence_free(nm_machine *m);
 
 /* ---- monitor.c ---- */
 void monitor_atomic(nm_machine *m, nm_hart *h, int32_t slot, int32_t kind, int32_t swap,
