@@ -275,6 +275,73 @@ def test_the_trace_writer_in_c_writes_what_python_writes(index, tmp_path):
         )
 
 
+# Under the coherence model (--timing's default cost file) each slice also carries the call's
+# misses, transfers, upgrades and line waits, and a counter of its hart's totals follows it:
+# from C on the native layer too.
+COHERENT_TRACES = [
+    # remote frees: flows and live-bytes counters come between a slice and its coherence counter
+    {"app": "prodcons", "config": "mimalloc+bbuddy-lockfree", "harts": 3,
+     "defines": {"PC_ITEMS": "40"}},
+    # injected failures (the function did not run: nothing of its own to count), the oracle on
+    {"app": "malloc-api", "config": "mimalloc+region", "harts": 2, "check": True,
+     "fail": ["posix_memalign:3", "calloc:1", "mmap:9"]},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("index", range(len(COHERENT_TRACES)))
+def test_the_trace_writer_in_c_writes_the_coherence_counts(index, tmp_path):
+    opts = {"ram_mib": 64, "trace": True, "timing": True, **COHERENT_TRACES[index]}
+    _same_on_both_paths(opts, tmp_path)
+    calls = [json.loads(line) for line in (tmp_path / "run" / "allocs.jsonl").open()]
+    events = json.loads((tmp_path / "run" / "allocs.trace.json").read_text())["traceEvents"]
+    slices = [e for e in events if e["ph"] == "X"]
+    at = [i for i, e in enumerate(events) if e["ph"] == "C" and e["name"].startswith("coherence")]
+    coherence = [events[i] for i in at]
+    assert len(coherence) == len(slices) == len(calls) > 0
+    assert {e["name"] for e in coherence} == {f"coherence hart {h}" for h in range(opts["harts"])}
+    keys = ("misses", "transfers", "upgrades", "line_wait")
+    assert any(e["args"]["misses"] > 0 for e in slices)
+    # each slice's counter is the next one after it, its own hart's, totals that only grow
+    totals = {}
+    counters = iter(at)
+    for i, e in enumerate(events):
+        if e["ph"] != "X":
+            continue
+        j = next(counters)
+        after = events[j]
+        assert i < j and after["name"] == f"coherence hart {e['tid']}"
+        now = tuple(after["args"][k] for k in keys)
+        before = totals.get(e["tid"], (0, 0, 0, 0))
+        assert all(b <= n for b, n in zip(before, now, strict=True))
+        assert all(0 <= e["args"][k] <= n for k, n in zip(keys, now, strict=True))
+        totals[e["tid"]] = now
+    injected = {c["seq"] for c in calls if c.get("injected")}
+    if opts.get("fail"):
+        assert injected
+    for e in slices:
+        if e["args"]["seq"] in injected:
+            assert all(e["args"][k] == 0 for k in keys)
+    if opts["app"] == "prodcons":
+        assert any(e["ph"] == "s" for e in events)
+
+
+def test_the_checker_catches_a_writer_in_c_without_the_coherence_counts(tmp_path, monkeypatch):
+    """The comparison can fail: a C writer not told that the coherence model runs differs."""
+    from emulator.machine import nativehart
+
+    real = nativehart.NativeCallLog.__init__
+
+    def no_cache(self, native, spec):
+        real(self, native, spec)
+        self.c.cache = 0
+
+    monkeypatch.setattr(nativehart.NativeCallLog, "__init__", no_cache)
+    opts = {"app": "alloc-tests", "config": "bbuddy-spin", "harts": 2, "trace": True,
+            "timing": True, "defines": {"ALLOC_STRESS_ITERS": "5"}}  # fmt: skip
+    with pytest.raises(AssertionError, match=r"allocs\.trace\.json differs"):
+        _same_on_both_paths(opts, tmp_path)
+
+
 def _wrong_format(change):
     from emulator.instruments import tracer
 
