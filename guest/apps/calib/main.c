@@ -16,7 +16,7 @@
 #include "rt/runtime.h"
 
 #ifndef CALIB_OPS
-#define CALIB_OPS 100
+#define CALIB_OPS 128
 #endif
 #ifndef CALIB_ONLY
 #define CALIB_ONLY all
@@ -70,14 +70,34 @@ static bool selected(const char *name) {
     return !strcmp(only, "all") || !strcmp(only, name);
 }
 
+/* Each hart keeps its figures on a line of its own until every hart is done; hart 0 then prints
+ * them all. No hart touches a shared line after its loop but for one barrier, so a run's
+ * line_wait_cycles after the loops are the same however long the loops ran (the calibration
+ * subtracts two runs' waits). */
+static struct {
+    struct stamp a, b;
+    unsigned long extra; /* ttas: handoffs */
+} __attribute__((aligned(LINE))) results[MAX_HARTS];
+
+static void record(unsigned hart, struct stamp a, struct stamp b, unsigned long extra) {
+    results[hart].a = a;
+    results[hart].b = b;
+    results[hart].extra = extra;
+}
+
 /* Per-operation figures with two decimals: printf has no %f. */
-static void report(const char *name, unsigned hart, unsigned nharts, unsigned long n,
-                   struct stamp a, struct stamp b) {
-    unsigned long c = b.cycles - a.cycles, i = b.instret - a.instret;
-    unsigned long c100 = c * 100 / n, i100 = i * 100 / n;
-    printf("calib %s hart=%u harts=%u ops=%lu cycles=%lu instret=%lu cycles_per_op=%lu.%02lu "
-           "instret_per_op=%lu.%02lu\n",
-           name, hart, nharts, n, c, i, c100 / 100, c100 % 100, i100 / 100, i100 % 100);
+static void report(const char *name, unsigned first, unsigned count, unsigned nharts) {
+    barrier_all();
+    if (hart_id() != 0)
+        return;
+    for (unsigned h = first; h < first + count; h++) {
+        unsigned long c = results[h].b.cycles - results[h].a.cycles;
+        unsigned long i = results[h].b.instret - results[h].a.instret;
+        unsigned long c100 = c * 100 / ops, i100 = i * 100 / ops;
+        printf("calib %s hart=%u harts=%u ops=%lu cycles=%lu instret=%lu cycles_per_op=%lu.%02lu "
+               "instret_per_op=%lu.%02lu\n",
+               name, h, nharts, ops, c, i, c100 / 100, c100 % 100, i100 / 100, i100 % 100);
+    }
 }
 
 /* ---- ping-pong: hart 0 writes odd values, hart 1 answers with the next even one ---------- */
@@ -124,9 +144,8 @@ static void pingpong(unsigned hart, unsigned nharts) {
     else if (hart == 1)
         pingpong_answer(&pp_flag.word, ops);
     struct stamp b = stamp();
-    barrier_all();
-    if (hart < 2)
-        report("pingpong", hart, nharts, ops, a, b);
+    record(hart, a, b, 0);
+    report("pingpong", 0, 2, nharts);
 }
 
 /* ---- contended counter: every hart amoadds one word -------------------------------------- */
@@ -145,8 +164,8 @@ static int counter(unsigned hart, unsigned nharts) {
     struct stamp a = stamp();
     amoadd_loop(&amo_counter.word, ops);
     struct stamp b = stamp();
-    barrier_all();
-    report("counter", hart, nharts, ops, a, b);
+    record(hart, a, b, 0);
+    report("counter", 0, nharts, nharts);
     return amo_counter.word == nharts * ops ? 0 : 1;
 }
 
@@ -180,9 +199,10 @@ static int ttas(unsigned hart, unsigned nharts) {
         spin_unlock(&calib_spin);
     }
     struct stamp b = stamp();
-    barrier_all();
-    report("ttas", hart, nharts, ops, a, b);
-    printf("calib ttas-handoffs hart=%u handoffs=%lu\n", hart, handoffs[hart].word);
+    record(hart, a, b, handoffs[hart].word);
+    report("ttas", 0, nharts, nharts);
+    for (unsigned h = 0; hart == 0 && h < nharts; h++)
+        printf("calib ttas-handoffs hart=%u handoffs=%lu\n", h, results[h].extra);
     return spin_data.word == nharts * ops ? 0 : 1;
 }
 
@@ -195,8 +215,8 @@ static int ticket(unsigned hart, unsigned nharts) {
         ticket_release();
     }
     struct stamp b = stamp();
-    barrier_all();
-    report("ticket", hart, nharts, ops, a, b);
+    record(hart, a, b, 0);
+    report("ticket", 0, nharts, nharts);
     return ticket_data.word == nharts * ops ? 0 : 1;
 }
 
@@ -218,8 +238,8 @@ static void sharing(const char *name, volatile unsigned long *word, unsigned har
     struct stamp a = stamp();
     store_loop(word, ops);
     struct stamp b = stamp();
-    barrier_all();
-    report(name, hart, nharts, ops, a, b);
+    record(hart, a, b, 0);
+    report(name, 0, nharts, nharts);
 }
 
 /* ---- read-mostly: every hart sums the array; hart 0 also writes one word now and then ---- */
@@ -240,8 +260,8 @@ static int readmostly(unsigned hart, unsigned nharts) {
             sum += rm_array[j];
     }
     struct stamp b = stamp();
-    barrier_all();
-    report("readmostly", hart, nharts, ops, a, b);
+    record(hart, a, b, 0);
+    report("readmostly", 0, nharts, nharts);
     return sum == 0xdeadbeef; /* keeps the loads; never true */
 }
 
