@@ -87,6 +87,28 @@ def sweep_command(data: dict) -> str:
     return f"python -m emulator bench {shlex.join(args)}"
 
 
+def model_words(costs: dict) -> str:
+    """The timing model and its numbers, as the sweep recorded them (timing.py describe)."""
+    at = f"{costs['cpu_hz'] / 1e9:g} GHz"
+    if costs.get("model", "atomics") == "atomics":  # sweeps from before the coherence model
+        return (
+            f"atomics only, `--costs atomics`: atomic {costs['atomic']}, line transfer "
+            f"{costs['line_transfer']}, fence {costs['fence']} cycles at {at}; plain loads and "
+            "stores cost nothing"
+        )
+    l1 = (
+        f"{costs['l1_sets']} sets x {costs['l1_ways']} ways"
+        if costs["l1_sets"]
+        else "an infinite L1"
+    )
+    return (
+        f"MESI coherence over every load and store, `emulator/instruments/costs.toml`: miss "
+        f"{costs['miss']}, upgrade {costs['upgrade']}, line transfer {costs['line_transfer']}, "
+        f"atomic {costs['atomic']}, fence {costs['fence']} cycles at {at}; private L1s of {l1}"
+        + (", one transaction per line at a time" if costs["serialize_lines"] else "")
+    )
+
+
 def page(data: dict, table: dict, out_dir: Path, made_by: str = "") -> str:
     costs = data["costs"]
     made_by = made_by or "python scripts/results_doc.py RUN_DIR"
@@ -95,11 +117,9 @@ def page(data: dict, table: dict, out_dir: Path, made_by: str = "") -> str:
         "",
         f"From one sweep: `{sweep_command(data)}`, then `{made_by}`. Throughput is in millions of "
         "operations (allocations + frees) per virtual second of the timing model "
-        f"(`emulator/instruments/costs.toml`: atomic {costs['atomic']}, line transfer "
-        f"{costs['line_transfer']}, fence {costs['fence']} cycles at "
-        f"{costs['cpu_hz'] / 1e9:g} GHz). These are model seconds, not hardware seconds: they "
-        "rank designs by instructions, waiting and cache-line traffic, nothing else (no cache "
-        "misses on plain data, no memory bandwidth).",
+        f"({model_words(costs)}). These are model seconds, not hardware seconds: they rank "
+        "designs by instructions, waiting and cache-line traffic, nothing else (no memory "
+        "bandwidth, no DRAM).",
         "",
         "ANSWERS",
         "",
