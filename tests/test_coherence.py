@@ -7,7 +7,9 @@ comparison of both paths."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from dataclasses import replace
 
 import pytest
@@ -311,7 +313,7 @@ def test_rdcycle_sees_a_miss_at_once(tmp_path, monkeypatch, native):
 def test_bad_cost_files_are_one_line_and_status_64(tmp_path, text, says):
     bad = tmp_path / "costs.toml"
     bad.write_text(text)
-    with pytest.raises(BadInput, match=f"--costs {bad}: " + __import__("re").escape(says)):
+    with pytest.raises(BadInput, match=f"--costs {bad}: " + re.escape(says)):
         CostModel.load(bad)
     proc = cli("run", "--timing", "--costs", str(bad), "--quiet", "--out", str(tmp_path / "r"))
     assert proc.returncode == 64 and proc.stderr.count("\n") == 1, proc.stderr
@@ -323,3 +325,103 @@ def test_costs_names_a_bundled_file_or_says_which_there_are(tmp_path):
     proc = cli("run", "--timing", "--costs", "mesi", "--quiet", "--out", str(tmp_path / "r"))
     assert proc.returncode == 64 and proc.stderr.count("\n") == 1
     assert "no bundled cost file of that name (bundled: coherence, atomics" in proc.stderr
+
+
+# ---- cache attribution (instruments/cacheprofile.py) ---------------------------------------------
+
+
+def test_flatten_lets_the_more_specific_range_win():
+    from emulator.instruments.cacheprofile import flatten
+
+    ranges = [(0, 100, 1, 0), (10, 20, 2, 2), (15, 30, 3, 1), (200, 210, 4, 1)]
+    assert flatten(ranges) == [(0, 10, 1), (10, 20, 2), (20, 30, 3), (30, 100, 1), (200, 210, 4)]
+
+
+def _cached(app: str, config: str, harts: int, tmp_path, **kw) -> tuple[dict, dict]:
+    out = tmp_path / "run"
+    report = run(RunOptions(app=app, config=config, harts=harts, timing=True, quiet=True,
+                            out=str(out), ram_mib=64, **kw))  # fmt: skip
+    assert report.result.exit_code == 0, report.result.message
+    return report.summary, json.loads((out / "cache.json").read_text())
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_bbuddy_free_lists_miss_under_uk_palloc(tmp_path, trace):
+    """bench-page-storm takes pages from bbuddy on 2 harts: uk_palloc's accesses to the per-order
+    free-list heads miss or move between the harts; every line touch is counted once, under
+    some operation and some structure, with or without the tracer's probes."""
+    summary, cache = _cached("bench-page-storm", "bbuddy-spin", 2, tmp_path, trace=trace,
+                             defines={"PSTORM_OPS": "60"})  # fmt: skip
+    cells = {(c["operation"], c["structure"]): c for c in cache["cells"]}
+    heads = cells[("uk_palloc", "free lists")]
+    assert heads["misses"] + heads["transfers"] > 0
+    assert {"bitmap", "allocator lock", "pages"} <= set(cache["structures"])
+    palloc = cache["operations"]["uk_palloc"]
+    assert palloc["calls"] >= 2 * 60 // 2 and palloc["per_call"]["accesses"] > 1
+    totals = summary["timing"]["totals"]
+    for field in ("misses", "transfers", "upgrades"):
+        assert sum(c[field] for c in cache["cells"]) == totals[field], field
+    assert sum(c["wait_cycles"] for c in cache["cells"]) == totals["line_wait_cycles"]
+    touches = sum(c["accesses"] for c in cache["cells"])
+    assert touches >= totals["loads"] + totals["stores"] + totals["atomics"]
+
+
+def test_the_frontend_s_remote_frees_and_collection_are_operations(tmp_path):
+    """bench-xmalloc frees on other harts than it allocates: mimalloc's remote free and its
+    collection show as operations of their own, touching page metadata in segment headers."""
+    _, cache = _cached("bench-xmalloc", "mimalloc+bbuddy-spin", 3, tmp_path,
+                       defines={"XMALLOC_ROUNDS": "1"})  # fmt: skip
+    ops = cache["operations"]
+    assert ops["remote free"]["calls"] > 0 and ops["remote free"]["accesses"] > 0
+    assert ops["collect"]["calls"] > 0
+    assert "segment headers" in cache["structures"]
+    assert any(c["operation"] == "remote free" and c["structure"] == "segment headers"
+               for c in cache["cells"])  # fmt: skip
+
+
+def test_the_run_prints_the_cache_table(tmp_path):
+    out = str(tmp_path / "r")
+    proc = cli("run", "--app", "bench-page-storm", "--config", "bbuddy-spin", "--harts", "2",
+               "--timing", "--quiet", "-D", "PSTORM_OPS=40", "--out", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "cache traffic by allocator operation and data structure" in proc.stdout
+    assert re.search(r"^uk_palloc +(free lists|allocator struct|pages) +\d+", proc.stdout, re.M)
+    assert (tmp_path / "r" / "cache.json").exists()
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_the_perfetto_trace_gets_coherence_counters(tmp_path, monkeypatch, native):
+    """With --trace, each traced call's slice carries its misses, transfers, upgrades and line
+    waits, and a counter track per hart follows the hart's totals at every call's end."""
+    monkeypatch.setenv("EMULATOR_NATIVE", native)
+    summary, _ = _cached("bench-page-storm", "bbuddy-spin", 2, tmp_path, trace=True,
+                         defines={"PSTORM_OPS": "30"})  # fmt: skip
+    events = json.loads((tmp_path / "run" / "allocs.trace.json").read_text())["traceEvents"]
+    for h, totals in enumerate(summary["timing"]["harts"]):
+        counters = [e["args"] for e in events
+                    if e["ph"] == "C" and e["name"] == f"coherence hart {h}"]  # fmt: skip
+        assert len(counters) > 10
+        misses = [c["misses"] for c in counters]
+        assert misses == sorted(misses) and 0 < misses[-1] <= totals["misses"]
+        assert counters[-1]["line_wait"] <= totals["line_wait_cycles"]
+    slices = [e for e in events if e["ph"] == "X"]
+    assert slices and all("misses" in e["args"] and "transfers" in e["args"] for e in slices)
+    assert sum(e["args"]["misses"] for e in slices if e["name"] == "palloc") > 0
+
+
+def test_bench_takes_a_cost_file_and_records_it(tmp_path):
+    out = tmp_path / "sweep"
+    proc = cli("bench", "--benchmarks", "bench-larson", "--configs", "bbuddy-spin", "--harts", "2",
+               "--costs", "atomics", "--jobs", "1", "--out", str(out), "-D", "LARSON_ROUNDS=2",
+               "-D", "LARSON_CHUNKS=16")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((out / "results.json").read_text())
+    assert data["costs"] == CostModel.load("atomics").describe()
+    assert "--costs atomics" in data["reproduce"]
+    row = data["results"][0]
+    assert row["misses_per_op"] == 0 and row["line_transfers"] > 0  # the atomics model's
+    bad = cli(
+        "bench", "--benchmarks", "bench-larson", "--costs", "mesi", "--out", str(tmp_path / "b")
+    )
+    assert bad.returncode == 64 and bad.stderr.count("\n") == 1
+    assert "no bundled cost file of that name" in bad.stderr and not (tmp_path / "b").exists()

@@ -25,7 +25,7 @@ from emulator.native import enabled, library
 from emulator.session import RunOptions, run
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ("summary.json", "atomics.json", "allocs.jsonl", "allocs.json", "console.log")
+FILES = ("summary.json", "atomics.json", "allocs.jsonl", "allocs.json", "console.log", "cache.json")
 
 pytestmark = pytest.mark.skipif(
     library() is None, reason="the native layer cannot be built on this host"
@@ -331,3 +331,21 @@ def test_the_checker_catches_a_turn_loop_that_decides_otherwise(tmp_path, monkey
     with pytest.raises(AssertionError, match="differs"):
         _same_on_both_paths({"app": "treiber", "harts": 3, "schedule": "random", "quantum": 5,
                              "seed": 11, "ram_mib": 64}, tmp_path)  # fmt: skip
+
+
+def test_the_checker_catches_a_native_cache_attribution_that_differs(tmp_path, monkeypatch):
+    """A native side that puts traced calls under the wrong operation: cache.json differs."""
+    from emulator.instruments import cacheprofile
+
+    real = cacheprofile.CacheProfile.install
+
+    def off(self, hooks):
+        real(self, hooks)
+        if os.environ.get("EMULATOR_NATIVE") == "1":
+            self.map.api_ops = [0 for _ in self.map.api_ops]  # every call "other"
+
+    monkeypatch.setattr(cacheprofile.CacheProfile, "install", off)
+    opts = {"app": "bench-page-storm", "config": "bbuddy-spin", "harts": 2, "timing": True,
+            "trace": True, "ram_mib": 64, "defines": {"PSTORM_OPS": "30"}}  # fmt: skip
+    with pytest.raises(AssertionError, match=r"cache\.json differs"):
+        _same_on_both_paths(opts, tmp_path)

@@ -1,10 +1,10 @@
 """python -m emulator bench: SMP allocation benchmarks over a grid, with the virtual-time model.
 
 Each cell (benchmark app, configuration, harts, seed) is one run with --timing (timed scheduler,
-costs from costs.toml), the contention monitor and the allocation tracer's memory figures. A
-benchmark app (guest/lib/allocbench/include/alloc/bench.h, docs/benchmarks.md) brackets each
-hart's work with zero-length write system calls and prints `bench NAME: harts=N ops=TOTAL ok`;
-from those:
+costs from costs.toml, or --costs), the contention monitor and the allocation tracer's memory
+figures. A benchmark app (guest/lib/allocbench/include/alloc/bench.h, docs/benchmarks.md)
+brackets each hart's work with zero-length write system calls and prints
+`bench NAME: harts=N ops=TOTAL ok`; from those:
 
   virtual_seconds   (latest end marker - earliest start marker) in cycles / cpu_hz
   ops_per_second    ops / virtual_seconds
@@ -14,6 +14,11 @@ from those:
   peak_live_bytes   peak of the bytes the app held (allocation tracer, object + page layers)
   peak_pages_held   peak of the pages taken from the page allocator (heap walker; bbuddy
                     providers only, else empty)
+  misses_per_op, transfers_per_op, line_wait_per_op
+                    the coherence model's L1 misses, cache-line transfers and line-wait cycles
+                    over the whole run (start-up included) / ops
+  hottest           the (allocator operation, data structure) with the most misses, transfers
+                    and upgrades (cache.json of the run: instruments/cacheprofile.py)
 
 Cells run in worker processes (session/pool.py) or on a Dask cluster (session/cluster.py: the
 images travel by content hash); report.py writes the results to the run
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from emulator.instruments.heapwalk import walker_for
 from emulator.instruments.markers import Markers
+from emulator.instruments.timing import BUNDLED
 from emulator.instruments.tracer import Listener, block_bytes
 from emulator.machine import events as ev
 from emulator.machine.machine import Outcome
@@ -39,6 +45,7 @@ from emulator.session.run import run
 BENCH_LINE = re.compile(r"bench (\S+): harts=(\d+) ops=(\d+) ok")
 DEFAULT_HARTS = (1, 2, 4, 8, 16)
 QUANTUM = 100
+COSTS_ROLE = "costs"  # CellRun.files: a cost file of the user's, shipped like the images
 
 
 def benchmarks() -> list[str]:
@@ -82,6 +89,10 @@ class CellResult:
     line_transfers: int = 0
     peak_live_bytes: int = 0
     peak_pages_held: int | None = None
+    misses_per_op: float = 0.0
+    transfers_per_op: float = 0.0
+    line_wait_per_op: float = 0.0
+    hottest: str = ""
     wall_seconds: float = 0.0
 
 
@@ -128,9 +139,14 @@ class _Memory(Listener):
 
 
 def run_cell(
-    cell: Cell, quantum: int = QUANTUM, memory: bool = True, image: Path | None = None
+    cell: Cell,
+    quantum: int = QUANTUM,
+    memory: bool = True,
+    image: Path | None = None,
+    costs: str | None = None,
 ) -> CellResult:
-    """One cell; `image`: the cell's built image (else it is built here)."""
+    """One cell; `image`: the cell's built image (else it is built here); `costs`: the timing
+    model's cost file (--costs: a bundled name or a path; default the bundled coherence)."""
     bus = ev.Bus()
     markers = Markers(bus)
     mem = _Memory() if memory else None
@@ -150,6 +166,7 @@ def run_cell(
         write_files=False,
         atomics=True,
         timing=True,
+        costs=costs,
         listeners=[mem] if mem else [],
     )
     report = run(opts, bus)
@@ -187,6 +204,14 @@ def run_cell(
     out.wait_share = out.wait_instructions / out.instructions if out.instructions else 0.0
     out.sc_failures = sum(h["sc_failure"] for h in atomics.get("harts", []))
     out.line_transfers = report.summary["timing"]["line_transfers"]
+    totals = report.summary["timing"].get("totals")
+    if totals and out.ops:
+        out.misses_per_op = totals["misses"] / out.ops
+        out.transfers_per_op = totals["transfers"] / out.ops
+        out.line_wait_per_op = totals["line_wait_cycles"] / out.ops
+    if report.cache and report.cache["cells"]:
+        top = max(report.cache["cells"], key=lambda c: c["misses"] + c["transfers"] + c["upgrades"])
+        out.hottest = f"{top['operation']} / {top['structure']}"
     if mem:
         out.peak_live_bytes = mem.peak_live
         out.peak_pages_held = mem.peak_pages()
@@ -201,17 +226,25 @@ class CellRun:
     quantum: int = QUANTUM
     memory: bool = True
     images: dict[str, str] = field(default_factory=dict)
+    costs: str | None = None  # a bundled cost file's name, or a path (a file: shipped)
 
     def files(self) -> dict[str, Path]:
-        return {build: Path(path) for build, path in self.images.items()}
+        files = {build: Path(path) for build, path in self.images.items()}
+        if self.costs and self.costs not in BUNDLED:
+            files[COSTS_ROLE] = Path(self.costs)
+        return files
 
     def with_files(self, paths: dict[str, Path]) -> CellRun:
-        return replace(self, images={build: str(p) for build, p in paths.items()})
+        images = {build: str(p) for build, p in paths.items() if build != COSTS_ROLE}
+        costs = str(paths[COSTS_ROLE]) if COSTS_ROLE in paths else self.costs
+        return replace(self, images=images, costs=costs)
 
     def __call__(self, cell: Cell) -> CellResult:
         image = self.images.get(cell.build)
         try:
-            return run_cell(cell, self.quantum, self.memory, Path(image) if image else None)
+            return run_cell(
+                cell, self.quantum, self.memory, Path(image) if image else None, self.costs
+            )
         except Exception as e:  # one bad cell must not sink the sweep; it is reported
             return CellResult(cell.app, cell.config, cell.harts, cell.seed, False, str(e))
 
@@ -224,6 +257,7 @@ class Sweep:
     seeds: list[int] = field(default_factory=lambda: [0])
     defines: dict[str, str] = field(default_factory=dict)
     libs: list[str] = field(default_factory=list)  # library folders of the user's (--lib)
+    costs: str | None = None  # --costs: the timing model's cost file (None: the default)
 
     def cells(self) -> list[Cell]:
         d = tuple(sorted(self.defines.items()))
@@ -261,7 +295,8 @@ def run_sweep(
         bar = tqdm(total=len(cells), unit="run", file=sys.stderr, leave=False)
     results = []
     try:
-        for r in (runner or ProcessRunner(jobs)).map(CellRun(quantum, images=images), cells):
+        work = CellRun(quantum, images=images, costs=sweep.costs)
+        for r in (runner or ProcessRunner(jobs)).map(work, cells):
             results.append(r)
             if bar:
                 bar.update()

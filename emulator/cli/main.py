@@ -128,6 +128,12 @@ class BenchOptions:
         os.cpu_count() or 1, "--jobs", "worker processes (default: the core count)", metavar="J",
         parse=count, check=at_least(1), replay=False,
     )  # fmt: skip
+    costs: str | None = option(
+        None, "--costs",
+        "the timing model's cost file: a bundled one by name (coherence, the default; atomics) "
+        "or a path",
+        metavar="NAME|FILE",
+    )  # fmt: skip
     cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS", replay=False)
     defines: dict[str, str] = option(
         {}, "-D", "macro for every benchmark build", metavar="NAME=VALUE", parse=define,
@@ -195,6 +201,10 @@ def run_and_report(opts: RunOptions) -> int:
         print(format_report(report.atomics))
     if report.allocs:
         print(format_table(report.allocs, report.allocs["missing"]))
+    if report.cache:
+        from emulator.instruments import cacheprofile
+
+        print(cacheprofile.format_table(report.cache))
     if report.run_dir and opts.trace:
         print(
             f"allocation trace: {report.run_dir / 'allocs.jsonl'}\n"
@@ -378,12 +388,14 @@ def cmd_bench(b: BenchOptions) -> int:
             catalog.config(name, b.libs)
         except catalog.CatalogError as e:
             raise BadInput(f"--configs: {e}") from None
+    costs = CostModel.load(b.costs)  # a bad cost file is said before any run
     sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines), list(b.libs))
+    sweep.costs = b.costs
     # Made before the sweep: a bad --out is said at once, not after hours of runs.
     with open_runner(b.jobs, b.cluster) as runner, open_run_dir(b.out, "bench") as run_dir:
         results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)
     reproduce = f"python -m emulator bench {join(command_line(b))}".strip()
-    plots = write_outputs(run_dir, results, sweep, CostModel.load().describe(), reproduce=reproduce)
+    plots = write_outputs(run_dir, results, sweep, costs.describe(), reproduce=reproduce)
     print(markdown_table(results), end="")
     bad = [r for r in results if not r.ok]
     figures = len({p.stem for p in plots})
