@@ -147,14 +147,15 @@ def test_a_model_that_breaks_a_rule_fails_the_calibration(monkeypatch):
     assert not _failed(predict(measure("pingpong", 2, ops=32)))
     touch = coherence.Directory._touch
 
-    def broken(self, hart, line, write):
+    def broken(self, hart, line, *rest):  # rest: (address,) write
+        write = rest[-1]
         e = self.lines.get(line)
         mine = e is not None and e[coherence.SHARERS] & (1 << hart.id)
         if write or e is None or not e[coherence.MODIFIED] or mine:
-            return touch(self, hart, line, write)
+            return touch(self, hart, line, *rest)
         costs, self.costs = self.costs, replace(self.costs, line_transfer=self.costs.miss)
         try:
-            return touch(self, hart, line, write)
+            return touch(self, hart, line, *rest)
         finally:
             self.costs = costs
 
