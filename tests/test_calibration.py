@@ -32,12 +32,34 @@ serialize_lines = 0
 line_bytes = 128
 l1_sets = 0
 """
+# Queueing on, other numbers again, a smaller L1 (8 KiB, 4 ways: no set holds more than two of a
+# benchmark's lines, so no line is evicted in a loop; with 2 ways of 16 sets the TTAS lock, its
+# count and the handoff counter do share a set and thrash, as the rules say they must), and an
+# atomic dearer than a transfer, so that a contended AMO is bounded by its own hart's loop
+# (i + A + T) rather than by the line (N x T) at 2 harts.
+QUEUED = """model = "coherence"
+atomic = 40
+fence = 5
+miss = 5
+upgrade = 20
+line_transfer = 30
+serialize_lines = 1
+l1_sets = 32
+l1_ways = 4
+"""
 
 
 @pytest.fixture
 def other_costs(tmp_path) -> str:
     path = tmp_path / "other.toml"
     path.write_text(OTHER)
+    return str(path)
+
+
+@pytest.fixture
+def queued_costs(tmp_path) -> str:
+    path = tmp_path / "queued.toml"
+    path.write_text(QUEUED)
     return str(path)
 
 
@@ -76,6 +98,17 @@ def test_other_costs_predict_every_benchmark(bench, harts, other_costs):
     assert m.costs.line_transfer == 80 and m.costs.serialize_lines == 0
     checks = predict(m)
     assert checks and not _failed(checks), _failed(checks)
+
+
+@pytest.mark.parametrize("bench, harts", _cases())
+def test_queued_costs_predict_every_benchmark(bench, harts, queued_costs):
+    m = measure(bench, harts, costs=queued_costs)
+    assert m.costs.atomic == 40 and m.costs.serialize_lines == 1 and m.costs.l1_sets == 32
+    checks = predict(m)
+    assert checks and not _failed(checks), _failed(checks)
+    if bench == "counter" and harts == 2:  # the hart's own loop bounds it, not the line
+        [wall] = [k for k in checks if k.quantity.startswith("cycles")]
+        assert wall.predicted == 3 + 40 + 30 > 2 * 30
 
 
 def test_ping_pong_round_trip_is_two_transfers_and_two_upgrades_and_nothing_else():

@@ -169,9 +169,11 @@ def predict(m: Measurement, costs: CostModel | None = None) -> list[Check]:
         return checks
     A, F, M, U, T, S = c.atomic, c.fence, c.miss, c.upgrade, c.line_transfer, c.serialize_lines
     # Events are charges minus waits, and the waits come from the whole run's
-    # line_wait_cycles: the barrier after the loop is the one place where they need not cancel
-    # between the two runs (the harts reach it in another order), by at most one transfer's
-    # wait per hart: T / K per operation. Without queueing there are no waits, and no slack.
+    # line_wait_cycles. The app staggers the harts' arrivals at the barrier after the loop, so
+    # none queues there; what may still differ between the two runs is the order in which the
+    # harts, spinning at different phases, reload the barrier's flag at its release: less than
+    # one transfer's wait per hart, T / K per operation. Without queueing there are no waits,
+    # and no slack.
     ev_tol = T / m.ops if S else 0
 
     if name == "pingpong":

@@ -85,10 +85,27 @@ static void record(unsigned hart, struct stamp a, struct stamp b, unsigned long 
     results[hart].extra = extra;
 }
 
+/* Harts finish their loops close together, and a barrier's count line serves one arrival at a
+ * time: arrivals that bunch wait for each other, and how they bunch varies from run to run. So
+ * each hart that ran the loop first spins on registers alone for its rank x CALIB_STAGGER cycles:
+ * they arrive one by one, in hart order, none waiting for the line (as long as they finished
+ * their loops less than CALIB_STAGGER - line_transfer cycles apart). */
+#ifndef CALIB_STAGGER
+#define CALIB_STAGGER 4096
+#endif
+
+static void stagger(unsigned hart) {
+    unsigned long n = (unsigned long)hart * CALIB_STAGGER / 2; /* two instructions a turn */
+    __asm__ volatile("beqz %0, 2f\n1: addi %0, %0, -1\n bnez %0, 1b\n2:" : "+r"(n));
+}
+
 /* Per-operation figures with two decimals: printf has no %f. */
 static void report(const char *name, unsigned first, unsigned count, unsigned nharts) {
+    unsigned hart = hart_id();
+    if (hart >= first && hart < first + count) /* the others are at the barrier already */
+        stagger(hart - first);
     barrier_all();
-    if (hart_id() != 0)
+    if (hart != 0)
         return;
     for (unsigned h = first; h < first + count; h++) {
         unsigned long c = results[h].b.cycles - results[h].a.cycles;
