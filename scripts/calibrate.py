@@ -68,8 +68,8 @@ EXPLAINED = [
     "",
     "Under `--costs atomics` (the earlier model) plain loads and stores cost nothing: ping-pong, "
     "the sharing benchmarks and the array show no charges, the counter A + T, the ticket lock "
-    "A + T + F. tests/test_calibration.py checks all of this under the bundled costs, under a "
-    "cost file with other numbers and no queueing, and under the atomics model; and that "
+    "A + T + F. tests/test_calibration.py checks all of this under the bundled costs, under two "
+    "cost files with other numbers (one without queueing), and under the atomics model; and that "
     "predictions from wrong numbers, or a model with one rule broken, fail.",
     "",
 ]

@@ -1,8 +1,9 @@
 """The timing model does what its rules say: each calibration microbenchmark (the `calib` app),
 measured under `--timing`, against what the cost file's numbers predict by the protocol's rules
-(emulator/bench/calibration.py derives each prediction). Under the bundled costs, under a cost
-file written here with other numbers and no line queueing (so no prediction can pass by
-accident), and under the atomics model; and a model whose numbers are wrong does not match."""
+(emulator/bench/calibration.py derives each prediction). Under the bundled costs, under two cost
+files written here with other numbers, one without line queueing (so no prediction can pass by
+accident), and under the atomics model; and predictions from wrong numbers, or a model with one
+rule broken, do not match."""
 
 from __future__ import annotations
 
