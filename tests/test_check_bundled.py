@@ -31,8 +31,8 @@ FRONTEND_ONLY = {
     "stress": {"STRESS_STEPS": 32},
 }
 ELSEWHERE = {"malloc-api"}  # see the docstring
-NO_ALLOCATOR = {"contention", "count-loop", "crash", "hello", "litmus-amo", "litmus-lrsc", "locks",
-                "mips", "runaway", "traps", "treiber", "wfi-ipi"}  # fmt: skip
+NO_ALLOCATOR = {"calib", "contention", "count-loop", "crash", "hello", "litmus-amo", "litmus-lrsc",
+                "locks", "mips", "runaway", "traps", "treiber", "wfi-ipi"}  # fmt: skip
 FRONTEND_CONFIGS = [c for c in configs() if c.startswith("mimalloc+")]
 BACKEND_CONFIGS = [c for c, conf in configs().items() if conf.kind == "backend"]
 

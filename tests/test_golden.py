@@ -27,8 +27,9 @@ MODES = [
 ]
 # app -> configurations it is recorded with
 APPS = {
-    **{a: ["default"] for a in ("contention", "count-loop", "hello", "litmus-amo", "litmus-lrsc",
-                                "locks", "mips", "runaway", "traps", "treiber", "wfi-ipi")},
+    **{a: ["default"] for a in ("calib", "contention", "count-loop", "hello", "litmus-amo",
+                                "litmus-lrsc", "locks", "mips", "runaway", "traps", "treiber",
+                                "wfi-ipi")},
     "alloc-cost": ["bbuddy-spin", "region"],
     "alloc-faults": ["bbuddy-spin"],
     "alloc-seq": ["bbuddy-spin", "bbuddy-lockfree"],

@@ -45,8 +45,9 @@ pytestmark = pytest.mark.skipif(
 
 # app -> configurations (the apps of tests/test_golden.py)
 APPS = {
-    **{a: ["default"] for a in ("contention", "count-loop", "hello", "litmus-amo", "litmus-lrsc",
-                                "locks", "mips", "runaway", "traps", "treiber", "wfi-ipi")},
+    **{a: ["default"] for a in ("calib", "contention", "count-loop", "hello", "litmus-amo",
+                                "litmus-lrsc", "locks", "mips", "runaway", "traps", "treiber",
+                                "wfi-ipi")},
     "alloc-cost": ["region"],
     "alloc-faults": ["bbuddy-spin"],
     "alloc-seq": ["bbuddy-lockfree"],

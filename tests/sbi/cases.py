@@ -11,8 +11,9 @@ BENCHES = ["alloc-test", "cache-scratch", "cache-thrash", "glibc-thread", "larso
 # app -> the configurations it runs with: every app, and every allocator configuration (the
 # backends under alloc-tests, the frontend over each under stress).
 CASES: dict[str, list[str]] = {
-    **{a: ["default"] for a in ("contention", "count-loop", "crash", "hello", "litmus-amo",
-                                "litmus-lrsc", "locks", "mips", "traps", "treiber", "wfi-ipi")},
+    **{a: ["default"] for a in ("calib", "contention", "count-loop", "crash", "hello",
+                                "litmus-amo", "litmus-lrsc", "locks", "mips", "traps", "treiber",
+                                "wfi-ipi")},
     "alloc-cost": ["bbuddy-spin"],
     "alloc-faults": ["bbuddy-spin"],
     "alloc-seq": ["bbuddy-spin"],

@@ -26,6 +26,11 @@ SCHEDULE = (
     "emulator an SBI call costs other instructions than a CLINT access), so counts that depend "
     "on it differ between two runs of one image too, and lines come in another order"
 )
+CALIB = (
+    "calib prints what rdcycle and rdinstret read around its loops: on QEMU cycle is the host's "
+    "time, and how long a hart spins (ping-pong, the locks) depends on the interleaving, as does "
+    "how often the TTAS lock changes hands"
+)
 QEMU_LRSC = (
     "QEMU's SC compares values, so litmus-lrsc's aba check fails on QEMU in both flavours "
     "(README, 'Atomics and contention'); its spin count is host timing"
@@ -83,6 +88,13 @@ RULES: tuple[Rule, ...] = (
         SCHEDULE,
         smp_only=True,
     ),
+    Rule(
+        "calib",
+        re.compile(r"cycles=\d+ instret=\d+ cycles_per_op=[\d.]+ instret_per_op=[\d.]+"),
+        _same("cycles=N instret=N cycles_per_op=N instret_per_op=N"),
+        CALIB,
+    ),
+    Rule("calib", re.compile(r"handoffs=\d+"), _same("handoffs=N"), CALIB),
 )
 QEMU_RULES: tuple[Rule, ...] = (
     Rule("litmus-lrsc", re.compile(r"\d+ spins\)"), _same("N spins)"), QEMU_LRSC, smp_only=True),
