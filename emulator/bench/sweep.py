@@ -1,10 +1,10 @@
 """python -m emulator bench: SMP allocation benchmarks over a grid, with the virtual-time model.
 
 Each cell (benchmark app, configuration, harts, seed) is one run with --timing (timed scheduler,
-costs from costs.toml), the contention monitor and the allocation tracer's memory figures. A
-benchmark app (guest/lib/allocbench/include/alloc/bench.h, docs/benchmarks.md) brackets each
-hart's work with zero-length write system calls and prints `bench NAME: harts=N ops=TOTAL ok`;
-from those:
+costs from --costs, else costs.toml), the contention monitor and the allocation tracer's memory
+figures. A benchmark app (guest/lib/allocbench/include/alloc/bench.h, docs/benchmarks.md)
+brackets each hart's work with zero-length write system calls and prints
+`bench NAME: harts=N ops=TOTAL ok`; from those:
 
   virtual_seconds   (latest end marker - earliest start marker) in cycles / cpu_hz
   ops_per_second    ops / virtual_seconds
@@ -39,6 +39,7 @@ from emulator.session.run import run
 BENCH_LINE = re.compile(r"bench (\S+): harts=(\d+) ops=(\d+) ok")
 DEFAULT_HARTS = (1, 2, 4, 8, 16)
 QUANTUM = 100
+COSTS_ROLE = "costs"  # CellRun.files(): the cost file's role beside the images'
 
 
 def benchmarks() -> list[str]:
@@ -128,9 +129,14 @@ class _Memory(Listener):
 
 
 def run_cell(
-    cell: Cell, quantum: int = QUANTUM, memory: bool = True, image: Path | None = None
+    cell: Cell,
+    quantum: int = QUANTUM,
+    memory: bool = True,
+    image: Path | None = None,
+    costs: str | None = None,
 ) -> CellResult:
-    """One cell; `image`: the cell's built image (else it is built here)."""
+    """One cell; `image`: the cell's built image (else it is built here); `costs`: the
+    timing model's cost file (else the bundled default)."""
     bus = ev.Bus()
     markers = Markers(bus)
     mem = _Memory() if memory else None
@@ -150,6 +156,7 @@ def run_cell(
         write_files=False,
         atomics=True,
         timing=True,
+        costs=costs,
         listeners=[mem] if mem else [],
     )
     report = run(opts, bus)
@@ -196,22 +203,29 @@ def run_cell(
 @dataclass(frozen=True)
 class CellRun:
     """Picklable: one cell in a worker process, its image one of `images` (Cell.build -> path;
-    built in the worker when absent)."""
+    built in the worker when absent), its costs the file `costs` (None: the bundled default)."""
 
     quantum: int = QUANTUM
     memory: bool = True
     images: dict[str, str] = field(default_factory=dict)
+    costs: str | None = None
 
     def files(self) -> dict[str, Path]:
-        return {build: Path(path) for build, path in self.images.items()}
+        # roles: the builds (they hold "|") and "costs"
+        files = {build: Path(path) for build, path in self.images.items()}
+        return files | ({COSTS_ROLE: Path(self.costs)} if self.costs else {})
 
     def with_files(self, paths: dict[str, Path]) -> CellRun:
-        return replace(self, images={build: str(p) for build, p in paths.items()})
+        costs = paths.get(COSTS_ROLE)
+        images = {build: str(p) for build, p in paths.items() if build != COSTS_ROLE}
+        return replace(self, images=images, costs=str(costs) if costs else self.costs)
 
     def __call__(self, cell: Cell) -> CellResult:
         image = self.images.get(cell.build)
         try:
-            return run_cell(cell, self.quantum, self.memory, Path(image) if image else None)
+            return run_cell(
+                cell, self.quantum, self.memory, Path(image) if image else None, self.costs
+            )
         except Exception as e:  # one bad cell must not sink the sweep; it is reported
             return CellResult(cell.app, cell.config, cell.harts, cell.seed, False, str(e))
 
@@ -224,6 +238,7 @@ class Sweep:
     seeds: list[int] = field(default_factory=lambda: [0])
     defines: dict[str, str] = field(default_factory=dict)
     libs: list[str] = field(default_factory=list)  # library folders of the user's (--lib)
+    costs: str | None = None  # the timing model's cost file (--costs; None: the bundled one)
 
     def cells(self) -> list[Cell]:
         d = tuple(sorted(self.defines.items()))
@@ -261,7 +276,8 @@ def run_sweep(
         bar = tqdm(total=len(cells), unit="run", file=sys.stderr, leave=False)
     results = []
     try:
-        for r in (runner or ProcessRunner(jobs)).map(CellRun(quantum, images=images), cells):
+        run = CellRun(quantum, images=images, costs=sweep.costs)
+        for r in (runner or ProcessRunner(jobs)).map(run, cells):
             results.append(r)
             if bar:
                 bar.update()

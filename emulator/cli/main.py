@@ -32,6 +32,7 @@ from emulator.session.options import (
     from_arguments,
     join,
     option,
+    option_of,
     validate,
 )
 from guest.contract import C, Status
@@ -133,6 +134,7 @@ class BenchOptions:
         {}, "-D", "macro for every benchmark build", metavar="NAME=VALUE", parse=define,
         kind="defines",
     )  # fmt: skip
+    costs: str | None = option_of(RunOptions, "costs")
     out: str | None = option(
         None, "--out", "run directory (default: a new one under ./runs/)", metavar="DIR",
         replay=False,
@@ -378,12 +380,15 @@ def cmd_bench(b: BenchOptions) -> int:
             catalog.config(name, b.libs)
         except catalog.CatalogError as e:
             raise BadInput(f"--configs: {e}") from None
-    sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines), list(b.libs))
+    costs = CostModel.load(b.costs).describe()  # a bad --costs is said before anything runs
+    sweep = Sweep(
+        apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines), list(b.libs), b.costs
+    )
     # Made before the sweep: a bad --out is said at once, not after hours of runs.
     with open_runner(b.jobs, b.cluster) as runner, open_run_dir(b.out, "bench") as run_dir:
         results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)
     reproduce = f"python -m emulator bench {join(command_line(b))}".strip()
-    plots = write_outputs(run_dir, results, sweep, CostModel.load().describe(), reproduce=reproduce)
+    plots = write_outputs(run_dir, results, sweep, costs, reproduce=reproduce)
     print(markdown_table(results), end="")
     bad = [r for r in results if not r.ok]
     figures = len({p.stem for p in plots})
