@@ -49,9 +49,10 @@ INSTRUMENTED = [
     {"app": "alloc-tests", "config": "bbuddy-lockfree", "harts": 3, "trace": True, "check": True,
      "schedule": "random", "quantum": 20, "seed": 4, "check_every": 50000},
     {"app": "stress", "config": "mimalloc+bbuddy-spin", "harts": 2, "trace": True, "check": True},
-    {"app": "bench-larson", "config": "bbuddy-spin", "harts": 4, "timing": True, "atomics": True},
+    {"app": "bench-larson", "config": "bbuddy-spin", "harts": 4, "timing": True, "atomics": True,
+     "costs": "atomics"},
     {"app": "bench-xmalloc", "config": "mimalloc+bbuddy-lockfree", "harts": 3, "timing": True,
-     "atomics": True, "quantum": 100},
+     "atomics": True, "quantum": 100, "costs": "atomics"},
     {"app": "treiber", "harts": 3, "schedule": "pct", "quantum": 10, "seed": 3,
      "defines": {"TREIBER_POP": "cas", "TREIBER_HOLD": "2"}},
     {"app": "treiber", "harts": 3, "schedule": "pct", "pct_unit": "sync", "quantum": 10, "seed": 5,
@@ -61,6 +62,10 @@ INSTRUMENTED = [
     {"app": "alloc-seq", "config": "bbuddy-spin", "harts": 2, "stall": ["uk_palloc:20000"],
      "trace": True},
     {"app": "alloc-seq", "config": "bbuddy-spin", "harts": 2, "fail": ["palloc:1"], "check": True},
+    # the coherence model (the default cost file), appended: the indexes above stay
+    {"app": "bench-larson", "config": "bbuddy-spin", "harts": 4, "timing": True, "atomics": True},
+    {"app": "bench-xmalloc", "config": "mimalloc+bbuddy-lockfree", "harts": 3, "timing": True,
+     "quantum": 100},
 ]  # fmt: skip
 SUMMARY_KEYS = ("outcome", "exit_code", "instructions", "clocks", "quanta", "schedule_digest",
                 "timing", "oracle", "injected", "schedule_changes", "schedule_preemptions",

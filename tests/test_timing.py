@@ -28,7 +28,8 @@ def _timed(app: str, harts: int, **kw) -> dict:
 
 def test_default_costs_load_and_bad_files_are_one_line_errors(tmp_path):
     costs = CostModel.load()
-    assert costs.atomic > 0 and costs.line_transfer > costs.atomic and costs.cpu_hz == 10**9
+    assert costs.model == "coherence" and costs.line_transfer > costs.miss > 0
+    assert CostModel.load("atomics").model == "atomics"
     bad = tmp_path / "c.toml"
     bad.write_text("atomic = -3\n")
     with pytest.raises(BadInput, match="non-negative"):
@@ -56,7 +57,7 @@ def test_contention_shows_as_time_and_line_transfers():
 
 def test_costs_file_changes_the_clocks(tmp_path):
     cheap = tmp_path / "cheap.toml"
-    cheap.write_text("atomic = 0\nline_transfer = 0\nfence = 0\n")
+    cheap.write_text("atomic = 0\nline_transfer = 0\nfence = 0\nmiss = 0\nupgrade = 0\n")
     s = _timed("contention", 1, costs=str(cheap))
     assert s["timing"]["charged_cycles"] == 0
     assert s["clocks"] == s["instructions"]

@@ -180,6 +180,8 @@ class Hart:
         self._accesses: list[tuple[int, int, int, int]] = []  # memory_log records not yet taken
         if self._log is not None:
             self._hook_memory_log(uc, C.RAM_BASE, C.RAM_BASE + host.ram_size - 1)
+        if host.hooks.access is not None:
+            self._hook_access(uc, C.RAM_BASE, C.RAM_BASE + host.ram_size - 1)
         self.pc = entry
         uc.reg_write(PC, entry)  # what a debugger reads before the first turn
         self._counter = counter(uc)
@@ -211,6 +213,15 @@ class Hart:
             else:
                 self.loads += 1
             records.append((self.now(), address, size, int(write)))
+
+        uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_access, None, begin, end)
+
+    def _hook_access(self, uc: Uc, begin: int, end: int) -> None:
+        """Every load and store to RAM is charged by the coherence model (Hooks.access)."""
+        charge = self._hooks.access
+
+        def on_access(uc: Uc, access: int, address: int, size: int, value: int, _) -> None:
+            charge(self, access == UC_MEM_WRITE, address, size)  # type: ignore[misc]
 
         uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_access, None, begin, end)
 
@@ -626,6 +637,8 @@ class Hart:
             what = "load from" if load is not None else "store to"
             self.fault(epc, f"{what} {address:#x}, outside RAM, at a sync site")
             return
+        if self._hooks.access is not None:
+            self._hooks.access(self, load is None, address, width)
         ram = self.host.ram
         if load is not None:
             value = int.from_bytes(ram[offset : offset + width], "little")

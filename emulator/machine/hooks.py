@@ -20,6 +20,10 @@ registered what, and nothing is attached to a machine after construction:
   step           fn(hart, pc) -> bool, asked in front of every atomic (and sync site): switch
                  the hart out before it runs? (a schedule's preemption points)
   charge         fn(hart, kind, address, writes): the virtual-time model's cost of an atomic
+                 (kind "lr", "sc", "amo", "fence"; writes: an AMO, or an SC that succeeded)
+  access         fn(hart, write, address, size): the coherence model's cost of a plain load or
+                 store to RAM (a unicorn hook on every access on the Python path, and each
+                 sync site's access); on the native layer `coherence` says what C charges
   after_turn     fn(hart, retired, total) after every turn (periodic checks); a Python call
                  per turn, so the native turn loop does not run while there is one
   turns          a list the machine appends (hart, its retired count) to after every turn
@@ -63,6 +67,8 @@ describes its work here instead of registering a Python callable for it:
   count_atomics  the contention monitor's counting (per hart, site and lock) in C, in place of
                  its subscription to Atomic events; it reads the counts after the run
   atomic_costs   the timing model's charges (AtomicCosts) in C, in place of `charge`
+  coherence      the coherence model's costs (CoherenceCosts) in C, in place of `access` and
+                 of `charge` (src/coherence.c: every load, store and atomic)
   probes         function probes (NativeProbes) run in C, in place of the trap sites they
                  also registered in `traps`: their actions, the traced API, and who takes the
                  records of traced calls
@@ -105,6 +111,18 @@ class AtomicCosts:
     line_transfer: int
     fence: int
     line_bytes: int
+
+
+@dataclass(frozen=True)
+class CoherenceCosts:
+    """The coherence model's costs beyond AtomicCosts, in cycles, and its private L1s
+    (instruments/timing.py has the protocol; l1_sets = 0: an infinite L1)."""
+
+    miss: int
+    upgrade: int
+    l1_sets: int
+    l1_ways: int
+    serialize_lines: bool
 
 
 @dataclass
@@ -216,11 +234,13 @@ class Hooks:
     sync_sites: frozenset[int] = frozenset()
     step: Callable[[Hart, int], bool] | None = None
     charge: Callable[[Hart, str, int, bool], None] | None = None
+    access: Callable[[Hart, bool, int, int], None] | None = None
     after_turn: list[Callable[[Hart, int, int], None]] = field(default_factory=list)
     memory: Callable[[Hart, bool, int, int], None] | None = None
     turns: list[tuple[int, int]] | None = None
     count_atomics: bool = False
     atomic_costs: AtomicCosts | None = None
+    coherence: CoherenceCosts | None = None
     probes: NativeProbes | None = None
     memory_log: MemoryLog | None = None
     debugger: Debugger | None = None

@@ -169,6 +169,14 @@ class Native:
             m.line_shift = costs.line_bytes.bit_length() - 1
             if lib.nm_timing_init(self.pointer) != 0:
                 raise MemoryError("the native layer could not allocate its tables")
+        if hooks.coherence is not None:
+            if costs is None:
+                raise RuntimeError("on the native layer, Hooks.coherence needs Hooks.atomic_costs")
+            c = hooks.coherence
+            m.cost_miss, m.cost_upgrade = c.miss, c.upgrade
+            m.l1_sets, m.l1_ways, m.serialize_lines = c.l1_sets, c.l1_ways, int(c.serialize_lines)
+            if lib.nm_coherence_init(self.pointer) != 0:
+                raise MemoryError("the native layer could not allocate its tables")
         m.step_mode = STEP_PYTHON if hooks.step is not None else STEP_NONE
         self.refresh()
 
@@ -476,6 +484,9 @@ class NativeHart(Hart):
         self._access_buffer = buffer = (layout.ACCESS.ctype * ACCESSES)()
         n.accesses, n.access_capacity = ctypes.addressof(buffer), ACCESSES
         self._add_hook(uc, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, "nm_on_memory", begin, end)
+
+    def _hook_access(self, uc: Uc, begin: int, end: int) -> None:
+        self._add_hook(uc, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, "nm_on_access", begin, end)
 
     @property
     def loads(self) -> int:

@@ -102,6 +102,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "nm_add_site": (i32, [p, u64, u32, i32, i32, i32]),
         "nm_monitor_init": (i32, [p, i32]),
         "nm_timing_init": (i32, [p]),
+        "nm_coherence_init": (i32, [p]),
         "nm_hart_run": (i64, [p, i64]),
         "nm_run_turns": (i32, [p, p, p]),
         "nm_declare_lock": (i32, [p, u64]),

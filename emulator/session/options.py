@@ -313,13 +313,16 @@ class RunOptions:
     )
     timing: bool = option(
         False, "--timing",
-        "virtual-time model: atomics, line transfers and fences cost cycles; the hart furthest "
-        "behind runs next (replaces rr)",
+        "virtual-time model: cache misses, line transfers, atomics and fences cost cycles "
+        "(--costs); the hart furthest behind runs next (replaces rr)",
         kind="flag",
     )  # fmt: skip
     costs: str | None = option(
-        None, "--costs", "costs for --timing (default: the bundled costs.toml)", metavar="FILE"
-    )
+        None, "--costs",
+        "costs for --timing: a bundled cost file by name (coherence, the default: every load "
+        "and store through a MESI directory; atomics: only atomics and fences cost) or a path",
+        metavar="NAME|FILE",
+    )  # fmt: skip
     stall: list[str] = option(
         [], "--stall",
         "the Nth entry into SYMBOL stalls that hart for K instructions of the others",

@@ -46,6 +46,7 @@ void nm_machine_free(nm_machine *m) {
     free(m->lock_table);
     free(m->site_stats);
     free(m->owners);
+    coherence_free(m);
     memset(m, 0, sizeof *m);
 }
 
@@ -149,8 +150,13 @@ static uint64_t physical(nm_hart *h, uint64_t address) {
 
 /* ---- the timing model's charges (instruments/timing.py Timing.charge) -------------------- */
 
-static void charge(nm_machine *m, nm_hart *h, int32_t kind, uint64_t address, int writes) {
+static void charge(nm_machine *m, nm_hart *h, int32_t kind, uint64_t address, int width,
+                   int writes) {
     int64_t cost;
+    if (m->coherence) {
+        coherence_atomic(h, kind, address, width, writes);
+        return;
+    }
     if (kind == ATOMIC_FENCE) {
         cost = m->cost_fence;
     } else {
@@ -320,7 +326,7 @@ static void atomic(nm_hart *h, nm_site *site, uint64_t epc) {
         writes = 1;
     }
     if (m->timing)
-        charge(m, h, kind, address, writes);
+        charge(m, h, kind, address, width, writes);
     if (m->monitor || m->atomic_events)
         report_atomic(m, h, site, kind, funct5, width, (int64_t)address, old, value, ok, epc);
 }
@@ -330,7 +336,7 @@ static void atomic(nm_hart *h, nm_site *site, uint64_t epc) {
 static void fence(nm_hart *h, nm_site *site, uint64_t epc) {
     nm_machine *m = h->m;
     if (m->timing)
-        charge(m, h, ATOMIC_FENCE, 0, 0);
+        charge(m, h, ATOMIC_FENCE, 0, 0, 0);
     if (!m->monitor && !m->atomic_events)
         return;
     uint32_t next = instruction_at(m, epc + 4);
@@ -385,6 +391,8 @@ static void sync_access(nm_hart *h, nm_site *site, uint64_t epc) {
         hart_fault(h, epc, what);
         return;
     }
+    if (m->coherence)
+        coherence_access(h, !is_load, address, width);
     if (is_load) {
         value = load_le(p, width);
         set_xreg(h, rd, sign ? sext(value, 8 * width) : value);

@@ -58,6 +58,11 @@ void probe_trampoline(nm_hart *h);
 void probes_free(nm_hart *h);
 uint64_t execute_displaced(nm_hart *h, uint32_t word, uint64_t pc);
 
+/* ---- coherence.c ---- */
+void coherence_access(nm_hart *h, int write, uint64_t address, int size);
+void coherence_atomic(nm_hart *h, int32_t kind, uint64_t address, int width, int ok);
+void coherence_free(nm_machine *m);
+
 /* ---- monitor.c ---- */
 void monitor_atomic(nm_machine *m, nm_hart *h, int32_t slot, int32_t kind, int32_t swap,
                     int64_t address, uint64_t old, uint64_t value, int32_t ok, int64_t when);
