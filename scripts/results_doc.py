@@ -2,8 +2,9 @@
 """Write a results page (docs/results.md) and its figures from benchmark sweeps' run directories.
 
     python scripts/results_sweeps.py --out runs/results      # the sweeps (see README)
-    python scripts/results_doc.py runs/results/main --old runs/results/atomics \\
-        --sensitivity runs/results/transfer-x0.5 runs/results/transfer-x2 --out docs/results.md
+    python scripts/results_doc.py runs/results/main --old runs/results/old \\
+        --sensitivity runs/results/line_transfer-x0.5 runs/results/line_transfer-x2 \\
+        --out docs/results.md
 
 RUN_DIR is the main sweep: its numbers fill the per-benchmark tables. --old names a sweep of the
 model the page's previous answers came from (its throughput and its verdicts stand next to the
@@ -132,7 +133,7 @@ def label(sweep: Sweep, main: Sweep) -> str:
     if sweep.model != main.model:
         return f"{sweep.model} model"
     changed = [
-        f"{k} x{v / main.costs[k]:g}" if main.costs.get(k) else f"{k} {v}"
+        f"{k} x{v / main.costs[k]:g}" if v and main.costs.get(k) else f"{k} {v}"
         for k, v in sweep.costs.items()
         if k != "model" and v != main.costs.get(k)
     ]

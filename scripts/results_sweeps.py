@@ -7,9 +7,9 @@
                       the default costs
   old/                the same grid under --old-costs (default: atomics, the model before the
                       coherence model)
-  transfer-xF/        for each --scales F, the sensitivity grid under the default costs with
-                      the costs named by --scale (default line_transfer) multiplied by F; the
-                      cost file it used is transfer-xF.toml beside the folder
+  COST-xF/, COST-V/   for each --vary COST=xF (or COST=V), the sensitivity grid under the
+                      default costs with COST multiplied by F (or set to V); the cost file it
+                      used is COST-xF.toml beside the folder
 
 Each is one `python -m emulator bench` run (its results.json records the costs and the command).
 A folder that already holds a results.json of the same command is kept, so an interrupted set
@@ -19,6 +19,7 @@ the page from the folders, or runs it with --doc FILE.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import subprocess
@@ -36,6 +37,7 @@ from toolchain.args import define
 # lock-free against locked; larson: remote frees; cache-thrash: false sharing) and the
 # configurations those conclusions compare.
 SENSITIVITY_BENCHMARKS = ["bench-page-storm", "bench-larson", "bench-cache-thrash"]
+DEFAULT_VARY = [("line_transfer", "x", 0.5), ("line_transfer", "x", 2.0)]
 SENSITIVITY_CONFIGS = [
     "bbuddy-spin",
     "bbuddy-ticket",
@@ -46,15 +48,28 @@ SENSITIVITY_CONFIGS = [
 ]
 
 
-def scaled_costs(base: dict, keys: list[str], factor: float) -> str:
-    """A cost file: `base` (a CostModel's describe()) with `keys` multiplied by `factor`."""
-    missing = [k for k in keys if k not in base]
-    if missing:
-        raise BadInput(f"--scale {missing[0]}: no such cost; the costs: {', '.join(base)}")
-    lines = [f"# {', '.join(keys)} x{factor:g} of the default costs (scripts/results_sweeps.py)"]
+def variant(text: str) -> tuple[str, str, float]:
+    """--vary COST=xF (scale) or COST=V (set): (cost, "x" or "", number)."""
+    cost, _, spec = text.partition("=")
+    scale = spec.startswith("x")
+    try:
+        number = float(spec[1:] if scale else spec)
+    except ValueError:
+        number = -1.0
+    if not cost or number < 0 or (scale and number == 0):
+        raise argparse.ArgumentTypeError(f"wants COST=xF (F > 0) or COST=V (V >= 0), got {text!r}")
+    return cost, "x" if scale else "", number
+
+
+def varied_costs(base: dict, cost: str, how: str, number: float) -> str:
+    """A cost file: `base` (a CostModel's describe()) with `cost` scaled or set."""
+    if cost not in base or cost == "model":
+        known = ", ".join(k for k in base if k != "model")
+        raise BadInput(f"--vary {cost}: no such cost; the costs: {known}")
+    lines = [f"# the default costs with {cost} {how}{number:g} (scripts/results_sweeps.py)"]
     for key, value in base.items():
-        if key in keys:
-            value = round(value * factor)
+        if key == cost:
+            value = round(value * number) if how else round(number)
         lines.append(f"{key} = {json.dumps(value)}")
     return "\n".join(lines) + "\n"
 
@@ -104,11 +119,10 @@ def main() -> None:
     p.add_argument("--old-costs", default="atomics", metavar="NAME|FILE",
                    help="the costs of the old/ sweep (default atomics); none: no such "
                    "sweep")  # fmt: skip
-    p.add_argument("--scales", nargs="*", type=float, default=[0.5, 2.0], metavar="F",
-                   help="factors of the sensitivity sweeps (default 0.5 2; none given: no "
-                   "such sweep)")  # fmt: skip
-    p.add_argument("--scale", nargs="+", default=["line_transfer"], metavar="COST",
-                   help="the costs a factor multiplies (default line_transfer)")  # fmt: skip
+    p.add_argument("--vary", nargs="*", type=variant, default=DEFAULT_VARY,
+                   metavar="COST=xF|COST=V", help="one sensitivity sweep each: the default "
+                   "costs with COST scaled by F or set to V (default line_transfer=x0.5 "
+                   "line_transfer=x2; none given: no such sweep)")  # fmt: skip
     p.add_argument("--sensitivity-benchmarks", nargs="+", default=SENSITIVITY_BENCHMARKS,
                    metavar="APP", help="the sensitivity grid's benchmarks (default "
                    f"{' '.join(SENSITIVITY_BENCHMARKS)}; all: the main grid's)")  # fmt: skip
@@ -121,9 +135,13 @@ def main() -> None:
     p.add_argument("--answers", type=Path, metavar="FILE",
                    help="with --doc: results_doc.py's --answers")  # fmt: skip
     args = p.parse_args()
-    if any(f <= 0 for f in args.scales):
-        raise BadInput(f"--scales must be positive (got {min(args.scales):g})")
-    base = CostModel.load().describe()  # the default costs, which the factors scale
+    base = CostModel.load().describe()  # the default costs, which the variants change
+    if args.old_costs != "none":
+        CostModel.load(args.old_costs)  # a bad one is said before any sweep runs
+    variants = {
+        f"{cost}-{how}{number:g}": varied_costs(base, cost, how, number)
+        for cost, how, number in args.vary
+    }
     grid = {
         "benchmarks": args.benchmarks,
         "configs": args.configs,
@@ -142,10 +160,9 @@ def main() -> None:
     if args.old_costs != "none":
         sweeps.append(("old", grid, args.old_costs))
     if small["configs"] and (small["benchmarks"] or not args.benchmarks):
-        for factor in args.scales:
-            name = f"transfer-x{factor:g}"
+        for name, text in variants.items():
             costs = args.out / f"{name}.toml"
-            costs.write_text(scaled_costs(base, args.scale, factor))
+            costs.write_text(text)
             sweeps.append((name, small, str(costs)))
     for name, g, costs in sweeps:
         out = args.out / name
@@ -162,13 +179,15 @@ def main() -> None:
         "scripts/results_doc.py", str(args.out / "main"),
         *(["--old", str(args.out / "old")] if args.old_costs != "none" else []),
     ]  # fmt: skip
-    scaled = [str(args.out / name) for name, _, _ in sweeps if name.startswith("transfer-")]
+    scaled = [str(args.out / name) for name, _, _ in sweeps if name in variants]
     if scaled:
         doc += ["--sensitivity", *scaled]
     if args.answers:
         doc += ["--answers", str(args.answers)]
     if args.doc:
-        proc = subprocess.run([sys.executable, *doc, "--out", str(args.doc)], check=False)
+        here = Path(__file__).with_name("results_doc.py")  # whatever the working directory
+        command = [sys.executable, str(here), *doc[1:], "--out", str(args.doc)]
+        proc = subprocess.run(command, check=False)
         sys.exit(proc.returncode)
     print(f"the page: python {shlex.join(doc)} --out docs/results.md")
 

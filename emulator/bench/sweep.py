@@ -14,6 +14,10 @@ brackets each hart's work with zero-length write system calls and prints
   peak_live_bytes   peak of the bytes the app held (allocation tracer, object + page layers)
   peak_pages_held   peak of the pages taken from the page allocator (heap walker; bbuddy
                     providers only, else empty)
+  misses, transfers, upgrades, invalidations, line_wait_cycles, loads, stores
+                    the coherence model's counts between each hart's markers, all harts (the
+                    coherence model on the native layer only, else empty: the Python path
+                    keeps its counts inside the model until the run ends)
 
 Cells run in worker processes (session/pool.py) or on a Dask cluster (session/cluster.py: the
 images travel by content hash); report.py writes the results to the run
@@ -27,14 +31,17 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from emulator.instruments.coherence import COUNTS
 from emulator.instruments.heapwalk import walker_for
 from emulator.instruments.markers import Markers
+from emulator.instruments.timing import BUNDLED
 from emulator.instruments.tracer import Listener, block_bytes
 from emulator.machine import events as ev
 from emulator.machine.machine import Outcome
 from emulator.session.options import RunOptions
 from emulator.session.pool import ProcessRunner, Runner
 from emulator.session.run import run
+from guest.contract import C
 
 BENCH_LINE = re.compile(r"bench (\S+): harts=(\d+) ops=(\d+) ok")
 DEFAULT_HARTS = (1, 2, 4, 8, 16)
@@ -84,6 +91,49 @@ class CellResult:
     peak_live_bytes: int = 0
     peak_pages_held: int | None = None
     wall_seconds: float = 0.0
+    # the coherence model's counts between the markers (WINDOW_COUNTS), all harts
+    loads: int | None = None
+    stores: int | None = None
+    misses: int | None = None
+    transfers: int | None = None
+    upgrades: int | None = None
+    invalidations: int | None = None
+    line_wait_cycles: int | None = None
+
+
+WINDOW_COUNTS = ("loads", "stores", "misses", "transfers", "upgrades", "invalidations",
+                 "line_wait_cycles")  # fmt: skip
+
+
+class _CacheWindow(Listener):
+    """Each hart's coherence counts at each of its markers, read from the native layer's live
+    per-hart counters as the marker's system call traps (so exactly there)."""
+
+    first_entry_now = False
+
+    def __init__(self, bus: ev.Bus) -> None:
+        self.marks: dict[int, list[dict[str, int]]] = {}
+        self._harts = None
+        bus.subscribe(ev.Syscall, self)
+
+    def needs_now(self, fn) -> tuple[bool, bool]:
+        return False, False  # it wants no allocator call, only the machine (attach)
+
+    def attach(self, image, machine) -> None:
+        if machine.native is not None and machine.hooks.coherence is not None:
+            self._harts = machine.native.harts
+
+    def __call__(self, e: ev.Syscall) -> None:
+        if self._harts is not None and e.number == C.SYS_write and e.args[2] == 0:
+            h = self._harts[e.hart]
+            self.marks.setdefault(e.hart, []).append({n: getattr(h, f"cache_{n}") for n in COUNTS})
+
+    def between_markers(self, harts: int) -> dict[str, int] | None:
+        """Counts from each hart's first marker to its last, summed over harts."""
+        spans = [self.marks.get(h, []) for h in range(harts)]
+        if any(len(s) < 2 for s in spans):
+            return None
+        return {n: sum(s[-1][n] - s[0][n] for s in spans) for n in WINDOW_COUNTS}
 
 
 class _Memory(Listener):
@@ -139,6 +189,7 @@ def run_cell(
     timing model's cost file (else the bundled default)."""
     bus = ev.Bus()
     markers = Markers(bus)
+    window = _CacheWindow(bus)
     mem = _Memory() if memory else None
     source = (
         {"image": str(image)}
@@ -157,7 +208,7 @@ def run_cell(
         atomics=True,
         timing=True,
         costs=costs,
-        listeners=[mem] if mem else [],
+        listeners=[window, *([mem] if mem else [])],
     )
     report = run(opts, bus)
     r = report.result
@@ -194,6 +245,8 @@ def run_cell(
     out.wait_share = out.wait_instructions / out.instructions if out.instructions else 0.0
     out.sc_failures = sum(h["sc_failure"] for h in atomics.get("harts", []))
     out.line_transfers = report.summary["timing"]["line_transfers"]
+    for name, value in (window.between_markers(cell.harts) or {}).items():
+        setattr(out, name, value)
     if mem:
         out.peak_live_bytes = mem.peak_live
         out.peak_pages_held = mem.peak_pages()
@@ -211,9 +264,11 @@ class CellRun:
     costs: str | None = None
 
     def files(self) -> dict[str, Path]:
-        # roles: the builds (they hold "|") and "costs"
+        # roles: the builds (they hold "|") and "costs" (a bundled cost file, named, is in
+        # every worker's package already)
         files = {build: Path(path) for build, path in self.images.items()}
-        return files | ({COSTS_ROLE: Path(self.costs)} if self.costs else {})
+        shipped = self.costs and self.costs not in BUNDLED
+        return files | ({COSTS_ROLE: Path(self.costs)} if shipped else {})
 
     def with_files(self, paths: dict[str, Path]) -> CellRun:
         costs = paths.get(COSTS_ROLE)
