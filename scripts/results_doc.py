@@ -459,6 +459,28 @@ def sweep_command(data: dict) -> str:
     return f"python -m emulator bench {shlex.join(args)}"
 
 
+def model_words(costs: dict) -> str:
+    """The timing model and its numbers, as the sweep recorded them (timing.py describe)."""
+    at = f"{costs.get('cpu_hz', 0) / 1e9:g} GHz"
+    if costs.get("model", MODEL_BEFORE_COHERENCE) == "atomics":
+        return (
+            f"atomics only, `--costs atomics`: atomic {costs.get('atomic')}, line transfer "
+            f"{costs.get('line_transfer')}, fence {costs.get('fence')} cycles at {at}; plain "
+            "loads and stores cost nothing"
+        )
+    l1 = (
+        f"{costs['l1_sets']} sets x {costs.get('l1_ways')} ways"
+        if costs.get("l1_sets")
+        else "an infinite L1"
+    )
+    return (
+        f"MESI coherence over every load and store: miss {costs.get('miss')}, upgrade "
+        f"{costs.get('upgrade')}, line transfer {costs.get('line_transfer')}, atomic "
+        f"{costs.get('atomic')}, fence {costs.get('fence')} cycles at {at}; private L1s of {l1}"
+        + (", one transaction per line at a time" if costs.get("serialize_lines") else "")
+    )
+
+
 def costs_text(costs: dict) -> str:
     skip = {"model", "instruction", "cpu_hz", "line_bytes"}
     listed = ", ".join(f"{k} {v}" for k, v in costs.items() if k not in skip)
@@ -620,8 +642,10 @@ def page(main: Sweep, old: Sweep | None, others: list[Sweep], out_dir: Path, mad
         "# Results: which SMP allocator design scales",
         "",
         *sources(sweeps, made_by),
-        "These are model seconds, not hardware seconds: they rank designs by the costs the "
-        "model charges, nothing else.",
+        f"The main sweep's model ({main.label}): {model_words(main.costs)}"
+        + (f"; the old model: {model_words(old.costs)}" if old else "")
+        + ". These are model seconds, not hardware seconds: they rank designs by the costs the "
+        "model charges, nothing else (no memory bandwidth, no DRAM).",
         "",
         "ANSWERS",
         "",

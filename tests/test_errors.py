@@ -192,6 +192,8 @@ SCRIPT_ERRORS = [
     ("bench_machine.py", ["--harts", "0"], "--harts: must be between 1 and 64"),
     ("bench_trace.py", ["--app", "nope"], "--app: no app named 'nope'"),
     ("bench_atomics.py", ["--harts", "0"], "--harts must be between 1 and 64"),
+    ("bench_timing.py", ["--harts", "0"], "--harts: must be between 1 and 64"),
+    ("bench_timing.py", ["--config", "nope"], "--config: no configuration named 'nope'"),
     ("bench_cluster.py", ["--seeds", "0"], "--seeds: must be at least 1"),
     ("bench_cluster.py", ["--workers", "2", "0"], "--workers: must be at least 1"),
     ("bench_cluster.py", ["--app", "nope"], "--app: no app named 'nope'"),

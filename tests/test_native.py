@@ -25,7 +25,7 @@ from emulator.native import enabled, library
 from emulator.session import RunOptions, run
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ("summary.json", "atomics.json", "allocs.jsonl", "allocs.json", "console.log")
+FILES = ("summary.json", "atomics.json", "allocs.jsonl", "allocs.json", "console.log", "cache.json")
 
 pytestmark = pytest.mark.skipif(
     library() is None, reason="the native layer cannot be built on this host"
@@ -70,10 +70,12 @@ SCHEDULES = [
      "preempt_p": 0.2, "quantum": 50, "seed": 1, "atomics": True},
     {"app": "stress", "config": "mimalloc+bbuddy-lockfree", "harts": 4,
      "schedule": "preempt-atomics", "quantum": 10, "seed": 7, "trace": True, "check": True},
-    {"app": "bench-larson", "config": "bbuddy-spin", "harts": 4, "timing": True, "atomics": True},
+    {"app": "bench-larson", "config": "bbuddy-spin", "harts": 4, "timing": True, "atomics": True,
+     "costs": "atomics"},
     {"app": "bench-xmalloc", "config": "mimalloc+bbuddy-lockfree", "harts": 3, "timing": True,
-     "atomics": True, "quantum": 100},
-    {"app": "contention", "harts": 4, "timing": True, "quantum": 1, "atomics": True},
+     "atomics": True, "quantum": 100, "costs": "atomics"},
+    {"app": "contention", "harts": 4, "timing": True, "quantum": 1, "atomics": True,
+     "costs": "atomics"},
     {"app": "locks", "harts": 4, "quantum": 10, "schedule": "random", "seed": 9, "atomics": True,
      "locks": ["spin_lock:spin_unlock"]},
     {"app": "alloc-seq", "config": "bbuddy-spin", "harts": 2, "stall": ["uk_palloc:20000"],
@@ -161,6 +163,51 @@ def test_replaying_a_schedule_file(tmp_path):
     run(RunOptions(quiet=True, write_files=False, save_schedule=str(saved), **opts))
     replayed = _same_on_both_paths({**opts, "replay": str(saved)}, tmp_path)
     assert replayed["schedule"] == "replay"
+
+
+# The coherence model (the default cost file): every load and store charged, in C on one path
+# and in Python (instruments/coherence.py) on the other; the timed schedule follows the clocks.
+COHERENCE = [
+    {"app": "contention", "harts": 4, "timing": True, "quantum": 50, "atomics": True},
+    {"app": "bench-larson", "config": "bbuddy-spin", "harts": 4, "timing": True, "trace": True,
+     "defines": {"LARSON_CHUNKS": "16", "LARSON_ROUNDS": "2", "LARSON_STEPS": "32"}},
+    {"app": "bench-cache-thrash", "config": "mimalloc+bbuddy-lockfree", "harts": 2,
+     "timing": True, "quantum": 100},
+    {"app": "treiber", "harts": 3, "timing": True, "quantum": 7, "defines": {"TREIBER_POP": "cas"}},
+    {"app": "locks", "harts": 2, "timing": True, "quantum": 20, "costs": "SMALL_L1"},
+]  # fmt: skip
+SMALL_L1 = "l1_sets = 4\nl1_ways = 2\nserialize_lines = 0\n"  # evictions all the time
+
+
+@pytest.mark.parametrize("index", range(len(COHERENCE)))
+def test_the_coherence_model_gives_the_same_runs(index, tmp_path):
+    opts = {"ram_mib": 64, "max_instructions": 50_000_000, **COHERENCE[index]}
+    if opts.get("costs") == "SMALL_L1":
+        (tmp_path / "small.toml").write_text(SMALL_L1)
+        opts["costs"] = str(tmp_path / "small.toml")
+    summary = _same_on_both_paths(opts, tmp_path)
+    totals = summary["timing"]["totals"]
+    assert totals["misses"] > 0 and totals["hits"] > 0
+    if "costs" in opts:
+        assert totals["evictions"] > 0
+
+
+def test_the_checker_catches_a_native_coherence_model_that_charges_otherwise(tmp_path, monkeypatch):
+    """A native side whose misses cost one cycle more than the cost file says: caught."""
+    from emulator.instruments import timing
+
+    real = timing.Timing.install
+
+    def off(self, hooks):
+        real(self, hooks)
+        if os.environ.get("EMULATOR_NATIVE") == "1":
+            c = hooks.coherence
+            hooks.coherence = type(c)(c.miss + 1, c.upgrade, c.l1_sets, c.l1_ways,
+                                      c.serialize_lines)  # fmt: skip
+
+    monkeypatch.setattr(timing.Timing, "install", off)
+    with pytest.raises(AssertionError, match=r"summary\.json differs"):
+        _same_on_both_paths({"app": "contention", "harts": 2, "timing": True}, tmp_path)
 
 
 def test_the_checker_catches_a_difference(tmp_path, monkeypatch):
@@ -283,3 +330,21 @@ def test_the_checker_catches_a_turn_loop_that_decides_otherwise(tmp_path, monkey
     with pytest.raises(AssertionError, match="differs"):
         _same_on_both_paths({"app": "treiber", "harts": 3, "schedule": "random", "quantum": 5,
                              "seed": 11, "ram_mib": 64}, tmp_path)  # fmt: skip
+
+
+def test_the_checker_catches_a_native_cache_attribution_that_differs(tmp_path, monkeypatch):
+    """A native side that puts traced calls under the wrong operation: cache.json differs."""
+    from emulator.instruments import cacheprofile
+
+    real = cacheprofile.CacheProfile.install
+
+    def off(self, hooks):
+        real(self, hooks)
+        if os.environ.get("EMULATOR_NATIVE") == "1":
+            self.map.api_ops = [0 for _ in self.map.api_ops]  # every call "other"
+
+    monkeypatch.setattr(cacheprofile.CacheProfile, "install", off)
+    opts = {"app": "bench-page-storm", "config": "bbuddy-spin", "harts": 2, "timing": True,
+            "trace": True, "ram_mib": 64, "defines": {"PSTORM_OPS": "30"}}  # fmt: skip
+    with pytest.raises(AssertionError, match=r"cache\.json differs"):
+        _same_on_both_paths(opts, tmp_path)

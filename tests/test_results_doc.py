@@ -13,7 +13,11 @@ from conftest import script
 from guest.contract import C
 
 HARTS = (1, 2, 4, 8, 16)
-COHERENCE = {"model": "coherence", "miss": 40, "line_transfer": 100, "atomic": 20, "cpu_hz": 10**9}
+COHERENCE = {
+    "model": "coherence", "instruction": 1, "cpu_hz": 10**9, "atomic": 20, "line_transfer": 100,
+    "fence": 10, "line_bytes": 64, "miss": 40, "upgrade": 12, "l1_sets": 64, "l1_ways": 8,
+    "serialize_lines": 1,
+}  # fmt: skip
 ATOMICS = {"atomic": 20, "line_transfer": 100, "fence": 10, "cpu_hz": 10**9}  # no model: the old
 
 

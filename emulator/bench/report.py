@@ -50,8 +50,9 @@ def _groups(results: list[CellResult]) -> dict[tuple[str, str, int], list[CellRe
 def markdown_table(results: list[CellResult]) -> str:
     lines = [
         "| benchmark | configuration | harts | ops/s (virtual) | insns/op | wait share | "
-        "SC failures | line transfers | peak live KiB | peak pages held | ok |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "SC failures | line transfers | misses/op | transfers/op | hottest (operation / "
+        "structure) | peak live KiB | peak pages held | ok |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (app, config, harts), rows in _groups(results).items():
         ok = sum(r.ok for r in rows)
@@ -60,7 +61,8 @@ def markdown_table(results: list[CellResult]) -> str:
             f"| {app} | {config} | {harts} | {_mean(rows, 'ops_per_second'):.3g} | "
             f"{_mean(rows, 'insns_per_op'):.0f} | {_mean(rows, 'wait_share'):.1%} | "
             f"{_mean(rows, 'sc_failures'):.0f} | {_mean(rows, 'line_transfers'):.0f} | "
-            f"{_mean(rows, 'peak_live_bytes') / 1024:.0f} | "
+            f"{_mean(rows, 'misses_per_op'):.2f} | {_mean(rows, 'transfers_per_op'):.2f} | "
+            f"{rows[0].hottest} | {_mean(rows, 'peak_live_bytes') / 1024:.0f} | "
             f"{'' if pages != pages else f'{pages:.0f}'} | {ok}/{len(rows)} |"
         )
     return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 """python -m emulator bench: SMP allocation benchmarks over a grid, with the virtual-time model.
 
 Each cell (benchmark app, configuration, harts, seed) is one run with --timing (timed scheduler,
-costs from --costs, else costs.toml), the contention monitor and the allocation tracer's memory
+costs from costs.toml, or --costs), the contention monitor and the allocation tracer's memory
 figures. A benchmark app (guest/lib/allocbench/include/alloc/bench.h, docs/benchmarks.md)
 brackets each hart's work with zero-length write system calls and prints
 `bench NAME: harts=N ops=TOTAL ok`; from those:
@@ -14,6 +14,12 @@ brackets each hart's work with zero-length write system calls and prints
   peak_live_bytes   peak of the bytes the app held (allocation tracer, object + page layers)
   peak_pages_held   peak of the pages taken from the page allocator (heap walker; bbuddy
                     providers only, else empty)
+  misses_per_op, transfers_per_op, line_wait_per_op
+                    the coherence model's L1 misses, cache-line transfers and line-wait cycles
+                    / ops: between each hart's markers (below) where the run has them, else
+                    over the whole run (start-up included: the Python path)
+  hottest           the (allocator operation, data structure) with the most misses, transfers
+                    and upgrades (cache.json of the run: instruments/cacheprofile.py)
   misses, transfers, upgrades, invalidations, line_wait_cycles, loads, stores
                     the coherence model's counts between each hart's markers, all harts (the
                     coherence model on the native layer only, else empty: the Python path
@@ -46,7 +52,7 @@ from guest.contract import C
 BENCH_LINE = re.compile(r"bench (\S+): harts=(\d+) ops=(\d+) ok")
 DEFAULT_HARTS = (1, 2, 4, 8, 16)
 QUANTUM = 100
-COSTS_ROLE = "costs"  # CellRun.files(): the cost file's role beside the images'
+COSTS_ROLE = "costs"  # CellRun.files: a cost file of the user's, shipped like the images
 
 
 def benchmarks() -> list[str]:
@@ -90,6 +96,10 @@ class CellResult:
     line_transfers: int = 0
     peak_live_bytes: int = 0
     peak_pages_held: int | None = None
+    misses_per_op: float = 0.0
+    transfers_per_op: float = 0.0
+    line_wait_per_op: float = 0.0
+    hottest: str = ""
     wall_seconds: float = 0.0
     # the coherence model's counts between the markers (WINDOW_COUNTS), all harts
     loads: int | None = None
@@ -185,8 +195,8 @@ def run_cell(
     image: Path | None = None,
     costs: str | None = None,
 ) -> CellResult:
-    """One cell; `image`: the cell's built image (else it is built here); `costs`: the
-    timing model's cost file (else the bundled default)."""
+    """One cell; `image`: the cell's built image (else it is built here); `costs`: the timing
+    model's cost file (--costs: a bundled name or a path; default the bundled coherence)."""
     bus = ev.Bus()
     markers = Markers(bus)
     window = _CacheWindow(bus)
@@ -245,8 +255,17 @@ def run_cell(
     out.wait_share = out.wait_instructions / out.instructions if out.instructions else 0.0
     out.sc_failures = sum(h["sc_failure"] for h in atomics.get("harts", []))
     out.line_transfers = report.summary["timing"]["line_transfers"]
-    for name, value in (window.between_markers(cell.harts) or {}).items():
+    window_counts = window.between_markers(cell.harts)
+    for name, value in (window_counts or {}).items():
         setattr(out, name, value)
+    totals = window_counts or report.summary["timing"].get("totals")
+    if totals and out.ops:
+        out.misses_per_op = totals["misses"] / out.ops
+        out.transfers_per_op = totals["transfers"] / out.ops
+        out.line_wait_per_op = totals["line_wait_cycles"] / out.ops
+    if report.cache and report.cache["cells"]:
+        top = max(report.cache["cells"], key=lambda c: c["misses"] + c["transfers"] + c["upgrades"])
+        out.hottest = f"{top['operation']} / {top['structure']}"
     if mem:
         out.peak_live_bytes = mem.peak_live
         out.peak_pages_held = mem.peak_pages()
@@ -261,19 +280,18 @@ class CellRun:
     quantum: int = QUANTUM
     memory: bool = True
     images: dict[str, str] = field(default_factory=dict)
-    costs: str | None = None
+    costs: str | None = None  # a bundled cost file's name, or a path (a file: shipped)
 
     def files(self) -> dict[str, Path]:
-        # roles: the builds (they hold "|") and "costs" (a bundled cost file, named, is in
-        # every worker's package already)
         files = {build: Path(path) for build, path in self.images.items()}
-        shipped = self.costs and self.costs not in BUNDLED
-        return files | ({COSTS_ROLE: Path(self.costs)} if shipped else {})
+        if self.costs and self.costs not in BUNDLED:
+            files[COSTS_ROLE] = Path(self.costs)
+        return files
 
     def with_files(self, paths: dict[str, Path]) -> CellRun:
-        costs = paths.get(COSTS_ROLE)
         images = {build: str(p) for build, p in paths.items() if build != COSTS_ROLE}
-        return replace(self, images=images, costs=str(costs) if costs else self.costs)
+        costs = str(paths[COSTS_ROLE]) if COSTS_ROLE in paths else self.costs
+        return replace(self, images=images, costs=costs)
 
     def __call__(self, cell: Cell) -> CellResult:
         image = self.images.get(cell.build)
@@ -293,7 +311,7 @@ class Sweep:
     seeds: list[int] = field(default_factory=lambda: [0])
     defines: dict[str, str] = field(default_factory=dict)
     libs: list[str] = field(default_factory=list)  # library folders of the user's (--lib)
-    costs: str | None = None  # the timing model's cost file (--costs; None: the bundled one)
+    costs: str | None = None  # --costs: the timing model's cost file (None: the default)
 
     def cells(self) -> list[Cell]:
         d = tuple(sorted(self.defines.items()))
@@ -331,8 +349,8 @@ def run_sweep(
         bar = tqdm(total=len(cells), unit="run", file=sys.stderr, leave=False)
     results = []
     try:
-        run = CellRun(quantum, images=images, costs=sweep.costs)
-        for r in (runner or ProcessRunner(jobs)).map(run, cells):
+        work = CellRun(quantum, images=images, costs=sweep.costs)
+        for r in (runner or ProcessRunner(jobs)).map(work, cells):
             results.append(r)
             if bar:
                 bar.update()

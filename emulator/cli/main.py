@@ -197,6 +197,10 @@ def run_and_report(opts: RunOptions) -> int:
         print(format_report(report.atomics))
     if report.allocs:
         print(format_table(report.allocs, report.allocs["missing"]))
+    if report.cache:
+        from emulator.instruments import cacheprofile
+
+        print(cacheprofile.format_table(report.cache))
     if report.run_dir and opts.trace:
         print(
             f"allocation trace: {report.run_dir / 'allocs.jsonl'}\n"

@@ -5,7 +5,9 @@
   oracle.py      a shadow heap that checks every allocator call; heapwalk.py: the allocators'
                  own structures read from guest memory
   contention.py  atomics per hart and site, lock waits and holds (--atomics)
-  timing.py      the virtual-time model (costs.toml)
+  timing.py      the virtual-time model (costs.toml: the coherence model; costs-atomics.toml);
+                 coherence.py: the coherence model on the Python path; cacheprofile.py: its
+                 traffic by allocator operation and data structure (cache.json)
   inject.py      fault injection: stalls and failed calls
   markers.py     the guest's timing markers (zero-length writes)
 

@@ -9,6 +9,7 @@ for real runs.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from guest.contract import C
@@ -16,6 +17,7 @@ from guest.contract import C
 if TYPE_CHECKING:
     from emulator.instruments.timing import CostModel
     from emulator.machine.hart import Hart
+    from emulator.machine.hooks import CacheMap
 
 # What is counted per hart (summary.json's timing section; nm_hart's cache_* fields).
 COUNTS = ("loads", "stores", "atomics", "fences", "hits", "misses", "transfers", "upgrades",
@@ -25,6 +27,9 @@ HITS, MISSES, TRANSFERS, UPGRADES = _I["hits"], _I["misses"], _I["transfers"], _
 INVALIDATIONS, EVICTIONS, WAIT = _I["invalidations"], _I["evictions"], _I["line_wait_cycles"]
 CHARGED = _I["charged_cycles"]
 
+# Cache attribution's counts per (operation, structure), as layout.ATTR_*.
+ATTR = ("accesses", "misses", "transfers", "upgrades", "wait_cycles")
+
 # A directory entry: [sharers bitmask, owner (1 + hart holding it E or M; 0: none), modified,
 # busy_until (serialize_lines: when its last non-hit transaction ends)].
 SHARERS, OWNER, MODIFIED, BUSY = range(4)
@@ -33,7 +38,9 @@ SHARERS, OWNER, MODIFIED, BUSY = range(4)
 class Directory:
     """One machine's directory and L1s, charging the harts' clocks (timing.py)."""
 
-    def __init__(self, costs: CostModel, harts: int, ram_size: int):
+    def __init__(
+        self, costs: CostModel, harts: int, ram_size: int, cache_map: CacheMap | None = None
+    ):
         self.costs = costs
         self.shift = costs.line_bytes.bit_length() - 1
         self.nlines = (ram_size >> self.shift) + 1
@@ -45,6 +52,28 @@ class Directory:
         self.ticks = [0] * harts
         self.counts = [[0] * len(COUNTS) for _ in range(harts)]
         self.charged = 0
+        self.map = cache_map
+        if cache_map is not None:  # [op][structure][ATTR]
+            self.attr_counts = [
+                [[0] * len(ATTR) for _ in cache_map.structures] for _ in cache_map.ops
+            ]
+
+    def _structure(self, address: int) -> int:
+        """As src/coherence.c structure_of."""
+        m = self.map
+        ranges = m.ranges  # type: ignore[union-attr]
+        i = bisect_right(ranges, (address, 1 << 64)) - 1
+        found = ranges[i][2] if i >= 0 and ranges[i][0] <= address < ranges[i][1] else 0
+        if found == m.segmented and (address & (m.segment_size - 1)) < m.segment_header:  # type: ignore[union-attr]
+            found = m.segment_header_struct  # type: ignore[union-attr]
+        return found
+
+    def _attribute(self, hart: int, address: int, *counts: int) -> None:
+        op = self.map.op_of(hart)  # type: ignore[union-attr, misc]
+        cell = self.attr_counts[op][self._structure(address)]
+        cell[0] += 1
+        for k, v in enumerate(counts, 1):
+            cell[k] += v
 
     # ---- the L1s ------------------------------------------------------------------------------
 
@@ -108,11 +137,12 @@ class Directory:
             others >>= 1
             k += 1
 
-    def _touch(self, hart: Hart, line: int, write: bool) -> None:
+    def _touch(self, hart: Hart, line: int, address: int, write: bool) -> None:
         c, h = self.costs, hart.id
         counts = self.counts[h]
         e = self._entry(line)
         bit = 1 << h
+        miss = transfer = upgrade = 0
         if e[SHARERS] & bit:
             if not write or e[OWNER] == h + 1:  # a hit; a store to E makes it M
                 if write:
@@ -120,48 +150,57 @@ class Directory:
                 counts[HITS] += 1
                 if self.sets:
                     self._use(h, line)
+                if self.map is not None:
+                    self._attribute(h, address, 0, 0, 0, 0)
                 return
             cost = c.upgrade  # a store to S
-            counts[UPGRADES] += 1
+            upgrade = 1
             self._invalidate_others(h, e, line)
         else:
             if e[MODIFIED]:  # another hart holds it M
                 cost = c.line_transfer
-                counts[TRANSFERS] += 1
+                transfer = 1
                 if write:
                     self._invalidate_others(h, e, line)
                 else:
                     e[OWNER] = e[MODIFIED] = 0
             else:
                 cost = c.miss
-                counts[MISSES] += 1
+                miss = 1
                 if write and e[SHARERS]:
                     cost += c.upgrade
-                    counts[UPGRADES] += 1
+                    upgrade = 1
                     self._invalidate_others(h, e, line)
                 elif not write:
                     e[OWNER] = 0
             if self.sets:
                 self._fill(h, line)
+        counts[MISSES] += miss
+        counts[TRANSFERS] += transfer
+        counts[UPGRADES] += upgrade
         if write:
             e[SHARERS], e[OWNER], e[MODIFIED] = bit, h + 1, 1
         else:
             e[SHARERS] |= bit
             if e[SHARERS] == bit:
                 e[OWNER], e[MODIFIED] = h + 1, 0
+        wait = 0
         if c.serialize_lines:
             now = hart.clock_now()
             wait = max(0, e[BUSY] - now)
             e[BUSY] = now + wait + cost
             counts[WAIT] += wait
             cost += wait
+        if self.map is not None:
+            self._attribute(h, address, miss, transfer, upgrade, wait)
         self._charge(hart, cost)
 
     def _touch_range(self, hart: Hart, address: int, size: int, write: bool) -> None:
         offset = address - C.RAM_BASE
         first, last = offset >> self.shift, (offset + max(size, 1) - 1) >> self.shift
         for line in range(first, min(last, self.nlines - 1) + 1):
-            self._touch(hart, line, write)
+            at = address if line == first else C.RAM_BASE + (line << self.shift)
+            self._touch(hart, line, at, write)
 
     def access(self, hart: Hart, write: bool, address: int, size: int) -> None:
         """A plain load or store (Hooks.access)."""

@@ -66,7 +66,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emulator.instruments.coherence import COUNTS, Directory
+from emulator.instruments.coherence import ATTR, COUNTS, Directory
 from emulator.machine.errors import BadInput
 from emulator.machine.hooks import AtomicCosts, CoherenceCosts, Hooks
 
@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from emulator.machine.machine import Machine
 
 HERE = Path(__file__).parent
+COUNT_NAMES = ("misses", "transfers", "upgrades", "line_wait_cycles")  # tracer.CACHE_COUNTS
 DEFAULT_COSTS = HERE / "costs.toml"
 # The bundled cost files, by the name `--costs` takes.
 BUNDLED = {"coherence": DEFAULT_COSTS, "atomics": HERE / "costs-atomics.toml"}
@@ -175,7 +176,9 @@ class Timing:
         self.charged = 0  # cycles added over all harts
         self.directory: Directory | None = None  # coherence model, Python path
         self.counts: list[dict[str, int]] = []  # coherence model: per hart, after the run
+        self.attribution: list[list[list[int]]] = []  # hooks.CacheMap's [op][structure][ATTR]
         self._native = None
+        self._map = None
 
     def install(self, hooks: Hooks) -> None:
         """Charge every atomic (and, for the coherence model, every access) the machine's
@@ -192,8 +195,9 @@ class Timing:
     def attach(self, machine: Machine) -> None:
         self._native = machine.native
         self._harts = len(machine.harts)
+        self._map = machine.hooks.cache_map if self.costs.coherence else None
         if self.costs.coherence and self._native is None:
-            self.directory = Directory(self.costs, self._harts, machine.ram_size)
+            self.directory = Directory(self.costs, self._harts, machine.ram_size, self._map)
 
     def collect(self) -> None:
         """After the run: the counts, from C on the native layer."""
@@ -209,6 +213,24 @@ class Timing:
             self.counts = [dict(zip(COUNTS, c, strict=True)) for c in self.directory.counts]
         if self.costs.coherence:
             self.transfers = sum(c["transfers"] for c in self.counts)
+        if self._map is not None:
+            if self._native is not None:
+                flat = list(self._native.attr_counts)
+                n, k = len(self._map.structures), len(ATTR)
+                self.attribution = [
+                    [flat[(op * n + s) * k : (op * n + s + 1) * k] for s in range(n)]
+                    for op in range(len(self._map.ops))
+                ]
+            elif self.directory is not None:
+                self.attribution = self.directory.attr_counts
+
+    def hart_cache_counts(self, hart: int) -> tuple[int, ...]:
+        """The Python path's (misses, transfers, upgrades, line-wait cycles) of a hart so far
+        (tracer.CACHE_COUNTS; the native layer puts C's in each record of a traced call)."""
+        if self.directory is None:
+            return (0, 0, 0, 0)
+        c = self.directory.counts[hart]
+        return tuple(c[COUNTS.index(k)] for k in COUNT_NAMES)
 
     def access(self, hart: Hart, write: bool, address: int, size: int) -> None:
         self.directory.access(hart, write, address, size)  # type: ignore[union-attr]

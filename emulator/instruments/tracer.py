@@ -99,6 +99,8 @@ def find_api(image: Image) -> dict[ApiFunction, int]:
 # Calls --fail can make fail, and the failure each returns (ENOMEM: 12).
 FAILURES = {"malloc": 0, "calloc": 0, "realloc": 0, "memalign": 0, "posix_memalign": 12,
             "palloc": 0, "mmap": -12}  # fmt: skip
+# The coherence counts a traced call carries (Call.cache_in/out; layout.CALL_RECORD's).
+CACHE_COUNTS = ("misses", "transfers", "upgrades", "line_wait")
 POINTER_ARGS = frozenset({"ptr", "memptr", "addr", "base"})
 LAYERS = ("objects", "pages", "mmap")
 
@@ -120,6 +122,10 @@ class Call:
     exit: int = 0
     out: int = 0  # posix_memalign: the pointer it stored (0 when it failed)
     injected: bool = False  # made to fail by --fail (inject.py): the function did not run
+    # with the coherence model: the hart's (misses, transfers, upgrades, line-wait cycles) so
+    # far at entry and at return (their difference is the call's, nested calls included)
+    cache_in: tuple[int, ...] = ()
+    cache_out: tuple[int, ...] = ()
 
     @property
     def insns(self) -> int:
@@ -259,6 +265,8 @@ class Tracer:
     _open: dict[int, Call] = field(default_factory=dict)  # native: calls not yet returned
     _harts: list = field(default_factory=list)
     _traced: list[ApiFunction] = field(default_factory=list)  # ACT_TRACE's argument -> fn
+    # the Python path's coherence counts of a hart (Timing.hart_cache_counts), when it runs
+    cache_counts: Callable[[int], tuple[int, ...]] | None = None
 
     def __post_init__(self) -> None:
         found = find_api(self.image)
@@ -301,9 +309,10 @@ class Tracer:
         harts, listeners = self._harts, self.listeners
         for kind, h, api, depth, nested, _, seq, now, clock, caller, *rest in records:
             hart = harts[h]
+            cache = tuple(rest[8:12])
             if kind == RECORD_RETURN:
                 call = self._open.pop(seq)
-                call.result, call.exit = rest[6], now
+                call.result, call.exit, call.cache_out = rest[6], now, cache
                 if call.fn.call == "posix_memalign" and call.result == 0:
                     call.out = rest[7]
                 for listener in listeners:
@@ -312,9 +321,11 @@ class Tracer:
             fn = self._traced[api]
             call = Call(seq, h, fn, tuple(rest[: len(fn.args)]), now, clock, caller, depth)
             call.nested = bool(nested)
+            call.cache_in = cache
             self.calls = seq + 1
             if kind == RECORD_INJECTED:
                 call.result, call.exit, call.injected = rest[6], now, True
+                call.cache_out = cache
                 self.injected.append(seq)
                 for listener in listeners:
                     listener.on_entry(hart, call)
@@ -324,6 +335,10 @@ class Tracer:
             self._open[seq] = call
             for listener in listeners:
                 listener.on_entry(hart, call)
+
+    def _cache(self, hart: int) -> tuple[int, ...]:
+        """As C's records carry them: the hart's coherence counts now (zero without)."""
+        return self.cache_counts(hart) if self.cache_counts is not None else (0, 0, 0, 0)
 
     def _on_ecall(self, e: Syscall) -> None:
         self._ecall_pc[e.hart] = e.pc
@@ -350,12 +365,13 @@ class Tracer:
                 tail = ra == TRAMPOLINE and shadow
                 caller = shadow[-1].data.caller if tail else ra - 4  # type: ignore[attr-defined]
             depth = 0
-            for frame in shadow:
-                if frame.data.fn.layer == layer:  # type: ignore[attr-defined]
+            for frame in shadow:  # traced calls only, as probes.c counts ACT_TRACE frames
+                if isinstance(frame.data, Call) and frame.data.fn.layer == layer:
                     depth += 1
             now = hart.now()
             call = Call(self.calls, hart.id, fn, args, now, hart.clock_now(), caller, depth)
             call.nested = bool(shadow)
+            call.cache_in = self._cache(hart.id)
             self.calls += 1
             if fn.call in self.fail:
                 count = self._counts[fn.call] = self._counts.get(fn.call, 0) + 1
@@ -373,6 +389,7 @@ class Tracer:
         hart.write_reg(_A[0], value)
         hart.write_reg(PC, hart.read_reg(RA))
         call.result, call.exit, call.injected = value & _MASK, call.entry, True
+        call.cache_out = call.cache_in
         self.injected.append(call.seq)
         for listener in self.listeners:
             listener.on_entry(hart, call)
@@ -384,6 +401,7 @@ class Tracer:
         call: Call = frame.data  # type: ignore[assignment]
         call.result = hart.read_reg(_A[0])
         call.exit = hart.now()
+        call.cache_out = self._cache(hart.id)
         if call.fn.call == "posix_memalign" and call.result == 0:
             offset = call.args[0] - C.RAM_BASE
             call.out = int.from_bytes(hart.host.ram[offset : offset + 8], "little")
@@ -437,8 +455,16 @@ class TraceWriter(Listener):
     def needs_now(self, fn: ApiFunction) -> tuple[bool, bool]:
         return False, False  # it only writes what happened
 
-    def __init__(self, image: Image, harts: int, jsonl: IO[str] | None, chrome: IO[str] | None):
+    def __init__(
+        self,
+        image: Image,
+        harts: int,
+        jsonl: IO[str] | None,
+        chrome: IO[str] | None,
+        cache: bool = False,
+    ):
         self.image = image
+        self.cache = cache  # the coherence model runs: its counts go into the trace too
         self.jsonl = jsonl
         self.chrome = chrome
         self.stats = [HartStats() for _ in range(harts)]
@@ -489,12 +515,26 @@ class TraceWriter(Listener):
             caller = symbol if symbol != "null" else f'"{call.caller:#x}"'
             args, result = call.json_args(), call.json_result()
             sep = "," if args else ""
+            cache = ""
+            if self.cache and call.cache_out:
+                delta = (b - a for a, b in zip(call.cache_in, call.cache_out, strict=True))
+                cache = "".join(f',"{k}":{v}' for k, v in zip(CACHE_COUNTS, delta, strict=True))
             self._write(
                 f'{{"ph":"X","pid":1,"tid":{call.hart},"ts":{call.clock / 1000},'
                 f'"dur":{call.insns / 1000},"name":"{fn.call}","cat":"{fn.layer}",'
-                f'"args":{{{args}{sep}"result":{result},"seq":{call.seq},"caller":{caller}}}}}'
+                f'"args":{{{args}{sep}"result":{result},"seq":{call.seq},"caller":{caller}'
+                f"{cache}}}}}"
             )
             self._chrome_call(call, freed)
+            if cache:  # the hart's coherence counts so far, a counter track per count
+                end = (call.clock + call.insns) / 1000
+                counts = ",".join(
+                    f'"{k}":{v}' for k, v in zip(CACHE_COUNTS, call.cache_out, strict=True)
+                )
+                self._write(
+                    f'{{"ph":"C","pid":1,"ts":{end},"name":"coherence hart {call.hart}",'
+                    f'"args":{{{counts}}}}}'
+                )
 
     def _write(self, text: str) -> None:
         assert self.chrome is not None

@@ -69,6 +69,8 @@ describes its work here instead of registering a Python callable for it:
   atomic_costs   the timing model's charges (AtomicCosts) in C, in place of `charge`
   coherence      the coherence model's costs (CoherenceCosts) in C, in place of `access` and
                  of `charge` (src/coherence.c: every load, store and atomic)
+  cache_map      cache attribution (CacheMap): the coherence model's counts per (allocator
+                 operation, data structure), on either path; ACT_REGION probes name operations
   probes         function probes (NativeProbes) run in C, in place of the trap sites they
                  also registered in `traps`: their actions, the traced API, and who takes the
                  records of traced calls
@@ -123,6 +125,39 @@ class CoherenceCosts:
     l1_sets: int
     l1_ways: int
     serialize_lines: bool
+
+
+@dataclass
+class CacheMap:
+    """Cache attribution (instruments/cacheprofile.py): the coherence model counts each line
+    touch under the hart's innermost allocator operation (0: none) and the structure its
+    address lies in (0: none). Operations come from probed calls: a traced API function's op
+    (`api_ops`, in NativeProbes.apis order) or an ACT_REGION probe's argument. Structures come
+    from `ranges`, sorted and non-overlapping (start, end, structure), which the instrument
+    may replace during the run (`set_ranges`: both paths switch at the same instruction);
+    inside structure `segmented`, an address whose offset in its `segment_size`-aligned
+    segment is below `segment_header` is structure `segment_header_struct`."""
+
+    ops: list[str]
+    structures: list[str]
+    api_ops: list[int]
+    segmented: int = -1
+    segment_header_struct: int = 0
+    segment_size: int = 0
+    segment_header: int = 0
+    ranges: list[tuple[int, int, int]] = field(default_factory=list)
+    # the Python path's operation of a hart (the native layer keeps it in C)
+    op_of: Callable[[int], int] | None = None
+    _changed: list[Callable[[], None]] = field(default_factory=list)
+
+    def set_ranges(self, ranges: list[tuple[int, int, int]]) -> None:
+        self.ranges = ranges
+        for changed in self._changed:
+            changed()
+
+    def on_change(self, fn: Callable[[], None]) -> None:
+        """Whoever keeps a copy of the ranges (the native layer) is told of each change."""
+        self._changed.append(fn)
 
 
 @dataclass
@@ -241,6 +276,7 @@ class Hooks:
     count_atomics: bool = False
     atomic_costs: AtomicCosts | None = None
     coherence: CoherenceCosts | None = None
+    cache_map: CacheMap | None = None
     probes: NativeProbes | None = None
     memory_log: MemoryLog | None = None
     debugger: Debugger | None = None

@@ -50,7 +50,7 @@ INT64_MAX = (1 << 63) - 1
 _SCHEDULES = ("rr", "random", "replay", "timed")  # SCHEDULE_RR ...
 TURNS = 1 << 16  # turns the native loop runs before Python looks (Ctrl-C, the wall clock)
 RECORDS = 4096  # traced calls buffered in C before Python must take them
-_RECORD = struct.Struct("<6i3q9Q")  # layout.CALL_RECORD
+_RECORD = struct.Struct("<6i3q9Q4q")  # layout.CALL_RECORD
 _ACCESS = struct.Struct(ACCESS)  # layout.ACCESS
 ACCESSES = 1 << 16  # memory log records buffered per hart before Python must take them
 
@@ -177,8 +177,39 @@ class Native:
             m.l1_sets, m.l1_ways, m.serialize_lines = c.l1_sets, c.l1_ways, int(c.serialize_lines)
             if lib.nm_coherence_init(self.pointer) != 0:
                 raise MemoryError("the native layer could not allocate its tables")
+            if hooks.cache_map is not None:
+                self._install_cache_map(hooks.cache_map)
         m.step_mode = STEP_PYTHON if hooks.step is not None else STEP_NONE
         self.refresh()
+
+    def _install_cache_map(self, cmap) -> None:
+        """Cache attribution's tables (hooks.CacheMap): C counts, Python reads after the run."""
+        m = self.m
+        nops, nstructs = len(cmap.ops), len(cmap.structures)
+        self.attr_counts = (ctypes.c_int64 * (nops * nstructs * layout.ATTR_FIELDS))()
+        self.attr_calls = (ctypes.c_int64 * nops)()
+        api_ops = (ctypes.c_int32 * max(1, len(cmap.api_ops)))(*cmap.api_ops)
+        self._arrays.append(api_ops)
+        m.nops, m.nstructs = nops, nstructs
+        m.api_ops = ctypes.addressof(api_ops) if cmap.api_ops else None
+        m.attr_counts = ctypes.addressof(self.attr_counts)
+        m.attr_calls = ctypes.addressof(self.attr_calls)
+        m.segmented_struct, m.segment_header_struct = cmap.segmented, cmap.segment_header_struct
+        m.segment_mask = max(cmap.segment_size - 1, 0)
+        m.segment_header = cmap.segment_header
+
+        def publish() -> None:
+            n = len(cmap.ranges)
+            starts = (ctypes.c_uint64 * max(1, n))(*(r[0] for r in cmap.ranges))
+            ends = (ctypes.c_uint64 * max(1, n))(*(r[1] for r in cmap.ranges))
+            structs = (ctypes.c_int32 * max(1, n))(*(r[2] for r in cmap.ranges))
+            self._ranges = (starts, ends, structs)  # alive as long as C reads them
+            m.range_starts, m.range_ends = ctypes.addressof(starts), ctypes.addressof(ends)
+            m.range_structs, m.nranges = ctypes.addressof(structs), n
+
+        publish()
+        cmap.on_change(publish)
+        m.attribution = 1
 
     def _install_probes(self, spec) -> set[int]:
         """Function probes in C (probes.c); returns the trap addresses they cover."""

@@ -14,8 +14,9 @@ generated from it).
               sites, LR/SC, AMOs, fences, sync accesses, preemption points; a turn),
               monitor.c (the contention monitor's counts), probes.c and displaced.c (function
               probes: the tracer's records, declared locks, --fail), memory.c (the memory
-              log's hook on every load and store), turns.c (the turn loop and the policies
-              that decide in it), decode.c, map.c
+              log's hook on every load and store), coherence.c (the timing model's
+              directory and L1s on every load, store and atomic, and cache attribution),
+              turns.c (the turn loop and the policies that decide in it), decode.c, map.c
 
 What the layer reaches in unicorn (pinned in pyproject.toml): its public C API only
 (uc_hook_add, uc_emu_start, uc_emu_stop, uc_vmem_translate, called through the addresses of

@@ -128,6 +128,8 @@ HART = Struct(
         ("cache_evictions", "int64_t", ""),
         ("cache_line_wait_cycles", "int64_t", ""),
         ("cache_charged_cycles", "int64_t", "everything the timing model added to the clock"),
+        ("op", "int32_t", "cache attribution: the innermost allocator operation, 0: other"),
+        ("pad_op", "int32_t", ""),
     ),
 )
 
@@ -168,6 +170,22 @@ MACHINE = Struct(
         ("l1_sets", "int32_t", "0: an infinite L1"),
         ("l1_ways", "int32_t", ""),
         ("directory", "void *", "C: the per-line directory and the harts' L1 tags"),
+        # cache attribution (instruments/cacheprofile.py, hooks.CacheMap): the directory's
+        # counts per (allocator operation, data structure)
+        ("attribution", "int32_t", "count per (operation, structure)"),
+        ("nops", "int32_t", ""),
+        ("nstructs", "int32_t", ""),
+        ("nranges", "int32_t", ""),
+        ("api_ops", "int32_t *", "per traced API function (ACT_TRACE's argument): its op"),
+        ("range_starts", "uint64_t *", "sorted, non-overlapping address ranges"),
+        ("range_ends", "uint64_t *", ""),
+        ("range_structs", "int32_t *", "each range's structure"),
+        ("segmented_struct", "int32_t", "a structure inside which segment headers lie, -1"),
+        ("segment_header_struct", "int32_t", "what an address in a segment's header is"),
+        ("segment_mask", "uint64_t", "segment size - 1"),
+        ("segment_header", "uint64_t", "bytes of a segment's header"),
+        ("attr_counts", "int64_t *", "[op][structure][ATTR_*]"),
+        ("attr_calls", "int64_t *", "[op]: probed calls (ACT_REGION, ACT_TRACE frames)"),
         ("site_stats", "nm_site_stats *", "C: per watched site"),
         ("nsite_stats", "int32_t", ""),
         ("locks", "void *", "C: address -> lock"),
@@ -227,7 +245,11 @@ PROBE = Struct(
         ("has_return", "int32_t", "watch the return of a call whose entry returned data"),
         ("nactions", "int32_t", ""),
         ("action", "int32_t[4]", "ACT_*"),
-        ("argument", "int32_t[4]", "ACT_TRACE: the API index; ACT_PYTHON: Python's index"),
+        (
+            "argument",
+            "int32_t[4]",
+            "ACT_TRACE: the API index; ACT_PYTHON: Python's index; ACT_REGION: the operation",
+        ),
     ),
 )
 
@@ -248,6 +270,11 @@ CALL_RECORD = Struct(
         ("args", "uint64_t[6]", ""),
         ("result", "uint64_t", ""),
         ("out", "uint64_t", ""),
+        # the hart's coherence counts when recorded (zero without the coherence model)
+        ("misses", "int64_t", ""),
+        ("transfers", "int64_t", ""),
+        ("upgrades", "int64_t", ""),
+        ("line_wait", "int64_t", ""),
     ),
 )
 
@@ -367,6 +394,14 @@ CONSTANTS = {
     "ACT_LOCK_ACQUIRE": 2,
     "ACT_LOCK_RELEASE": 3,
     "ACT_PYTHON": 4,
+    "ACT_REGION": 5,  # cache attribution: the call is an allocator operation (the argument)
+    # cache attribution: the counts kept per (operation, structure)
+    "ATTR_ACCESSES": 0,
+    "ATTR_MISSES": 1,
+    "ATTR_TRANSFERS": 2,
+    "ATTR_UPGRADES": 3,
+    "ATTR_WAIT": 4,
+    "ATTR_FIELDS": 5,
     # nm_schedule.kind
     "SCHEDULE_RR": 1,
     "SCHEDULE_RANDOM": 2,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from emulator import __version__
 from emulator.debug.stub import GdbStub, parse_stop_at
+from emulator.instruments.cacheprofile import CacheProfile
 from emulator.instruments.contention import ContentionMonitor
 from emulator.instruments.heapwalk import PluginError, load_plugin
 from emulator.instruments.inject import Stalls, parse_fail, parse_stall
@@ -50,6 +51,7 @@ class RunReport:
     atomics: dict | None = None  # the contention monitor's report, when it ran
     allocs: dict | None = None  # the tracer's per-hart table, when it ran
     oracle: dict | None = None  # the oracle's verdict, when it ran
+    cache: dict | None = None  # cache attribution (cache.json), with the coherence model
 
 
 def resolve_image(opts: RunOptions) -> Path | None:
@@ -255,6 +257,13 @@ class Instruments:
         self.timing = Timing(CostModel.load(opts.costs)) if opts.timing else None
         if self.timing:
             self.timing.install(hooks)
+        # The coherence model's counts by allocator operation and data structure (cache.json)
+        self.cache: CacheProfile | None = None
+        if self.timing and self.timing.costs.coherence and find_api(image):
+            self.cache = CacheProfile(image, probes, self.tracer)
+            self.cache.install(hooks)
+            if self.tracer:  # traced calls carry the hart's coherence counts (Perfetto)
+                self.tracer.cache_counts = self.timing.hart_cache_counts
         if opts.check and self.tracer:
             plugins = opts.walker_plugins()
             for plugin in plugins:  # a plugin that cannot load is bad input, said before the run
@@ -268,7 +277,8 @@ class Instruments:
             self.tracer.listeners.insert(0, self.oracle)
         if opts.trace and self.tracer:  # files last: every check above may still say no
             files = open_outputs(run_dir) if run_dir else (None, None)
-            self.writer = TraceWriter(image, opts.harts, *files)
+            coherent = bool(self.timing and self.timing.costs.coherence)
+            self.writer = TraceWriter(image, opts.harts, *files, cache=coherent)
             self.tracer.listeners.append(self.writer)
         self.recorder = Recorder() if opts.save_schedule else None
         if self.recorder:
@@ -300,6 +310,8 @@ class Instruments:
             self.monitor.attach(machine)
         if self.timing:
             self.timing.attach(machine)
+        if self.cache:
+            self.cache.attach(machine.image, machine)
         if self.debugger:
             self.debugger.attach(machine)
 
@@ -308,6 +320,8 @@ class Instruments:
             self.monitor.collect()
         if self.timing:
             self.timing.collect()
+        if self.cache and self.timing:
+            self.cache.collect(self.timing.attribution)
         if self.tracer:
             self.tracer.finish(machine, result)
         if self.debugger:
@@ -360,6 +374,7 @@ def _run(opts: RunOptions, bus: ev.Bus | None, run_dir: Path | None) -> RunRepor
     if inst.writer and inst.tracer:
         allocs = inst.writer.table() | {"missing": inst.tracer.missing}
     verdict = inst.oracle.report() if inst.oracle else None
+    cache = inst.cache.report() if inst.cache else None
     if run_dir:
         write_json(run_dir / "summary.json", summary)
         (run_dir / "console.log").write_bytes(bytes(machine.console))
@@ -367,7 +382,11 @@ def _run(opts: RunOptions, bus: ev.Bus | None, run_dir: Path | None) -> RunRepor
             write_json(run_dir / "atomics.json", atomics)
         if allocs:
             write_json(run_dir / "allocs.json", allocs)
-    return RunReport(result, summary, bytes(machine.console), run_dir, atomics, allocs, verdict)
+        if cache:
+            write_json(run_dir / "cache.json", cache)
+    return RunReport(
+        result, summary, bytes(machine.console), run_dir, atomics, allocs, verdict, cache
+    )
 
 
 def _summary(

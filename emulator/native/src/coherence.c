@@ -146,37 +146,71 @@ static void invalidate_others(nm_machine *m, nm_directory *d, nm_hart *h, nm_lin
     }
 }
 
-/* h loads (write = 0) or stores one line: the MESI rules of timing.py, charged at once. */
-static void touch(nm_machine *m, nm_hart *h, uint64_t line, int write) {
+/* Cache attribution: the structure an address belongs to (hooks.CacheMap's ranges; inside the
+ * segmented structure, a segment's header is a structure of its own). */
+static int32_t structure_of(const nm_machine *m, uint64_t address) {
+    int32_t lo = 0, hi = m->nranges - 1, found = 0;
+    while (lo <= hi) {
+        int32_t mid = (lo + hi) / 2;
+        if (address < m->range_starts[mid]) {
+            hi = mid - 1;
+        } else if (address >= m->range_ends[mid]) {
+            lo = mid + 1;
+        } else {
+            found = m->range_structs[mid];
+            break;
+        }
+    }
+    if (found == m->segmented_struct && (address & m->segment_mask) < m->segment_header)
+        found = m->segment_header_struct;
+    return found;
+}
+
+static void attribute(nm_machine *m, nm_hart *h, uint64_t address, int64_t miss, int64_t transfer,
+                      int64_t upgrade, int64_t wait) {
+    int64_t *c =
+        &m->attr_counts[((int64_t)h->op * m->nstructs + structure_of(m, address)) * ATTR_FIELDS];
+    c[ATTR_ACCESSES]++;
+    c[ATTR_MISSES] += miss;
+    c[ATTR_TRANSFERS] += transfer;
+    c[ATTR_UPGRADES] += upgrade;
+    c[ATTR_WAIT] += wait;
+}
+
+/* h loads (write = 0) or stores one line (at `address`): the MESI rules of timing.py, charged
+ * at once. */
+static void touch(nm_machine *m, nm_hart *h, uint64_t line, uint64_t address, int write) {
     nm_directory *d = m->directory;
     nm_line *e = line_at(d, line);
     uint64_t bit = (uint64_t)1 << h->id;
-    int64_t cost;
+    int64_t cost, miss = 0, transfer = 0, upgrade = 0;
     if (e->sharers & bit) {
         if (!write || e->owner == h->id + 1) { /* a hit; a store to E makes it M */
             e->modified |= (uint8_t)write;
             h->cache_hits++;
             if (m->l1_sets)
                 l1_use(m, d, h->id, line);
+            if (m->attribution)
+                attribute(m, h, address, 0, 0, 0, 0);
             return;
         }
         cost = m->cost_upgrade; /* a store to S */
-        h->cache_upgrades++;
+        upgrade = 1;
         invalidate_others(m, d, h, e, line);
     } else {
         if (e->modified) { /* another hart holds it M */
             cost = m->cost_transfer;
-            h->cache_transfers++;
+            transfer = 1;
             if (write)
                 invalidate_others(m, d, h, e, line);
             else
                 e->owner = e->modified = 0; /* M -> S */
         } else {
             cost = m->cost_miss;
-            h->cache_misses++;
+            miss = 1;
             if (write && e->sharers) {
                 cost += m->cost_upgrade;
-                h->cache_upgrades++;
+                upgrade = 1;
                 invalidate_others(m, d, h, e, line);
             } else if (!write) {
                 e->owner = 0; /* E -> S */
@@ -185,6 +219,9 @@ static void touch(nm_machine *m, nm_hart *h, uint64_t line, int write) {
         if (m->l1_sets)
             l1_fill(m, d, h, line);
     }
+    h->cache_misses += miss;
+    h->cache_transfers += transfer;
+    h->cache_upgrades += upgrade;
     if (write) {
         e->sharers = bit;
         e->owner = (uint8_t)(h->id + 1);
@@ -196,13 +233,16 @@ static void touch(nm_machine *m, nm_hart *h, uint64_t line, int write) {
             e->modified = 0;
         }
     }
+    int64_t wait = 0;
     if (m->serialize_lines) {
         int64_t now = clock_now(h);
-        int64_t wait = e->busy_until > now ? e->busy_until - now : 0;
+        wait = e->busy_until > now ? e->busy_until - now : 0;
         e->busy_until = now + wait + cost;
         h->cache_line_wait_cycles += wait;
         cost += wait;
     }
+    if (m->attribution)
+        attribute(m, h, address, miss, transfer, upgrade, wait);
     charge(m, h, cost);
 }
 
@@ -211,7 +251,7 @@ static void touch_range(nm_machine *m, nm_hart *h, uint64_t address, int size, i
     uint64_t first = (address - m->ram_base) >> m->line_shift;
     uint64_t last = (address + (uint64_t)(size > 0 ? size - 1 : 0) - m->ram_base) >> m->line_shift;
     for (uint64_t line = first; line <= last && line < d->nlines; line++)
-        touch(m, h, line, write);
+        touch(m, h, line, line == first ? address : m->ram_base + (line << m->line_shift), write);
 }
 
 /* A plain load or store (the memory hook, a sync site). */

@@ -68,6 +68,37 @@ void probes_free(nm_hart *h) {
     }
 }
 
+/* Cache attribution: the hart's innermost allocator operation (a traced call's, or a call an
+ * ACT_REGION probe names), after each push and pop. */
+static void update_op(nm_hart *h) {
+    nm_machine *m = h->m;
+    nm_shadow *s = h->shadow;
+    h->op = 0;
+    if (!m->attribution || !s)
+        return;
+    for (int32_t i = s->depth - 1; i >= 0; i--) {
+        const nm_frame *f = &s->frames[i];
+        if (f->kind == ACT_REGION) {
+            h->op = (int32_t)f->data;
+            return;
+        }
+        if (f->kind == ACT_TRACE && m->api_ops) {
+            h->op = m->api_ops[f->api];
+            return;
+        }
+    }
+}
+
+static void count_call(nm_hart *h, const nm_frame *frame) {
+    nm_machine *m = h->m;
+    if (!m->attribution)
+        return;
+    if (frame->kind == ACT_REGION)
+        m->attr_calls[frame->data]++;
+    else if (frame->kind == ACT_TRACE && m->api_ops)
+        m->attr_calls[m->api_ops[frame->api]]++;
+}
+
 int32_t nm_frames_in_progress(nm_machine *m) {
     for (int32_t i = 0; i < m->nharts; i++) {
         nm_shadow *s = m->harts[i].shadow;
@@ -93,6 +124,10 @@ static nm_call_record *record(nm_hart *h, int32_t type, int32_t api, int64_t seq
     r->hart = h->id;
     r->api = api;
     r->seq = seq;
+    r->misses = h->cache_misses;
+    r->transfers = h->cache_transfers;
+    r->upgrades = h->cache_upgrades;
+    r->line_wait = h->cache_line_wait_cycles;
     return r;
 }
 
@@ -189,6 +224,9 @@ static int run_action(nm_hart *h, int32_t kind, int32_t argument, nm_frame *fram
     case ACT_LOCK_RELEASE:
         nm_declared_release(m, h->gpr[A0], h->id, hart_now(h));
         return RESULT_NONE;
+    case ACT_REGION:
+        *frame = (nm_frame){.kind = ACT_REGION, .caller = h->gpr[RA] - 4, .data = argument};
+        return RESULT_DATA;
     default: {
         int64_t handle = m->py_probe_entry(h->id, argument);
         if (handle == 0 || nm_error)
@@ -215,8 +253,11 @@ void probe_entry(nm_hart *h, int32_t index) {
     if (result == RESULT_DATA && p->has_return) {
         frame.probe = index;
         frame.return_address = h->gpr[RA];
-        if (push(h, &frame) == 0)
+        if (push(h, &frame) == 0) {
             h->gpr[RA] = m->trampoline;
+            count_call(h, &frame);
+            update_op(h);
+        }
     }
     if (m->stopped)
         return;
@@ -243,12 +284,15 @@ void probe_trampoline(nm_hart *h) {
     }
     nm_frame frame = s->frames[--s->depth];
     *h->pc = frame.return_address;
+    update_op(h);
     switch (frame.kind) {
     case ACT_TRACE:
         trace_return(h, &frame);
         break;
     case ACT_LOCK_ACQUIRE:
         nm_declared_acquired(m, (uint64_t)frame.data, h->id, frame.entered, hart_now(h));
+        break;
+    case ACT_REGION:
         break;
     default:
         m->py_probe_return(h->id, frame.probe, frame.data, frame.return_address);
