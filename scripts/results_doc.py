@@ -606,17 +606,24 @@ def _speedup(series: dict[int, float | None], top: int) -> str:
 
 def coherence_table(app: str, s: Sweep) -> list[str]:
     """Per configuration and hart count: misses and line transfers per operation (and cycles
-    waiting at a busy line), from each run's timing counts; nothing when the sweep has none."""
+    waiting at a busy line, and the costliest operation / structure, at the most harts), from
+    each run's timing counts; nothing when the sweep has none."""
     rows = [r for c in s.table[app].values() for rs in c.values() for r in rs]
     if not any(r.get("misses") is not None for r in rows):
         return []
     harts = s.harts(app)
+    top = harts[-1]
+    hottest = any(r.get("hottest") for r in rows)
+    extra = ["line wait/op", *([f"hottest at {top} harts"] if hottest else [])]
     lines = [
-        "Coherence per operation (misses / line transfers; line wait cycles at the most harts):",
+        "Coherence per operation between the benchmark's markers (misses / line transfers; "
+        f"line-wait cycles per operation at {top} harts"
+        + (", and the allocator operation / data structure with the most coherence traffic)"
+           if hottest else ")") + ":",
         "",
-        "| configuration | " + " | ".join(f"{h} harts" for h in harts) + " | line wait/op |",
-        "|---|" + "---|" * (len(harts) + 1),
-    ]
+        "| configuration | " + " | ".join([*(f"{h} harts" for h in harts), *extra]) + " |",
+        "|---|" + "---|" * (len(harts) + len(extra)),
+    ]  # fmt: skip
     for config in sorted(s.table[app]):
         cells = []
         for h in harts:
@@ -627,9 +634,11 @@ def coherence_table(app: str, s: Sweep) -> list[str]:
                 if ops and miss is not None and xfer is not None
                 else "-"
             )
-        ops, wait = s.value(app, config, harts[-1], "ops"), None
-        wait = s.value(app, config, harts[-1], "line_wait_cycles")
+        ops, wait = s.value(app, config, top, "ops"), s.value(app, config, top, "line_wait_cycles")
         cells.append(f"{wait / ops:.0f}" if ops and wait is not None else "-")
+        if hottest:
+            ran = [r for r in s.table[app][config].get(top, []) if r["ok"] and r.get("hottest")]
+            cells.append(ran[0]["hottest"] if ran else "-")
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 

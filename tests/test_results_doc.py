@@ -138,11 +138,12 @@ def test_sensitivity_sweeps_are_labelled_by_the_costs_they_scale(tmp_path):
 
 
 def test_coherence_counts_per_operation_when_the_sweep_has_them(tmp_path):
-    extra = {(PS, "bbuddy-spin"): {"misses": 2500, "transfers": 500, "line_wait_cycles": 40000}}
+    counts = {"misses": 2500, "transfers": 500, "line_wait_cycles": 40000}
+    extra = {(PS, "bbuddy-spin"): {**counts, "hottest": "palloc / free lists"}}
     main = write_sweep(tmp_path / "main", {(PS, "bbuddy-spin"): [1] * 5}, COHERENCE, extra)
     page = make_doc(tmp_path, main)
     cells = table_row(section(page, "Coherence per operation"), "bbuddy-spin")
-    assert cells[1:] == ["2.5 / 0.5"] * 5 + ["40"]  # 1000 ops per run
+    assert cells[1:] == ["2.5 / 0.5"] * 5 + ["40", "palloc / free lists"]  # 1000 ops per run
     old = write_sweep(tmp_path / "old", {(PS, "bbuddy-spin"): [1] * 5}, ATOMICS)
     assert "Coherence per operation" not in make_doc(tmp_path / "o", old)
 
