@@ -60,7 +60,11 @@ class _Operation:
     caller: int  # as C's frame: its return address - 4 (a tail call inside it reads it)
 
 
-_INIT = object()  # alloc_init in progress
+@dataclass(frozen=True, slots=True)
+class _Init:
+    """alloc_init in progress (an ACT_PYTHON frame in C: no operation of its own)."""
+
+    caller: int  # as C's frame: its return address - 4 (a tail call inside it reads it)
 
 
 def flatten(ranges: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int]]:
@@ -111,7 +115,9 @@ class CacheProfile(Listener):
             sym = image.symbol(symbol)
             if sym is not None:
                 self._region(symbol, self._op(name), sym.address)
-        probes.add_symbol(image, "alloc_init", lambda hart: _INIT, self._after_init)
+        probes.add_symbol(
+            image, "alloc_init", lambda hart: _Init(hart.read_reg(RA) - 4), self._after_init
+        )
         self.structures = list(STRUCTURES)
         self._globals = []
         for sym in image.symbols:

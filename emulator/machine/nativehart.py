@@ -206,6 +206,8 @@ class Native:
             self._ranges = (starts, ends, structs)  # alive as long as C reads them
             m.range_starts, m.range_ends = ctypes.addressof(starts), ctypes.addressof(ends)
             m.range_structs, m.nranges = ctypes.addressof(structs), n
+            for hart in self.harts:  # their last range may be another one now
+                hart.last_range = -1
 
         publish()
         cmap.on_change(publish)

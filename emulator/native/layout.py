@@ -129,7 +129,7 @@ HART = Struct(
         ("cache_line_wait_cycles", "int64_t", ""),
         ("cache_charged_cycles", "int64_t", "everything the timing model added to the clock"),
         ("op", "int32_t", "cache attribution: the innermost allocator operation, 0: other"),
-        ("pad_op", "int32_t", ""),
+        ("last_range", "int32_t", "the range the hart's last access fell in, -1: none"),
     ),
 )
 

@@ -76,8 +76,9 @@ class ClusterError(EmulatorError):
 
 
 def fingerprint() -> str:
-    """A hash of what decides a run's results besides its options: the emulator's sources and
-    its bundled costs, and the guest contract (header and reader)."""
+    """A hash of what decides a run's results besides its options: the emulator's sources (the
+    native layer's C among them: the coherence model is C on workers that build it) and its
+    bundled costs, and the guest contract (header and reader)."""
     import emulator
     import guest.contract
 
@@ -86,7 +87,7 @@ def fingerprint() -> str:
     files = sorted(
         (f"emulator/{p.relative_to(package).as_posix()}", p)
         for p in package.rglob("*")
-        if p.suffix in (".py", ".toml") and "__pycache__" not in p.parts
+        if p.suffix in (".py", ".toml", ".c", ".h") and "__pycache__" not in p.parts
     )
     files += [("guest/contract.py", contract), ("guest/contract.h", guest.contract.HEADER)]
     h = hashlib.sha256()

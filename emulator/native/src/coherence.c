@@ -147,18 +147,26 @@ static void invalidate_others(nm_machine *m, nm_directory *d, nm_hart *h, nm_lin
 }
 
 /* Cache attribution: the structure an address belongs to (hooks.CacheMap's ranges; inside the
- * segmented structure, a segment's header is a structure of its own). */
-static int32_t structure_of(const nm_machine *m, uint64_t address) {
-    int32_t lo = 0, hi = m->nranges - 1, found = 0;
-    while (lo <= hi) {
-        int32_t mid = (lo + hi) / 2;
-        if (address < m->range_starts[mid]) {
-            hi = mid - 1;
-        } else if (address >= m->range_ends[mid]) {
-            lo = mid + 1;
-        } else {
-            found = m->range_structs[mid];
-            break;
+ * segmented structure, a segment's header is a structure of its own). A hart's accesses mostly
+ * stay in one range for a while: the last one is tried first. */
+static int32_t structure_of(const nm_machine *m, nm_hart *h, uint64_t address) {
+    int32_t found = 0, last = h->last_range;
+    if (last >= 0 && last < m->nranges && address >= m->range_starts[last] &&
+        address < m->range_ends[last]) {
+        found = m->range_structs[last];
+    } else {
+        int32_t lo = 0, hi = m->nranges - 1;
+        while (lo <= hi) {
+            int32_t mid = (lo + hi) / 2;
+            if (address < m->range_starts[mid]) {
+                hi = mid - 1;
+            } else if (address >= m->range_ends[mid]) {
+                lo = mid + 1;
+            } else {
+                found = m->range_structs[mid];
+                h->last_range = mid;
+                break;
+            }
         }
     }
     if (found == m->segmented_struct && (address & m->segment_mask) < m->segment_header)
@@ -169,7 +177,7 @@ static int32_t structure_of(const nm_machine *m, uint64_t address) {
 static void attribute(nm_machine *m, nm_hart *h, uint64_t address, int64_t miss, int64_t transfer,
                       int64_t upgrade, int64_t wait) {
     int64_t *c =
-        &m->attr_counts[((int64_t)h->op * m->nstructs + structure_of(m, address)) * ATTR_FIELDS];
+        &m->attr_counts[((int64_t)h->op * m->nstructs + structure_of(m, h, address)) * ATTR_FIELDS];
     c[ATTR_ACCESSES]++;
     c[ATTR_MISSES] += miss;
     c[ATTR_TRANSFERS] += transfer;
