@@ -567,7 +567,9 @@ def _differs(new: str, old: str) -> str:
     return new if new == old else f"{new} (old {old})"
 
 
-def benchmark_section(app: str, main: Sweep, old: Sweep | None) -> list[str]:
+def benchmark_section(
+    app: str, main: Sweep, old: Sweep | None, others: list[Sweep] = ()
+) -> list[str]:
     configs = main.table[app]
     harts = main.harts(app)
     top = harts[-1]
@@ -596,7 +598,37 @@ def benchmark_section(app: str, main: Sweep, old: Sweep | None) -> list[str]:
         lines.append(f"| {config} | " + " | ".join([*cells, speedup, sat_t, falls_t]) + " |")
     lines.append("")
     lines += coherence_table(app, main)
+    lines += under_each_cost_set(app, [main, *others, *([old] if old else [])])
     return lines
+
+
+def under_each_cost_set(app: str, sweeps: list[Sweep]) -> list[str]:
+    """Per configuration: throughput at the most harts under each sweep that ran `app`, with
+    its speed-up from 1 hart and where it falls; nothing when only the main sweep did."""
+    ran = [s for s in sweeps if app in s.table]
+    if len(ran) < 2:
+        return []
+    lines = [
+        "Under each cost set: M ops/s at the most harts (speed-up from 1 hart; falls after):",
+        "",
+        "| configuration | " + " | ".join(s.label for s in ran) + " |",
+        "|---|" + "---|" * len(ran),
+    ]
+    for config in sorted(ran[0].table[app]):
+        cells = []
+        for s in ran:
+            if not s.has(app, config):
+                cells.append("-")
+                continue
+            series, top = s.series(app, config), s.harts(app)[-1]
+            falls = collapse(series)
+            cells.append(
+                f"{fmt(series[top])} ({_speedup(series, top)}; {falls or '-'})"
+                if series[top]
+                else "fails"
+            )
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _speedup(series: dict[int, float | None], top: int) -> str:
@@ -662,7 +694,7 @@ def page(main: Sweep, old: Sweep | None, others: list[Sweep], out_dir: Path, mad
         *crossovers(sweeps),
     ]
     for app in main.apps:
-        lines += benchmark_section(app, main, old)
+        lines += benchmark_section(app, main, old, others)
         src = main.run_dir / f"{app}.svg"  # the PNGs stay in the run directory
         if src.exists():
             shutil.copy(src, out_dir / f"{app}.svg")

@@ -127,7 +127,7 @@ def test_crossover_is_where_the_lock_free_backend_catches_up_for_good(tmp_path):
 
 
 def test_sensitivity_sweeps_are_labelled_by_the_costs_they_scale(tmp_path):
-    series = {(PS, "bbuddy-spin"): [1, 2, 3, 4, 5], (PS, "bbuddy-lockfree"): [1, 2, 3, 4, 4]}
+    series = {(PS, "bbuddy-spin"): [1, 2, 3, 4, 5], (PS, "bbuddy-lockfree"): [1, 2, 3, 4, 3.5]}
     main = write_sweep(tmp_path / "main", series, COHERENCE)
     half = write_sweep(tmp_path / "half", series, {**COHERENCE, "line_transfer": 50})
     page = make_doc(tmp_path, main, "--sensitivity", str(half))
@@ -135,6 +135,9 @@ def test_sensitivity_sweeps_are_labelled_by_the_costs_they_scale(tmp_path):
     assert head[1:] == ["coherence (main)", "coherence, line_transfer x0.5"]
     # each sweep's command and costs are listed where the page says how it was made
     assert "`python -m emulator bench --out half`" in page and "line_transfer 50" in page
+    # and the benchmark's throughput under each, at the most harts
+    under = section(page, f"## {PS}").split("Under each cost set")[1]
+    assert table_row(under, "bbuddy-lockfree")[1:] == ["3.50 (3.50x; 8)"] * 2
 
 
 def test_coherence_counts_per_operation_when_the_sweep_has_them(tmp_path):
