@@ -119,9 +119,8 @@ def test_results_page_gives_the_command_that_reproduces_the_sweep(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = script("results_doc.py", str(first), "--out", str(page))
     assert doc.returncode == 0, doc.stderr
-    sweep, made_by = re.search(
-        r"From one sweep: `([^`]*)`, then `([^`]*)`", page.read_text()
-    ).groups()
+    made_by = re.search(r"Made by `([^`]*)` from these sweeps", page.read_text()).group(1)
+    sweep = re.search(r"^\| [^|]* \(main\) \|.*\| `([^`]*)` \|$", page.read_text(), re.M).group(1)
     assert made_by == f"python scripts/results_doc.py {first} --out {page}"
     again = tmp_path / "again"
     rerun = subprocess.run(
@@ -135,6 +134,29 @@ def test_results_page_gives_the_command_that_reproduces_the_sweep(tmp_path):
         return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in data["results"]]
 
     assert rows(again) == rows(first)
+
+
+@pytest.mark.configs("bbuddy-spin")
+def test_bench_takes_runs_costs_and_records_them(tmp_path):
+    free = tmp_path / "free.toml"
+    free.write_text("atomic = 0\nline_transfer = 0\nfence = 0\n")
+    grid = ["--benchmarks", "bench-larson", "--configs", "bbuddy-spin", "--harts", "2"]
+    grid += ["--jobs", "1", *[f"-D{k}={v}" for k, v in SMALL_LARSON]]
+    runs = {}
+    for name, costs in (("default", []), ("free", ["--costs", str(free)])):
+        proc = cli("bench", *grid, *costs, "--out", str(tmp_path / name))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[name] = json.loads((tmp_path / name / "results.json").read_text())
+    free_run, default = runs["free"], runs["default"]
+    assert free_run["costs"] == CostModel.load(free).describe() != default["costs"]
+    assert f"--costs {free}" in free_run["reproduce"] and "--costs" not in default["reproduce"]
+    assert free_run["sweep"]["costs"] == str(free)
+    # no atomic costs anything: less virtual time (the schedule differs, so instructions too)
+    (f,), (d,) = free_run["results"], default["results"]
+    assert f["cycles"] < d["cycles"] and f["ok"] and d["ok"]
+    bad = cli("bench", *grid, "--costs", str(tmp_path / "none.toml"), "--out", str(tmp_path / "x"))
+    assert bad.returncode == 64 and bad.stderr.count("\n") == 1 and "--costs" in bad.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_bench_rejects_unknown_names_in_one_line():

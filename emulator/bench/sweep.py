@@ -16,9 +16,14 @@ brackets each hart's work with zero-length write system calls and prints
                     providers only, else empty)
   misses_per_op, transfers_per_op, line_wait_per_op
                     the coherence model's L1 misses, cache-line transfers and line-wait cycles
-                    over the whole run (start-up included) / ops
+                    / ops: between each hart's markers (below) where the run has them, else
+                    over the whole run (start-up included: the Python path)
   hottest           the (allocator operation, data structure) with the most misses, transfers
                     and upgrades (cache.json of the run: instruments/cacheprofile.py)
+  misses, transfers, upgrades, invalidations, line_wait_cycles, loads, stores
+                    the coherence model's counts between each hart's markers, all harts (the
+                    coherence model on the native layer only, else empty: the Python path
+                    keeps its counts inside the model until the run ends)
 
 Cells run in worker processes (session/pool.py) or on a Dask cluster (session/cluster.py: the
 images travel by content hash); report.py writes the results to the run
@@ -32,6 +37,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from emulator.instruments.coherence import COUNTS
 from emulator.instruments.heapwalk import walker_for
 from emulator.instruments.markers import Markers
 from emulator.instruments.timing import BUNDLED
@@ -41,6 +47,7 @@ from emulator.machine.machine import Outcome
 from emulator.session.options import RunOptions
 from emulator.session.pool import ProcessRunner, Runner
 from emulator.session.run import run
+from guest.contract import C
 
 BENCH_LINE = re.compile(r"bench (\S+): harts=(\d+) ops=(\d+) ok")
 DEFAULT_HARTS = (1, 2, 4, 8, 16)
@@ -94,6 +101,49 @@ class CellResult:
     line_wait_per_op: float = 0.0
     hottest: str = ""
     wall_seconds: float = 0.0
+    # the coherence model's counts between the markers (WINDOW_COUNTS), all harts
+    loads: int | None = None
+    stores: int | None = None
+    misses: int | None = None
+    transfers: int | None = None
+    upgrades: int | None = None
+    invalidations: int | None = None
+    line_wait_cycles: int | None = None
+
+
+WINDOW_COUNTS = ("loads", "stores", "misses", "transfers", "upgrades", "invalidations",
+                 "line_wait_cycles")  # fmt: skip
+
+
+class _CacheWindow(Listener):
+    """Each hart's coherence counts at each of its markers, read from the native layer's live
+    per-hart counters as the marker's system call traps (so exactly there)."""
+
+    first_entry_now = False
+
+    def __init__(self, bus: ev.Bus) -> None:
+        self.marks: dict[int, list[dict[str, int]]] = {}
+        self._harts = None
+        bus.subscribe(ev.Syscall, self)
+
+    def needs_now(self, fn) -> tuple[bool, bool]:
+        return False, False  # it wants no allocator call, only the machine (attach)
+
+    def attach(self, image, machine) -> None:
+        if machine.native is not None and machine.hooks.coherence is not None:
+            self._harts = machine.native.harts
+
+    def __call__(self, e: ev.Syscall) -> None:
+        if self._harts is not None and e.number == C.SYS_write and e.args[2] == 0:
+            h = self._harts[e.hart]
+            self.marks.setdefault(e.hart, []).append({n: getattr(h, f"cache_{n}") for n in COUNTS})
+
+    def between_markers(self, harts: int) -> dict[str, int] | None:
+        """Counts from each hart's first marker to its last, summed over harts."""
+        spans = [self.marks.get(h, []) for h in range(harts)]
+        if any(len(s) < 2 for s in spans):
+            return None
+        return {n: sum(s[-1][n] - s[0][n] for s in spans) for n in WINDOW_COUNTS}
 
 
 class _Memory(Listener):
@@ -149,6 +199,7 @@ def run_cell(
     model's cost file (--costs: a bundled name or a path; default the bundled coherence)."""
     bus = ev.Bus()
     markers = Markers(bus)
+    window = _CacheWindow(bus)
     mem = _Memory() if memory else None
     source = (
         {"image": str(image)}
@@ -167,7 +218,7 @@ def run_cell(
         atomics=True,
         timing=True,
         costs=costs,
-        listeners=[mem] if mem else [],
+        listeners=[window, *([mem] if mem else [])],
     )
     report = run(opts, bus)
     r = report.result
@@ -204,7 +255,10 @@ def run_cell(
     out.wait_share = out.wait_instructions / out.instructions if out.instructions else 0.0
     out.sc_failures = sum(h["sc_failure"] for h in atomics.get("harts", []))
     out.line_transfers = report.summary["timing"]["line_transfers"]
-    totals = report.summary["timing"].get("totals")
+    window_counts = window.between_markers(cell.harts)
+    for name, value in (window_counts or {}).items():
+        setattr(out, name, value)
+    totals = window_counts or report.summary["timing"].get("totals")
     if totals and out.ops:
         out.misses_per_op = totals["misses"] / out.ops
         out.transfers_per_op = totals["transfers"] / out.ops
@@ -221,7 +275,7 @@ def run_cell(
 @dataclass(frozen=True)
 class CellRun:
     """Picklable: one cell in a worker process, its image one of `images` (Cell.build -> path;
-    built in the worker when absent)."""
+    built in the worker when absent), its costs the file `costs` (None: the bundled default)."""
 
     quantum: int = QUANTUM
     memory: bool = True

@@ -32,6 +32,7 @@ from emulator.session.options import (
     from_arguments,
     join,
     option,
+    option_of,
     validate,
 )
 from guest.contract import C, Status
@@ -128,17 +129,12 @@ class BenchOptions:
         os.cpu_count() or 1, "--jobs", "worker processes (default: the core count)", metavar="J",
         parse=count, check=at_least(1), replay=False,
     )  # fmt: skip
-    costs: str | None = option(
-        None, "--costs",
-        "the timing model's cost file: a bundled one by name (coherence, the default; atomics) "
-        "or a path",
-        metavar="NAME|FILE",
-    )  # fmt: skip
     cluster: str | None = option(None, "--cluster", CLUSTER_HELP, metavar="ADDRESS", replay=False)
     defines: dict[str, str] = option(
         {}, "-D", "macro for every benchmark build", metavar="NAME=VALUE", parse=define,
         kind="defines",
     )  # fmt: skip
+    costs: str | None = option_of(RunOptions, "costs")
     out: str | None = option(
         None, "--out", "run directory (default: a new one under ./runs/)", metavar="DIR",
         replay=False,
@@ -388,14 +384,15 @@ def cmd_bench(b: BenchOptions) -> int:
             catalog.config(name, b.libs)
         except catalog.CatalogError as e:
             raise BadInput(f"--configs: {e}") from None
-    costs = CostModel.load(b.costs)  # a bad cost file is said before any run
-    sweep = Sweep(apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines), list(b.libs))
-    sweep.costs = b.costs
+    costs = CostModel.load(b.costs).describe()  # a bad --costs is said before anything runs
+    sweep = Sweep(
+        apps, b.configs, b.harts, list(range(b.seeds)), dict(b.defines), list(b.libs), b.costs
+    )
     # Made before the sweep: a bad --out is said at once, not after hours of runs.
     with open_runner(b.jobs, b.cluster) as runner, open_run_dir(b.out, "bench") as run_dir:
         results = run_sweep(sweep, b.jobs, b.quantum, runner=runner)
     reproduce = f"python -m emulator bench {join(command_line(b))}".strip()
-    plots = write_outputs(run_dir, results, sweep, costs.describe(), reproduce=reproduce)
+    plots = write_outputs(run_dir, results, sweep, costs, reproduce=reproduce)
     print(markdown_table(results), end="")
     bad = [r for r in results if not r.ok]
     figures = len({p.stem for p in plots})

@@ -106,6 +106,14 @@ def _option(f) -> Option | None:
     return f.metadata.get("option")
 
 
+def option_of(cls: type, name: str) -> Any:
+    """Another command's field with `cls`'s option `name` as it is (flag, help, parser, check,
+    default): one definition, so the two cannot drift apart (bench's --costs is run's)."""
+    f = next(f for f in fields(cls) if f.name == name)
+    default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+    return option(default, **vars(_option(f)))
+
+
 def _with_default(help: str, default: Any) -> str:
     """The help with its default, unless the help already says it or there is none (0 is one)."""
     if "(default" in help or default is None or default is False or default in ([], {}):
