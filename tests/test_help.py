@@ -8,6 +8,7 @@ import ast
 import re
 import subprocess
 import sys
+import types
 
 import pytest
 from conftest import ROOT
@@ -34,10 +35,13 @@ def _script_parser(path, monkeypatch) -> argparse.ArgumentParser | None:
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", stop)
     monkeypatch.setattr(sys, "argv", [str(path)])
-    namespace: dict = {"__name__": "script_under_test", "__file__": str(path)}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    # a module of its own, in sys.modules: a script's dataclasses look their module up there
+    module = types.ModuleType("script_under_test")
+    module.__file__ = str(path)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(path.read_text(), str(path), "exec"), module.__dict__)
     with pytest.raises(_Parsed) as parsed:
-        namespace["main"]()
+        module.main()
     return parsed.value.parser
 
 
