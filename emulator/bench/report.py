@@ -9,7 +9,9 @@ from pathlib import Path
 from emulator.bench.sweep import CellResult, Sweep
 from emulator.session.rundir import write_json
 
-FIELDS = [f for f in CellResult.__dataclass_fields__]
+# results.csv: every field but the cache breakdown, a nested record (results.json has it)
+FIELDS = [f for f in CellResult.__dataclass_fields__ if f != "cache"]
+TOP_STRUCTURES = 3  # the structures named per configuration in the cache tables
 
 
 def write_outputs(
@@ -21,7 +23,7 @@ def write_outputs(
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         for r in results:
-            w.writerow(asdict(r))
+            w.writerow({k: v for k, v in asdict(r).items() if k in FIELDS})
     write_json(
         run_dir / "results.json",
         {
@@ -31,7 +33,7 @@ def write_outputs(
             "results": [asdict(r) for r in results],
         },
     )
-    (run_dir / "results.md").write_text(markdown_table(results))
+    (run_dir / "results.md").write_text(markdown_table(results) + cache_markdown(results))
     return plot(run_dir, results)
 
 
@@ -66,6 +68,73 @@ def markdown_table(results: list[CellResult]) -> str:
             f"{'' if pages != pages else f'{pages:.0f}'} | {ok}/{len(rows)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def cache_markdown(results: list[CellResult]) -> str:
+    """Per benchmark, the cache tables (cache_tables) at its largest hart count."""
+    lines: list[str] = []
+    for app in sorted({r.app for r in results}):
+        top = max(r.harts for r in results if r.app == app)
+        rows = [asdict(r) for r in results if r.app == app and r.harts == top]
+        configs = sorted({r["config"] for r in rows})
+        lines += cache_tables(
+            app, {c: first_cache([r for r in rows if r["config"] == c]) for c in configs}, top
+        )
+    return "\n" + "\n".join(lines) if lines else ""
+
+
+def first_cache(rows: list[dict]) -> dict | None:
+    """The cache breakdown of the first run among `rows` (a cell's seeds) that has one."""
+    return next((r["cache"] for r in rows if r["ok"] and r.get("cache")), None)
+
+
+def cache_tables(app: str, cells: dict[str, dict | None], harts: int) -> list[str]:
+    """Markdown: configuration x allocator operation -> misses / transfers per call, and each
+    configuration's TOP_STRUCTURES data structures by misses + transfers; `cells` maps each
+    configuration to its cell's CellResult.cache at `harts` (None: none); nothing without any."""
+    cells = {c: v for c, v in cells.items() if v}
+    if not cells:
+        return []
+    calls: dict[str, int] = {}
+    for cache in cells.values():
+        for op, row in cache["operations"].items():
+            calls[op] = calls.get(op, 0) + row["calls"]
+    ops = sorted((op for op in calls if calls[op]), key=lambda op: -calls[op])
+    windows = {cache["window"] for cache in cells.values()}
+    where = "between the benchmark's markers" if windows == {"markers"} else "over the whole run"
+    lines = [
+        f"{app}, cache traffic by allocator operation at {harts} harts ({where}; misses / "
+        "line transfers per call):",
+        "",
+        "| configuration | " + " | ".join(ops) + " |",
+        "|---|" + "---|" * len(ops),
+    ]
+    for config, cache in cells.items():
+        row = []
+        for op in ops:
+            o = cache["operations"].get(op)
+            row.append(
+                f"{o['misses_per_call']:.2f} / {o['transfers_per_call']:.2f}"
+                if o and o["calls"]
+                else "-"
+            )
+        lines.append(f"| {config} | " + " | ".join(row) + " |")
+    lines += [
+        "",
+        f"{app}, the data structures with the most misses + line transfers at {harts} harts "
+        f"({where}):",
+        "",
+        "| configuration | " + " | ".join(f"#{i + 1}" for i in range(TOP_STRUCTURES)) + " |",
+        "|---|" + "---|" * TOP_STRUCTURES,
+    ]
+    for config, cache in cells.items():
+        ranked = sorted(
+            cache["structures"].items(), key=lambda kv: -(kv[1]["misses"] + kv[1]["transfers"])
+        )[:TOP_STRUCTURES]
+        row = [f"{name} ({r['misses']} + {r['transfers']})" for name, r in ranked]
+        row += ["-"] * (TOP_STRUCTURES - len(row))
+        lines.append(f"| {config} | " + " | ".join(row) + " |")
+    return [*lines, ""]
 
 
 PLOTS = (

@@ -19,7 +19,14 @@ brackets each hart's work with zero-length write system calls and prints
                     / ops: between each hart's markers (below) where the run has them, else
                     over the whole run (start-up included: the Python path)
   hottest           the (allocator operation, data structure) with the most misses, transfers
-                    and upgrades (cache.json of the run: instruments/cacheprofile.py)
+                    and upgrades (the cache attribution: instruments/cacheprofile.py)
+  cache             that attribution in brief (results.json only): per operation (uk_palloc,
+                    malloc, free, remote free, collect, ...) its calls, misses, transfers,
+                    upgrades and line-wait cycles and each per call; per data structure (free
+                    lists, bitmap, allocator lock, segment headers, a global's name, ...) the
+                    same counts. window "markers": from the first marker made to the last (the
+                    native layer's live counts); "run": the whole run (cache.json; the Python
+                    path)
   misses, transfers, upgrades, invalidations, line_wait_cycles, loads, stores
                     the coherence model's counts between each hart's markers, all harts (the
                     coherence model on the native layer only, else empty: the Python path
@@ -37,7 +44,8 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from emulator.instruments.coherence import COUNTS
+from emulator.instruments.cacheprofile import attribution_report
+from emulator.instruments.coherence import COUNTS, nest
 from emulator.instruments.heapwalk import walker_for
 from emulator.instruments.markers import Markers
 from emulator.instruments.timing import BUNDLED
@@ -100,6 +108,8 @@ class CellResult:
     transfers_per_op: float = 0.0
     line_wait_per_op: float = 0.0
     hottest: str = ""
+    # the cache attribution per operation and structure (breakdown(); results.json only)
+    cache: dict | None = None
     wall_seconds: float = 0.0
     # the coherence model's counts between the markers (WINDOW_COUNTS), all harts
     loads: int | None = None
@@ -117,13 +127,17 @@ WINDOW_COUNTS = ("loads", "stores", "misses", "transfers", "upgrades", "invalida
 
 class _CacheWindow(Listener):
     """Each hart's coherence counts at each of its markers, read from the native layer's live
-    per-hart counters as the marker's system call traps (so exactly there)."""
+    per-hart counters as the marker's system call traps (so exactly there); and the cache
+    attribution's live counts (all harts together) at the first marker made and the last."""
 
     first_entry_now = False
 
     def __init__(self, bus: ev.Bus) -> None:
         self.marks: dict[int, list[dict[str, int]]] = {}
         self._harts = None
+        self._attr = None  # (CacheMap, the native layer's arrays) when attribution runs in C
+        self.attr_first: tuple[list[int], list[int]] | None = None  # (counts, calls)
+        self.attr_last: tuple[list[int], list[int]] | None = None
         bus.subscribe(ev.Syscall, self)
 
     def needs_now(self, fn) -> tuple[bool, bool]:
@@ -132,11 +146,30 @@ class _CacheWindow(Listener):
     def attach(self, image, machine) -> None:
         if machine.native is not None and machine.hooks.coherence is not None:
             self._harts = machine.native.harts
+            if machine.hooks.cache_map is not None:
+                self._attr = (machine.hooks.cache_map, machine.native)
 
     def __call__(self, e: ev.Syscall) -> None:
         if self._harts is not None and e.number == C.SYS_write and e.args[2] == 0:
             h = self._harts[e.hart]
             self.marks.setdefault(e.hart, []).append({n: getattr(h, f"cache_{n}") for n in COUNTS})
+            if self._attr is not None:
+                native = self._attr[1]
+                self.attr_last = (list(native.attr_counts), list(native.attr_calls))
+                if self.attr_first is None:
+                    self.attr_first = self.attr_last
+
+    def attribution(self) -> dict | None:
+        """cache.json's shape for the counts from the first marker made to the last (from the
+        earliest begin to the latest end: the window of virtual_seconds), None without them."""
+        if self._attr is None or self.attr_first is None or self.attr_last is None:
+            return None
+        cmap = self._attr[0]
+        (c0, k0), (c1, k1) = self.attr_first, self.attr_last
+        counts = nest([b - a for a, b in zip(c0, c1, strict=True)], len(cmap.ops),
+                      len(cmap.structures))  # fmt: skip
+        calls = [b - a for a, b in zip(k0, k1, strict=True)]
+        return attribution_report(cmap.ops, cmap.structures, counts, calls)
 
     def between_markers(self, harts: int) -> dict[str, int] | None:
         """Counts from each hart's first marker to its last, summed over harts."""
@@ -263,13 +296,35 @@ def run_cell(
         out.misses_per_op = totals["misses"] / out.ops
         out.transfers_per_op = totals["transfers"] / out.ops
         out.line_wait_per_op = totals["line_wait_cycles"] / out.ops
-    if report.cache and report.cache["cells"]:
-        top = max(report.cache["cells"], key=lambda c: c["misses"] + c["transfers"] + c["upgrades"])
+    windowed = window.attribution()
+    attribution = windowed or report.cache
+    if attribution and attribution["cells"]:
+        top = max(attribution["cells"], key=lambda c: c["misses"] + c["transfers"] + c["upgrades"])
         out.hottest = f"{top['operation']} / {top['structure']}"
+    if attribution:
+        out.cache = breakdown(attribution, "markers" if windowed else "run")
     if mem:
         out.peak_live_bytes = mem.peak_live
         out.peak_pages_held = mem.peak_pages()
     return out
+
+
+BREAKDOWN = ("misses", "transfers", "upgrades", "wait_cycles")  # CellResult.cache's counts
+
+
+def breakdown(attribution: dict, window: str) -> dict:
+    """CellResult.cache from cache.json's shape (attribution_report): per operation its calls,
+    BREAKDOWN and those per call; per structure with any traffic, BREAKDOWN, most first."""
+    ops = {}
+    for name, row in attribution["operations"].items():
+        calls = row["calls"]
+        ops[name] = {"calls": calls, **{k: row[k] for k in BREAKDOWN}} | {
+            f"{k}_per_call": round(row[k] / calls, 3) if calls else None for k in BREAKDOWN
+        }
+    rows = [(n, {k: r[k] for k in BREAKDOWN}) for n, r in attribution["structures"].items()]
+    rows = [r for r in rows if r[1]["misses"] + r[1]["transfers"] + r[1]["upgrades"]]
+    rows.sort(key=lambda r: -(r[1]["misses"] + r[1]["transfers"] + r[1]["upgrades"]))
+    return {"window": window, "operations": ops, "structures": dict(rows)}
 
 
 @dataclass(frozen=True)

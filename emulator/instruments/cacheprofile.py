@@ -245,33 +245,41 @@ class CacheProfile(Listener):
 
     def report(self) -> dict:
         """cache.json: per operation, per structure and per (operation, structure)."""
+        return attribution_report(self.ops, self.structures, self.counts, self.calls)
 
-        def entry(cells: list[list[int]]) -> dict:
-            return {name: sum(c[i] for c in cells) for i, name in enumerate(ATTR)}
 
-        by_op = {}
-        for op, name in enumerate(self.ops):
-            row = entry(self.counts[op])
-            if not row["accesses"] and not self.calls[op]:
-                continue
-            row["calls"] = self.calls[op]
-            if self.calls[op]:
-                row["per_call"] = {
-                    k: round(row[k] / self.calls[op], 3) for k in ATTR if k != "accesses"
-                } | {"accesses": round(row["accesses"] / self.calls[op], 3)}
-            by_op[name] = row
-        by_structure = {}
-        for s, name in enumerate(self.structures):
-            row = entry([self.counts[op][s] for op in range(len(self.ops))])
-            if row["accesses"]:
-                by_structure[name] = row
-        cells = [
-            {"operation": self.ops[op], "structure": self.structures[s],
-             **dict(zip(ATTR, self.counts[op][s], strict=True))}
-            for op in range(len(self.ops)) for s in range(len(self.structures))
-            if self.counts[op][s][0]
-        ]  # fmt: skip
-        return {"operations": by_op, "structures": by_structure, "cells": cells}
+def attribution_report(
+    ops: list[str], structures: list[str], counts: list[list[list[int]]], calls: list[int]
+) -> dict:
+    """cache.json's shape from counts per [op][structure][ATTR] and calls per op: of a whole run
+    (CacheProfile.report) or of a window of it (the bench's markers)."""
+
+    def entry(cells: list[list[int]]) -> dict:
+        return {name: sum(c[i] for c in cells) for i, name in enumerate(ATTR)}
+
+    by_op = {}
+    for op, name in enumerate(ops):
+        row = entry(counts[op])
+        if not row["accesses"] and not calls[op]:
+            continue
+        row["calls"] = calls[op]
+        if calls[op]:
+            row["per_call"] = {k: round(row[k] / calls[op], 3) for k in ATTR if k != "accesses"} | {
+                "accesses": round(row["accesses"] / calls[op], 3)
+            }
+        by_op[name] = row
+    by_structure = {}
+    for s, name in enumerate(structures):
+        row = entry([counts[op][s] for op in range(len(ops))])
+        if row["accesses"]:
+            by_structure[name] = row
+    cells = [
+        {"operation": ops[op], "structure": structures[s],
+         **dict(zip(ATTR, counts[op][s], strict=True))}
+        for op in range(len(ops)) for s in range(len(structures))
+        if counts[op][s][0]
+    ]  # fmt: skip
+    return {"operations": by_op, "structures": by_structure, "cells": cells}
 
 
 def format_table(report: dict, rows: int = 12) -> str:

@@ -30,6 +30,16 @@ CHARGED = _I["charged_cycles"]
 # Cache attribution's counts per (operation, structure), as layout.ATTR_*.
 ATTR = ("accesses", "misses", "transfers", "upgrades", "wait_cycles")
 
+
+def nest(flat: list[int], ops: int, structures: int) -> list[list[list[int]]]:
+    """The native layer's flat attribution counts ([op][structure][ATTR] in one array) nested."""
+    k = len(ATTR)
+    return [
+        [flat[(op * structures + s) * k : (op * structures + s + 1) * k] for s in range(structures)]
+        for op in range(ops)
+    ]
+
+
 # A directory entry: [sharers bitmask, owner (1 + hart holding it E or M; 0: none), modified,
 # busy_until (serialize_lines: when its last non-hit transaction ends)].
 SHARERS, OWNER, MODIFIED, BUSY = range(4)

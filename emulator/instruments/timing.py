@@ -66,7 +66,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emulator.instruments.coherence import ATTR, COUNTS, Directory
+from emulator.instruments.coherence import COUNTS, Directory, nest
 from emulator.machine.errors import BadInput
 from emulator.machine.hooks import AtomicCosts, CoherenceCosts, Hooks
 
@@ -215,12 +215,9 @@ class Timing:
             self.transfers = sum(c["transfers"] for c in self.counts)
         if self._map is not None:
             if self._native is not None:
-                flat = list(self._native.attr_counts)
-                n, k = len(self._map.structures), len(ATTR)
-                self.attribution = [
-                    [flat[(op * n + s) * k : (op * n + s + 1) * k] for s in range(n)]
-                    for op in range(len(self._map.ops))
-                ]
+                self.attribution = nest(
+                    list(self._native.attr_counts), len(self._map.ops), len(self._map.structures)
+                )
             elif self.directory is not None:
                 self.attribution = self.directory.attr_counts
 
