@@ -18,8 +18,9 @@ ran; the hart count from which the lock-free backend is at least as fast as the 
 count, the speed-up from 1 hart to the most harts, where it saturates (the hart count from which
 each doubling adds less than 1.25x) and where it falls (the first after which throughput drops
 by more than FALL, 2%);
-and, when the sweep has them, coherence events per operation. The answers (--answers FILE) are
-written by a person from these numbers.
+and, when the sweep has them, coherence events per operation and, at the most harts, the cache
+attribution by allocator operation and data structure (emulator/bench/report.py cache_tables).
+The answers (--answers FILE) are written by a person from these numbers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulator.bench.report import cache_tables, first_cache
 from emulator.cli.scripts import script_main, script_parser, written_by
 from emulator.machine.errors import BadInput
 
@@ -598,6 +600,9 @@ def benchmark_section(
         lines.append(f"| {config} | " + " | ".join([*cells, speedup, sat_t, falls_t]) + " |")
     lines.append("")
     lines += coherence_table(app, main)
+    # the cache attribution in brief at the most harts, as the bench's results.md shows it
+    cells = {c: first_cache(configs[c].get(top, [])) for c in sorted(configs)}
+    lines += cache_tables(app, cells, top)
     lines += under_each_cost_set(app, [main, *others, *([old] if old else [])])
     return lines
 

@@ -151,6 +151,38 @@ def test_coherence_counts_per_operation_when_the_sweep_has_them(tmp_path):
     assert "Coherence per operation" not in make_doc(tmp_path / "o", old)
 
 
+def test_cache_breakdown_at_the_most_harts_when_the_sweep_has_it(tmp_path):
+    def op(calls, misses, transfers):
+        per = {"misses_per_call": misses / calls, "transfers_per_call": transfers / calls}
+        return {"calls": calls, "misses": misses, "transfers": transfers, **per}
+
+    def traffic(misses, transfers):
+        return {"misses": misses, "transfers": transfers, "upgrades": 0, "wait_cycles": 0}
+
+    cache = {
+        "window": "markers",
+        "operations": {"malloc": op(100, 250, 50), "uk_palloc": op(4, 8, 2)},
+        "structures": {"pages": traffic(10, 0), "free lists": traffic(5, 90),
+                       "bitmap": traffic(1, 1), "allocator lock": traffic(0, 40)},
+    }  # fmt: skip
+    main = write_sweep(
+        tmp_path / "main", {(PS, "bbuddy-spin"): [1] * 5, (PS, "bbuddy-lockfree"): [1] * 5},
+        COHERENCE, {(PS, "bbuddy-spin"): {"cache": cache}},
+    )  # fmt: skip
+    page = section(make_doc(tmp_path, main), f"## {PS}")
+    ops = page[page.index(f"{PS}, cache traffic by allocator operation at 16 harts (between") :]
+    assert "| configuration | malloc | uk_palloc |" in ops  # most calls first
+    assert table_row(ops, "bbuddy-spin")[1:] == ["2.50 / 0.50", "2.00 / 0.50"]
+    assert "| bbuddy-lockfree" not in ops  # no breakdown: no row
+    top = page[page.index(f"{PS}, the data structures with the most misses + line transfers") :]
+    # by misses + transfers: free lists 95, allocator lock 40, pages 10 (the bitmap's 2 left out)
+    assert table_row(top, "bbuddy-spin")[1:] == [
+        "free lists (5 + 90)", "allocator lock (0 + 40)", "pages (10 + 0)"
+    ]  # fmt: skip
+    old = write_sweep(tmp_path / "old", {(PS, "bbuddy-spin"): [1] * 5}, ATOMICS)
+    assert "cache traffic by allocator operation" not in make_doc(tmp_path / "o", old)
+
+
 def test_a_failed_cell_shows_and_judges(tmp_path):
     shim = "mimalloc+bbuddy-unlocked+shimlock"
     main = write_sweep(

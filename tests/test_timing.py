@@ -101,6 +101,56 @@ def test_tiny_sweep_writes_csv_table_and_plots(tmp_path):
     assert re.search(r"^4 runs, 0 failed; .* and 1 figure \(PNG and SVG\) in ", proc.stdout, re.M)
 
 
+def test_sweep_cells_keep_cache_traffic_by_operation_and_structure(tmp_path):
+    out = tmp_path / "sweep"
+    proc = cli(
+        "bench", "--benchmarks", "bench-larson", "--configs", "bbuddy-spin",
+        "mimalloc+bbuddy-lockfree", "--harts", "2", "--jobs", "2", "--out", str(out),
+        *[f"-D{k}={v}" for k, v in SMALL_LARSON],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cells = {r["config"]: r for r in json.loads((out / "results.json").read_text())["results"]}
+    spin, front = cells["bbuddy-spin"]["cache"], cells["mimalloc+bbuddy-lockfree"]["cache"]
+    for cell in cells.values():
+        cache = cell["cache"]
+        assert cache["window"] == "markers"  # the native layer's live counts at the markers
+        for k in ("misses", "transfers", "upgrades", "wait_cycles"):
+            by_op = sum(o[k] for o in cache["operations"].values())
+            # both views split the same counts (structures without traffic are left out)
+            assert by_op == sum(s[k] for s in cache["structures"].values()), k
+        for op in cache["operations"].values():
+            if op["calls"]:
+                assert op["misses_per_call"] == round(op["misses"] / op["calls"], 3)
+        # from the first marker made to the last: it holds every hart's own window
+        assert sum(o["misses"] for o in cache["operations"].values()) >= cell["misses"] > 0
+        assert sum(o["transfers"] for o in cache["operations"].values()) >= cell["transfers"]
+        assert cache["operations"]["malloc"]["calls"] == cache["operations"]["free"]["calls"] > 0
+    # bbuddy under one lock: the lock's and free lists' lines move between the harts
+    assert spin["structures"]["allocator lock"]["transfers"] > 0
+    assert spin["structures"]["free lists"]["transfers"] > 0
+    assert spin["operations"]["malloc"]["transfers"] > 0
+    assert "uk_palloc" not in spin["operations"]  # malloc goes straight to bbuddy
+    # the frontend takes pages from bbuddy with uk_palloc; its own headers have traffic
+    assert front["operations"]["uk_palloc"]["calls"] > 0
+    assert front["structures"]["segment headers"]["misses"] > 0
+    assert "allocator lock" not in front["structures"]  # lock-free backend
+    table = (out / "results.md").read_text()
+    assert "bench-larson, cache traffic by allocator operation at 2 harts (between" in table
+    row = next(line for line in table.splitlines() if line.startswith("| bbuddy-spin | "))
+    m = spin["operations"]["malloc"]
+    assert f"{m['misses_per_call']:.2f} / {m['transfers_per_call']:.2f}" in row
+    assert "cache" not in next(csv.reader((out / "results.csv").open()))  # results.json only
+
+
+def test_python_path_cache_breakdown_is_the_whole_run(monkeypatch):
+    monkeypatch.setenv("EMULATOR_NATIVE", "0")
+    r = run_cell(Cell("bench-larson", "bbuddy-spin", 2, 0, SMALL_LARSON), memory=False)
+    assert r.ok and r.misses is None and r.cache["window"] == "run"  # no live counts to window
+    # the whole run's attribution holds every miss the model counted (misses_per_op's)
+    misses = sum(o["misses"] for o in r.cache["operations"].values())
+    assert misses == round(r.misses_per_op * r.ops)
+
+
 @pytest.mark.configs("region")
 def test_a_cell_that_is_no_benchmark_says_why():
     r = run_cell(Cell("hello", "region", 1), memory=False)
