@@ -389,6 +389,30 @@ def test_the_run_prints_the_cache_table(tmp_path):
     assert (tmp_path / "r" / "cache.json").exists()
 
 
+@pytest.mark.parametrize("opted_out", [True, False])
+def test_a_traced_native_run_makes_no_calls_for_the_cache_attribution(tmp_path, monkeypatch,
+                                                                       opted_out):  # fmt: skip
+    """C counts the attribution's calls and the trace writer is C's: the native records are only
+    counted, no Call made of them (the check: a cache listener that wants calls gets them)."""
+    from emulator.instruments import tracer
+    from emulator.instruments.cacheprofile import CacheProfile
+
+    made = []
+
+    def counting_call(*args):
+        made.append(args[0])
+        return real(*args)
+
+    real = tracer.Call
+    monkeypatch.setattr(tracer, "Call", counting_call)
+    monkeypatch.setattr(CacheProfile, "native_calls", not opted_out)
+    monkeypatch.setenv("EMULATOR_NATIVE", "1")
+    _, cache = _cached("bench-page-storm", "bbuddy-spin", 2, tmp_path, trace=True,
+                       defines={"PSTORM_OPS": "40"})  # fmt: skip
+    assert cache["operations"]["uk_palloc"]["calls"] > 0
+    assert (not made) if opted_out else made
+
+
 @pytest.mark.parametrize("native", ["1", "0"])
 def test_the_perfetto_trace_gets_coherence_counters(tmp_path, monkeypatch, native):
     """With --trace, each traced call's slice carries its misses, transfers, upgrades and line

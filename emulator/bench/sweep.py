@@ -131,6 +131,7 @@ class _CacheWindow(Listener):
     attribution's live counts (all harts together) at the first marker made and the last."""
 
     first_entry_now = False
+    native_calls = False  # it wants the machine (attach), no calls
 
     def __init__(self, bus: ev.Bus) -> None:
         self.marks: dict[int, list[dict[str, int]]] = {}

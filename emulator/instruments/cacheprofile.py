@@ -92,6 +92,7 @@ class CacheProfile(Listener):
     the Python path (it counts them there; C counts them on the native layer)."""
 
     first_entry_now = False  # counting calls needs nothing at once
+    native_calls = False  # C counts the calls there (attr_calls)
 
     def needs_now(self, fn: ApiFunction) -> tuple[bool, bool]:
         return False, False

@@ -272,6 +272,9 @@ class Listener:
     # On the native layer a listener gets calls at the end of the hart's turn unless it says
     # it must see them as they happen (it reads guest memory then, or may stop the run there).
     first_entry_now = True  # the run's first traced entry, whatever it is
+    # False: on the native layer it wants no calls at all (C does its per-call work, or it has
+    # none), so the native records are not made into Calls for it; it is still attached.
+    native_calls = True
 
     def needs_now(self, fn: ApiFunction) -> tuple[bool, bool]:
         """(at entry, at return): must calls of `fn` reach this listener as they happen?"""
@@ -355,10 +358,15 @@ class Tracer:
 
     def attach(self, machine: Machine) -> None:
         self._harts = machine.harts
-        # On the native layer a listener whose writing C took gets nothing from drain.
+        # On the native layer a listener whose writing C took, or that wants no calls there,
+        # gets nothing from drain (with nobody left, drain only counts).
         log = self.probes.log
         taken = log is not None and log.native is not None
-        self._drained = [lst for lst in self.listeners if not (taken and lst.call_log() is log)]
+        self._drained = [
+            lst
+            for lst in self.listeners
+            if lst.native_calls and not (taken and lst.call_log() is log)
+        ]
 
     def drain(self, records: list[tuple]) -> None:
         """The native layer's records of traced calls, in the order they happened: the same
