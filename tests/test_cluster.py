@@ -159,6 +159,24 @@ def test_explore_on_the_cluster_gives_the_pools_results(cluster, tmp_path):
     _same_json(tmp_path / "cluster" / "results.json", tmp_path / "pool" / "results.json")
 
 
+@pytest.mark.parametrize("costs", ["atomics", "FILE"])
+def test_explore_with_costs_on_the_cluster_ships_only_a_file(cluster, tmp_path, costs):
+    """--costs atomics is a bundled cost file's name (every worker has it): nothing to ship;
+    a path is a file, shipped. Either way the cluster gives the pool's rows."""
+    if costs == "FILE":
+        costs = str(tmp_path / "mine.toml")
+        shutil.copy(ROOT / "emulator" / "instruments" / "costs-atomics.toml", costs)
+    opts = RunOptions(app="treiber", costs=costs, timing=True)
+    assert ("costs" in SeedRun(opts).files()) is (costs != "atomics")
+    args = [*TREIBER, "--timing", "--costs", costs, "--seeds", "0:4", "--all"]
+    on = cli("explore", *args, "--cluster", cluster.address, "--out", str(tmp_path / "c"),
+             env=_env())  # fmt: skip
+    pool = cli("explore", *args, "--jobs", "2", "--out", str(tmp_path / "p"), env=_env())
+    assert on.returncode == pool.returncode == 1, on.stderr + pool.stderr  # the race is found
+    assert "Traceback" not in on.stderr
+    assert _rows(tmp_path / "c" / "results.csv") == _rows(tmp_path / "p" / "results.csv")
+
+
 def test_stop_at_the_first_failure_cancels_the_rest_on_the_cluster(cluster, tmp_path):
     proc = cli(
         "explore", *TREIBER, "--seeds", "0:200", "--cluster", cluster.address,

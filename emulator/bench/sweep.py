@@ -48,7 +48,7 @@ from emulator.instruments.cacheprofile import attribution_report
 from emulator.instruments.coherence import COUNTS, nest
 from emulator.instruments.heapwalk import walker_for
 from emulator.instruments.markers import Markers
-from emulator.instruments.timing import BUNDLED
+from emulator.instruments.timing import costs_file
 from emulator.instruments.tracer import Listener, block_bytes
 from emulator.machine import events as ev
 from emulator.machine.machine import Outcome
@@ -340,8 +340,8 @@ class CellRun:
 
     def files(self) -> dict[str, Path]:
         files = {build: Path(path) for build, path in self.images.items()}
-        if self.costs and self.costs not in BUNDLED:
-            files[COSTS_ROLE] = Path(self.costs)
+        if (path := costs_file(self.costs)) is not None:
+            files[COSTS_ROLE] = path
         return files
 
     def with_files(self, paths: dict[str, Path]) -> CellRun:

@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from emulator.instruments.timing import costs_file
 from emulator.instruments.tracer import find_api
 from emulator.machine.image import Image
 from emulator.machine.machine import Outcome
@@ -45,9 +46,13 @@ class SeedRun:
     opts: RunOptions
 
     def files(self) -> dict[str, Path]:
-        """The files the options name (role = RunOptions field): what a cluster ships."""
-        named = {"image": self.opts.image, "costs": self.opts.costs, "replay": self.opts.replay}
-        return {role: Path(path) for role, path in named.items() if path}
+        """The files the options name (role = RunOptions field): what a cluster ships (not a
+        bundled cost file's name: every worker has those)."""
+        named = {"image": self.opts.image, "replay": self.opts.replay}
+        files = {role: Path(path) for role, path in named.items() if path}
+        if (costs := costs_file(self.opts.costs)) is not None:
+            files["costs"] = costs
+        return files
 
     def with_files(self, paths: dict[str, Path]) -> SeedRun:
         """The same run reading those files at other paths (a worker's copies)."""

@@ -80,6 +80,17 @@ DEFAULT_COSTS = HERE / "costs.toml"
 # The bundled cost files, by the name `--costs` takes.
 BUNDLED = {"coherence": DEFAULT_COSTS, "atomics": HERE / "costs-atomics.toml"}
 MODELS = ("coherence", "atomics")
+
+
+def costs_file(costs: str | Path | None) -> Path | None:
+    """The file a --costs value names; None for a bundled file's name (or no value): a path has
+    a "/" or ends in .toml, anything else is a name (CostModel.load; what a cluster ships)."""
+    text = str(costs) if costs else ""
+    if not text or ("/" not in text and not text.endswith(".toml")):
+        return None
+    return Path(text)
+
+
 # The keys of the earlier model: all that the atomics model reports (its summaries as before).
 ATOMICS_KEYS = ("instruction", "cpu_hz", "atomic", "line_transfer", "fence", "line_bytes")
 
@@ -106,15 +117,15 @@ class CostModel:
     def load(cls, path: str | Path | None = None) -> CostModel:
         """A bundled file by name (`coherence`, the default; `atomics`) or any file by path."""
         text = str(path) if path else "coherence"
-        if "/" not in text and not text.endswith(".toml"):
+        source = costs_file(text)
+        if source is None:
             if text not in BUNDLED:
                 raise BadInput(
                     f"--costs {text}: no bundled cost file of that name (bundled: "
                     f"{', '.join(BUNDLED)}; or give a path to a .toml file)"
                 )
-            source, name = BUNDLED[text], text
-        else:
-            source, name = Path(text), text
+            source = BUNDLED[text]
+        name = text
         try:
             data = tomllib.loads(source.read_text())
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
