@@ -176,6 +176,9 @@ class Oracle(Listener):
         self.initial_free_pages: int | None = None
         self.final_free_pages: int | None = None
         self.walks = 0
+        # addmem calls in flight, and the free pages before the first of them: harts may add
+        # memory at once, and the change over the whole overlap is what they added
+        self._addmems = 0
         self._before_addmem: int | None = None
         self.conservation = "not checked"
         self.check_every = check_every
@@ -255,7 +258,9 @@ class Oracle(Listener):
         self.calls += 1
         kind = call.fn.call
         if kind == "addmem" and self.walker is not None:
-            self._before_addmem = self.walker.free_pages()
+            if not self._addmems:
+                self._before_addmem = self.walker.free_pages()
+            self._addmems += 1
         with contextlib.suppress(Violation):
             if kind in ("free", "pfree") and call.args[0]:
                 self._free(hart, call, call.fn.layer)
@@ -268,6 +273,9 @@ class Oracle(Listener):
         kind = call.fn.call
         if kind == "addmem" and not call.depth and self.walker is not None:
             # Pages given to the allocator are not a gain to conserve: move the baseline.
+            self._addmems -= 1
+            if self._addmems:
+                return
             added = (self.walker.free_pages() or 0) - (self._before_addmem or 0)
             self.initial_free_pages = (self.initial_free_pages or 0) + added
             return
