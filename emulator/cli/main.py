@@ -158,8 +158,9 @@ class MutateOptions:
         metavar="NAME",
     )  # fmt: skip
     apps: list[str] | None = option(
-        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests for a "
-        "backend, stress and malloc-api for a frontend)", metavar="APP", kind="many",
+        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests and "
+        "page-race for a backend, stress and malloc-api for a frontend)", metavar="APP",
+        kind="many",
     )  # fmt: skip
     harts: int = option(4, "--harts", "harts of every run", metavar="N", parse=count,
                         check=at_least(2))  # fmt: skip
@@ -170,6 +171,11 @@ class MutateOptions:
     sites: str | None = option(
         None, "--sites", "mutate only sites whose `file:line operator` matches this regex",
         metavar="REGEX",
+    )  # fmt: skip
+    libs: list[str] = option(
+        [], "--lib", "a library folder of your own (lib.toml, or a Unikraft library's "
+        "Makefile.uk), repeatable: --config may name its allocator; its sites are mutated too",
+        metavar="PATH", kind="list",
     )  # fmt: skip
     jobs: int = option(
         os.cpu_count() or 1, "--jobs", "worker processes", metavar="J", parse=count,
@@ -315,8 +321,9 @@ def cmd_mutate(m: MutateOptions) -> int:
 
     validate(m)
     try:
-        catalog.config(m.config)
-        apps = m.apps or (["stress", "malloc-api"] if "+" in m.config else ["alloc-tests"])
+        config = catalog.config(m.config, m.libs)
+        frontend = any(lib.kind == "frontend" for lib in catalog.image_libraries(config))
+        apps = m.apps or (["stress", "malloc-api"] if frontend else ["alloc-tests", "page-race"])
         for app in apps:
             catalog.app(app)
         pattern = re.compile(m.sites) if m.sites else None
@@ -324,13 +331,15 @@ def cmd_mutate(m: MutateOptions) -> int:
         raise BadInput(str(e)) from None
     except re.error as e:
         raise BadInput(f"--sites {m.sites!r} is no regular expression: {e}") from None
-    sites = [s for s in mutate.find_sites(m.config) if not pattern or pattern.search(s.name)]
+    found = mutate.find_sites(m.config, m.libs)
+    sites = [s for s in found if not pattern or pattern.search(s.name)]
     if not sites:
         raise BadInput(f"no atomic operation site in {m.config!r} matches --sites {m.sites!r}")
-    plan = mutate.Plan(m.config, apps, m.harts, m.seeds)
+    libs = tuple(str(p) for p in catalog.library_paths(m.libs))
+    plan = mutate.Plan(m.config, apps, m.harts, m.seeds, libs=libs)
     with open_runner(m.jobs, m.cluster) as runner, open_run_dir(m.out, f"mutate-{m.config}") as out:
         tester = mutate.Tester(plan, out / "mutants", m.jobs, runner)
-        root = mutate.copy_sources(tester.work)
+        root = mutate.copy_sources(tester.work, libs)
         tester.baseline(root)
         verdicts = []
         for site in tqdm(sites, unit="mutant", file=sys.stderr, leave=False):
@@ -343,6 +352,7 @@ def cmd_mutate(m: MutateOptions) -> int:
             )
         mutate.write(out, plan, verdicts)
         shutil.rmtree(root)  # the copy of the sources; the mutants' images stay with the run
+        shutil.rmtree(root.parent / mutate.EXTERNAL, ignore_errors=True)
     print(mutate.table(verdicts), end="")
     killed, counted = mutate.score(verdicts)
     print(f"{killed} of {counted} mutants killed; table in {out / 'mutants.md'}")

@@ -107,11 +107,13 @@ OPERATORS: tuple[Operator, ...] = (
     ),
     Operator(
         "lock-nothing", "a lock taken: not taken",
-        re.compile(r"\b(?:spin_lock|ticket_lock)\s*\("), lambda m: "MUTANT_NOTHING(",
+        re.compile(r"\b(?:uk_spin_lock|spin_lock|ticket_lock|uk_mutex_lock)\s*\("),
+        lambda m: "MUTANT_NOTHING(",
     ),
     Operator(
         "unlock-nothing", "a lock released: never released",
-        re.compile(r"\b(?:spin_unlock|ticket_unlock)\s*\("), lambda m: "MUTANT_NOTHING(",
+        re.compile(r"\b(?:uk_spin_unlock|spin_unlock|ticket_unlock|uk_mutex_unlock)\s*\("),
+        lambda m: "MUTANT_NOTHING(",
     ),
     Operator(
         "amo-plain", "an AMO (assembly) as load, op, store",
@@ -137,9 +139,12 @@ NOT_COUNTED = (
 # ---- sites ---------------------------------------------------------------------------------------
 
 
+EXTERNAL = "ext"  # a --lib folder's sources: Site.file is ext/<folder name>/<path in it>
+
+
 @dataclass(frozen=True)
 class Site:
-    file: str  # relative to the guest root
+    file: str  # relative to the guest root, or ext/<folder>/... for a --lib folder
     line: int
     offset: int  # of the match in the file
     operator: str
@@ -159,17 +164,23 @@ def _code_only(text: str) -> str:
     return re.sub(r"/\*.*?\*/|//[^\n]*", blank, text, flags=re.S)
 
 
-def find_sites(config: str) -> list[Site]:
-    """Every site of every operator in the libraries `config` links, the runtime aside."""
+def find_sites(config: str, libs: list[str] | tuple[str, ...] = ()) -> list[Site]:
+    """Every site of every operator in the libraries `config` links, the runtime aside
+    (`libs`: the --lib folders the configuration may come from, a user's allocator)."""
     from toolchain import catalog
 
     sites = []
-    for lib in catalog.image_libraries(catalog.config(config)):
+    for lib in catalog.image_libraries(catalog.config(config, libs)):
         if lib.kind == "runtime":
             continue
+        top = (
+            Path(EXTERNAL, lib.directory.name)
+            if lib.external
+            else lib.directory.relative_to(catalog.guest_root())
+        )
         files = sorted(p for p in lib.directory.rglob("*") if p.suffix in (".c", ".h", ".S"))
         for path in files:
-            text = _code_only(path.read_text())
+            text = _code_only(path.read_text(errors="replace"))
             for op in OPERATORS:
                 if op.assembly != (path.suffix == ".S"):
                     continue
@@ -177,16 +188,21 @@ def find_sites(config: str) -> list[Site]:
                     continue  # the mutant needs t6 as scratch
                 for m in op.pattern.finditer(text):
                     line = text.count("\n", 0, m.start()) + 1
-                    rel = str(path.relative_to(catalog.guest_root()))
+                    rel = str(top / path.relative_to(lib.directory))
                     sites.append(Site(rel, line, m.start(), op.name, m.group(0).strip()))
     return sorted(sites, key=lambda s: (s.file, s.offset))
+
+
+def source(site: Site, root: Path) -> Path:
+    """The file of `site` in the copy whose guest tree is `root` (copy_sources)."""
+    return root.parent / site.file if site.file.startswith(EXTERNAL + "/") else root / site.file
 
 
 def apply(site: Site, root: Path) -> None:
     """Write the mutant of `site` into the guest tree at `root` (a copy)."""
     op = next(o for o in OPERATORS if o.name == site.operator)
     assert op.replace is not None
-    path = root / site.file
+    path = source(site, root)
     text = path.read_text()
     m = op.pattern.match(_code_only(text), site.offset)
     assert m is not None, site
@@ -211,6 +227,7 @@ class Plan:
     # where a CAS made a load and a store leaves no atomic to preempt in front of
     policies: tuple[tuple[str, int, str], ...] = (("random", 5, ""), ("pct", 10, "sync"))
     ram_mib: int = 64
+    libs: tuple[str, ...] = ()  # --lib folders (the user's); built from their copies
 
     def steps(self) -> Iterator[tuple[str, RunOptions, list[int]]]:
         """(what it is, run options without the image, seeds: [] for one plain run)."""
@@ -226,7 +243,7 @@ class Plan:
     def options(self, app: str) -> RunOptions:
         opts = RunOptions(
             app=app, config=self.config, harts=self.harts, check=True, quiet=True,
-            ram_mib=self.ram_mib,
+            ram_mib=self.ram_mib, libs=list(self.libs),
         )  # fmt: skip
         opts.write_files = False
         return opts
@@ -256,9 +273,10 @@ class Tester:
     def _build(self, root: Path, app: str) -> Path:
         from toolchain import BuildError, build, catalog
 
+        libs = [root.parent / EXTERNAL / Path(lib).resolve().name for lib in self.plan.libs]
         with catalog.guest_sources(root):
             try:
-                return build(app, self.plan.config)
+                return build(app, self.plan.config, libs=libs)
             except BuildError as e:
                 lines = str(e).splitlines()
                 raise BuildFailed(next((x for x in lines if "error:" in x), lines[-1])) from None
@@ -286,7 +304,7 @@ class Tester:
         if op.replace is None:
             verdict.status = "not counted"
             return verdict
-        original = (root / site.file).read_text()
+        original = source(site, root).read_text()
         try:
             apply(site, root)
             images = {app: self._build(root, app) for app in self.plan.apps}
@@ -294,7 +312,7 @@ class Tester:
             verdict.status, verdict.message = "not built", f"the mutant does not compile: {e}"
             return verdict
         finally:
-            (root / site.file).write_text(original)
+            source(site, root).write_text(original)
         if all(_code(images[app]) == self.images[app] for app in self.plan.apps):
             verdict.status = "not built"
             verdict.message = "the image is the original's (code this configuration leaves out)"
@@ -310,7 +328,8 @@ class Tester:
         for step, opts, seeds in self.plan.steps():
             app = opts.app or ""
             opts = replace(
-                opts, image=str(images[app]), app=None, config="default",
+                opts, image=str(images[app]), app=None, config="default", libs=[],
+                heap_walkers=opts.walker_plugins(),
                 max_instructions=self.budgets.get(app, opts.max_instructions),
             )  # fmt: skip
             if not seeds:
@@ -340,11 +359,14 @@ def _code(image: Path) -> bytes:
     return b"".join(seg.data for seg in Image(image).segments)
 
 
-def copy_sources(work: Path) -> Path:
+def copy_sources(work: Path, libs: list[str] | tuple[str, ...] = ()) -> Path:
+    """Copy the guest tree to work/guest (returned) and each --lib folder to work/ext/NAME."""
     from toolchain import catalog
 
     root = work / "guest"
     shutil.copytree(catalog.guest_root(), root)
+    for lib in catalog.library_paths(libs):
+        shutil.copytree(lib, work / EXTERNAL / lib.name)
     return root
 
 
