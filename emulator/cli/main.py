@@ -165,8 +165,16 @@ class MutateOptions:
     harts: int = option(4, "--harts", "harts of every run", metavar="N", parse=count,
                         check=at_least(2))  # fmt: skip
     seeds: int = option(
-        50, "--seeds", "seeds explored per app and schedule policy (random q=5, pct)",
-        metavar="N", parse=count, check=at_least(0),
+        50, "--seeds", "seeds explored per app and schedule policy", metavar="N", parse=count,
+        check=at_least(0),
+    )  # fmt: skip
+    policies: list[str] = option(
+        [], "--policy", "a schedule policy to explore, SCHEDULE:QUANTUM[:PCT_UNIT], repeatable "
+        "(default: random:5 and pct:10:sync)", metavar="POLICY", kind="list",
+    )  # fmt: skip
+    walks: int = option(
+        20, "--walks", "heap walks per run besides the last (0: only at the end)", metavar="N",
+        parse=count, check=at_least(0),
     )  # fmt: skip
     sites: str | None = option(
         None, "--sites", "mutate only sites whose `file:line operator` matches this regex",
@@ -336,7 +344,8 @@ def cmd_mutate(m: MutateOptions) -> int:
     if not sites:
         raise BadInput(f"no atomic operation site in {m.config!r} matches --sites {m.sites!r}")
     libs = tuple(str(p) for p in catalog.library_paths(m.libs))
-    plan = mutate.Plan(m.config, apps, m.harts, m.seeds, libs=libs)
+    policies = tuple(mutate.parse_policy(p) for p in m.policies) or mutate.DEFAULT_POLICIES
+    plan = mutate.Plan(m.config, apps, m.harts, m.seeds, policies, libs=libs, walks=m.walks)
     with open_runner(m.jobs, m.cluster) as runner, open_run_dir(m.out, f"mutate-{m.config}") as out:
         tester = mutate.Tester(plan, out / "mutants", m.jobs, runner)
         root = mutate.copy_sources(tester.work, libs)

@@ -217,28 +217,63 @@ BUDGET_FACTOR, BUDGET_FLOOR = 10, 1_000_000
 # ---- the tests a mutant must fail ----------------------------------------------------------------
 
 
+# (schedule, quantum, pct unit): pct steps at plain accesses to synchronization words too,
+# where a CAS made a load and a store leaves no atomic to preempt in front of
+DEFAULT_POLICIES: tuple[tuple[str, int, str], ...] = (("random", 5, ""), ("pct", 10, "sync"))
+POLICY_SCHEDULES = ("rr", "random", "pct", "preempt-atomics")
+
+
+def parse_policy(text: str) -> tuple[str, int, str]:
+    """`SCHEDULE:QUANTUM[:UNIT]` (random:5, pct:10:sync) as (schedule, quantum, pct unit)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in POLICY_SCHEDULES or not parts[1].isdigit():
+        raise BadInput(
+            f"--policy {text!r}: give SCHEDULE:QUANTUM[:PCT_UNIT], SCHEDULE one of "
+            f"{', '.join(POLICY_SCHEDULES)} (random:5, pct:10:sync)"
+        )
+    unit = parts[2] if len(parts) == 3 else ""
+    if unit and (parts[0] != "pct" or unit not in ("atomics", "sync", "instructions")):
+        raise BadInput(f"--policy {text!r}: a unit (atomics, sync, instructions) is pct's")
+    if int(parts[1]) < 1:
+        raise BadInput(f"--policy {text!r}: the quantum is at least 1")
+    return parts[0], int(parts[1]), unit
+
+
+def policy_name(policy: tuple[str, int, str]) -> str:
+    schedule, quantum, unit = policy
+    return f"{schedule}:{quantum}" + (f":{unit}" if unit else "")
+
+
 @dataclass(frozen=True)
 class Plan:
     config: str
     apps: list[str]
     harts: int = 4
     seeds: int = 50  # per app and policy
-    # (schedule, quantum, pct unit): pct steps at plain accesses to synchronization words too,
-    # where a CAS made a load and a store leaves no atomic to preempt in front of
-    policies: tuple[tuple[str, int, str], ...] = (("random", 5, ""), ("pct", 10, "sync"))
+    policies: tuple[tuple[str, int, str], ...] = DEFAULT_POLICIES
     ram_mib: int = 64
     libs: tuple[str, ...] = ()  # --lib folders (the user's); built from their copies
+    # Heap walks per run besides the one at the end (--check-every: the original's instructions
+    # over this). A frontend heals what a lost remote free breaks: the page whose count it
+    # skewed empties and goes back whole, so a walk at the end sees nothing; one mid-run does.
+    walks: int = 20
+    plain: bool = True  # each app once under the default schedule before the explorations
 
     def steps(self) -> Iterator[tuple[str, RunOptions, list[int]]]:
         """(what it is, run options without the image, seeds: [] for one plain run)."""
-        for app in self.apps:
-            yield f"run {app}", self.options(app), []
+        if self.plain:
+            for app in self.apps:
+                yield f"run {app}", self.options(app), []
         for schedule, quantum, unit in self.policies:
             for app in self.apps:
                 opts = replace(self.options(app), schedule=schedule, quantum=quantum)
                 if unit:
                     opts = replace(opts, pct_unit=unit)
-                yield f"explore {app} {schedule}", opts, list(range(self.seeds))
+                yield (
+                    f"explore {app} {policy_name((schedule, quantum, unit))}",
+                    opts,
+                    list(range(self.seeds)),
+                )
 
     def options(self, app: str) -> RunOptions:
         opts = RunOptions(
@@ -269,6 +304,7 @@ class Tester:
     runner: Runner
     images: dict[str, bytes] = field(default_factory=dict)  # app -> the original's code
     budgets: dict[str, int] = field(default_factory=dict)  # app -> instruction budget
+    walk_every: dict[str, int] = field(default_factory=dict)  # app -> --check-every
 
     def _build(self, root: Path, app: str) -> Path:
         from toolchain import BuildError, build, catalog
@@ -287,7 +323,17 @@ class Tester:
         that hangs (a lock never released) is killed by the budget, not waited for."""
         images = {app: self._build(root, app) for app in self.plan.apps}
         self.images = {app: _code(path) for app, path in images.items()}
-        self.budgets = {}  # set by the plain runs, which come first (Plan.steps)
+        # One run per app measures it: its instructions set the budget and the walks' spacing
+        # of every step after, the original's own included.
+        self.budgets, self.walk_every = {}, {}
+        for app in self.plan.apps:
+            opts = self.plan.options(app)
+            opts = replace(opts, image=str(images[app]), app=None, config="default", libs=[],
+                           heap_walkers=opts.walker_plugins())  # fmt: skip
+            total = run(opts).result.total_instructions
+            self.budgets[app] = BUDGET_FACTOR * total + BUDGET_FLOOR
+            if self.plan.walks:
+                self.walk_every[app] = max(1, total // self.plan.walks)
         found = self._first_failure(images)
         if found:
             step, seeds, message = found
@@ -329,14 +375,11 @@ class Tester:
             app = opts.app or ""
             opts = replace(
                 opts, image=str(images[app]), app=None, config="default", libs=[],
-                heap_walkers=opts.walker_plugins(),
-                max_instructions=self.budgets.get(app, opts.max_instructions),
+                heap_walkers=opts.walker_plugins(), max_instructions=self.budgets[app],
+                check_every=self.walk_every.get(app),
             )  # fmt: skip
             if not seeds:
                 report = run(opts)
-                if app not in self.budgets:  # the baseline's run: it sets the app's budget
-                    total = report.result.total_instructions
-                    self.budgets[app] = BUDGET_FACTOR * total + BUDGET_FLOOR
                 if not (report.result.outcome == "exited" and report.result.exit_code == 0):
                     return step, 0, report.result.message
                 continue
