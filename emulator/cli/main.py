@@ -159,8 +159,12 @@ class MutateOptions:
     )  # fmt: skip
     apps: list[str] | None = option(
         None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests and "
-        "page-race for a backend, stress and malloc-api for a frontend)", metavar="APP",
+        "page-race for a backend, stress and malloc-api (once) for a frontend)", metavar="APP",
         kind="many",
+    )  # fmt: skip
+    once: list[str] | None = option(
+        None, "--once", "an app each mutant must pass in one run, not explored, repeatable "
+        "(default: malloc-api for a frontend)", metavar="APP", kind="list",
     )  # fmt: skip
     harts: int = option(4, "--harts", "harts of every run", metavar="N", parse=count,
                         check=at_least(2))  # fmt: skip
@@ -332,6 +336,8 @@ def cmd_mutate(m: MutateOptions) -> int:
         config = catalog.config(m.config, m.libs)
         frontend = any(lib.kind == "frontend" for lib in catalog.image_libraries(config))
         apps = m.apps or (["stress", "malloc-api"] if frontend else ["alloc-tests", "page-race"])
+        once = tuple(m.once or (["malloc-api"] if frontend and not m.apps else []))
+        apps += [app for app in once if app not in apps]
         for app in apps:
             catalog.app(app)
         pattern = re.compile(m.sites) if m.sites else None
@@ -345,7 +351,9 @@ def cmd_mutate(m: MutateOptions) -> int:
         raise BadInput(f"no atomic operation site in {m.config!r} matches --sites {m.sites!r}")
     libs = tuple(str(p) for p in catalog.library_paths(m.libs))
     policies = tuple(mutate.parse_policy(p) for p in m.policies) or mutate.DEFAULT_POLICIES
-    plan = mutate.Plan(m.config, apps, m.harts, m.seeds, policies, libs=libs, walks=m.walks)
+    plan = mutate.Plan(
+        m.config, apps, m.harts, m.seeds, policies, libs=libs, walks=m.walks, once=once
+    )
     with open_runner(m.jobs, m.cluster) as runner, open_run_dir(m.out, f"mutate-{m.config}") as out:
         tester = mutate.Tester(plan, out / "mutants", m.jobs, runner)
         root = mutate.copy_sources(tester.work, libs)

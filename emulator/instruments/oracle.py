@@ -45,10 +45,11 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from emulator.instruments.heapwalk import Walker, walker_for
+from emulator.instruments.heapwalk import FrontendWalker, Walker, walker_for
 from emulator.instruments.probes import Probes
 from emulator.instruments.tracer import ApiFunction, Call, Listener, block_bytes, signed
 from emulator.machine.hooks import Hooks
+from emulator.machine.isa import PC, RA
 from emulator.machine.machine import Outcome
 from guest.contract import C
 
@@ -205,6 +206,12 @@ class Oracle(Listener):
             top,
         )
         self.walker = walker_for(image, machine, self.walker_plugins)
+        self._maintenance: list[tuple[int, int]] = []  # [start, end) of heap-changing non-calls
+        if isinstance(self.walker, FrontendWalker):
+            for name in FrontendWalker.MAINTENANCE:
+                sym = image.symbol(name)
+                if sym is not None and sym.size:
+                    self._maintenance.append((sym.address, sym.address + sym.size))
 
     # ---- describing --------------------------------------------------------------------------
 
@@ -523,7 +530,15 @@ class Oracle(Listener):
     # ---- walks and the end of the run --------------------------------------------------------
 
     def _quiescent(self) -> bool:
-        return not self.probes.any_in_progress()
+        """No allocator call in progress, and no hart inside a maintenance function (its pc
+        there, or its return address: one of the functions it calls, not inlined)."""
+        if self.probes.any_in_progress():
+            return False
+        for hart in self.machine.harts if self._maintenance else ():
+            for address in (hart.read_reg(PC), hart.read_reg(RA)):
+                if any(start <= address < end for start, end in self._maintenance):
+                    return False
+        return True
 
     def _periodic_walk(self, hart: Hart, retired: int, total: int) -> None:
         if self.walker is None or total < self._next_walk:
