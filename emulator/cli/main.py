@@ -159,7 +159,7 @@ class MutateOptions:
     )  # fmt: skip
     apps: list[str] | None = option(
         None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests and "
-        "page-race for a backend, stress and malloc-api (once) for a frontend)", metavar="APP",
+        "page-race for a backend, stress and prodcons for a frontend)", metavar="APP",
         kind="many",
     )  # fmt: skip
     once: list[str] | None = option(
@@ -177,7 +177,7 @@ class MutateOptions:
         "(default: random:5 and pct:10:sync)", metavar="POLICY", kind="list",
     )  # fmt: skip
     walks: int = option(
-        20, "--walks", "heap walks per run besides the last (0: only at the end)", metavar="N",
+        0, "--walks", "heap walks in every run besides the one at the end", metavar="N",
         parse=count, check=at_least(0),
     )  # fmt: skip
     sites: str | None = option(
@@ -335,7 +335,7 @@ def cmd_mutate(m: MutateOptions) -> int:
     try:
         config = catalog.config(m.config, m.libs)
         frontend = any(lib.kind == "frontend" for lib in catalog.image_libraries(config))
-        apps = m.apps or (["stress", "malloc-api"] if frontend else ["alloc-tests", "page-race"])
+        apps = m.apps or (["stress", "prodcons"] if frontend else ["alloc-tests", "page-race"])
         once = tuple(m.once or (["malloc-api"] if frontend and not m.apps else []))
         apps += [app for app in once if app not in apps]
         for app in apps:
@@ -362,6 +362,7 @@ def cmd_mutate(m: MutateOptions) -> int:
         for site in tqdm(sites, unit="mutant", file=sys.stderr, leave=False):
             verdict = tester.test(site, root)
             verdicts.append(verdict)
+            mutate.write(out, plan, verdicts)  # so far: a run cut short keeps its table
             tqdm.write(
                 f"{verdict.site}: {verdict.status}"
                 + (f" by {verdict.killed_by}" if verdict.killed_by else ""),

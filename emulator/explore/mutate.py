@@ -254,9 +254,9 @@ class Plan:
     ram_mib: int = 64
     libs: tuple[str, ...] = ()  # --lib folders (the user's); built from their copies
     # Heap walks per run besides the one at the end (--check-every: the original's instructions
-    # over this). A frontend heals what a lost remote free breaks: the page whose count it
-    # skewed empties and goes back whole, so a walk at the end sees nothing; one mid-run does.
-    walks: int = 20
+    # over this); damage that heals before the end (a frontend's page that lost a block empties
+    # and goes back whole) is seen only by a walk in between
+    walks: int = 0
     plain: bool = True  # each app once under the default schedule before the explorations
     # apps run once only, never explored (malloc-api: 55 million instructions, minutes a seed
     # under pct's sync unit); they are among `apps`
@@ -417,12 +417,15 @@ def copy_sources(work: Path, libs: list[str] | tuple[str, ...] = ()) -> Path:
 
 
 def table(verdicts: list[Verdict]) -> str:
-    rows = ["| site | operator | status | killed by | seeds to kill |", "|---|---|---|---|---|"]
+    rows = [
+        "| site | operator | status | killed by | seeds to kill | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     for v in verdicts:
         seeds = "" if v.seeds_to_kill is None else str(v.seeds_to_kill)
         rows.append(
             f"| `{v.site.split(' ')[0]}` `{v.text}` | {v.operator} | {v.status} | "
-            f"{v.killed_by or ''} | {seeds} |"
+            f"{v.killed_by or ''} | {seeds} | {v.seconds:.0f} |"
         )
     return "\n".join(rows) + "\n"
 
