@@ -45,7 +45,7 @@ def test_a_mutant_is_written_into_the_copy_only(tmp_path):
     root = mutate.copy_sources(tmp_path)
     mutate.apply(site, root)
     text = (root / site.file).read_text()
-    line = text.split('#line 1 "nbbs.c"\n', 1)[1].splitlines()[site.line - 1]
+    line = text.split("#line 1\n", 1)[1].splitlines()[site.line - 1]
     assert "MUTANT_CAS(" in line and "__atomic_compare_exchange_n" not in line
     original = (catalog.guest_root() / site.file).read_text()
     assert "MUTANT_CAS" not in original  # the checkout is untouched

@@ -208,7 +208,9 @@ def apply(site: Site, root: Path) -> None:
     assert m is not None, site
     mutated = text[: m.start()] + op.replace(m) + text[m.end() :]
     if not op.assembly:
-        mutated = f'{C_PRELUDE}\n#line 1 "{path.name}"\n{mutated}'
+        # `#line 1` without a name: __FILE__ (in assertion messages) stays what the compiler
+        # was given, else a site in code compiled out would change the image's strings
+        mutated = f"{C_PRELUDE}\n#line 1\n{mutated}"
     path.write_text(mutated)
 
 
