@@ -5,18 +5,24 @@ built, and gives the same table for the same seeds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import cli
 
 from emulator.explore import mutate
+from emulator.machine.errors import BadInput
 from emulator.session.pool import ProcessRunner
 from guest.contract import C
 from toolchain import catalog
 
+FIRSTFIT = str(catalog.guest_root().parent / "examples" / "ukallocfirstfit")
 
-def _site(config: str, file_line: str, operator: str) -> mutate.Site:
-    found = [s for s in mutate.find_sites(config) if s.name == f"{file_line} {operator}"]
-    assert len(found) == 1, [s.name for s in mutate.find_sites(config)]
+
+def _site(config: str, file_line: str, operator: str, libs=()) -> mutate.Site:
+    sites = mutate.find_sites(config, libs)
+    found = [s for s in sites if s.name == f"{file_line} {operator}"]
+    assert len(found) == 1, [s.name for s in sites]
     return found[0]
 
 
@@ -39,7 +45,7 @@ def test_a_mutant_is_written_into_the_copy_only(tmp_path):
     root = mutate.copy_sources(tmp_path)
     mutate.apply(site, root)
     text = (root / site.file).read_text()
-    line = text.split('#line 1 "nbbs.c"\n', 1)[1].splitlines()[site.line - 1]
+    line = text.split("#line 1\n", 1)[1].splitlines()[site.line - 1]
     assert "MUTANT_CAS(" in line and "__atomic_compare_exchange_n" not in line
     original = (catalog.guest_root() / site.file).read_text()
     assert "MUTANT_CAS" not in original  # the checkout is untouched
@@ -47,6 +53,50 @@ def test_a_mutant_is_written_into_the_copy_only(tmp_path):
     mutate.apply(asm, root)
     line = (root / asm.file).read_text().splitlines()[asm.line - 1]
     assert "lw t6, 0(a1); addw t6, t6, a4; sw t6, 0(a1)" in line
+
+
+def test_a_users_library_has_its_sites_and_its_mutants_go_into_a_copy(tmp_path):
+    names = [s.name for s in mutate.find_sites("ukallocfirstfit", [FIRSTFIT])]
+    # Unikraft's spelling of the lock calls, in the folder given with --lib
+    assert "ext/ukallocfirstfit/firstfit.c:40 lock-nothing" in names
+    assert "ext/ukallocfirstfit/firstfit.c:41 unlock-nothing" in names
+    site = _site("ukallocfirstfit", "ext/ukallocfirstfit/firstfit.c:40", "lock-nothing", [FIRSTFIT])
+    root = mutate.copy_sources(tmp_path, [FIRSTFIT])
+    mutate.apply(site, root)
+    copy = (tmp_path / "ext" / "ukallocfirstfit" / "firstfit.c").read_text()
+    assert "MUTANT_NOTHING(&(ff)->lock)" in copy
+    assert "MUTANT_NOTHING" not in (Path(FIRSTFIT) / "firstfit.c").read_text()
+
+
+def test_a_users_lock_left_out_is_killed(tmp_path):
+    plan = mutate.Plan("ukallocfirstfit", ["alloc-tests"], seeds=0, libs=(FIRSTFIT,))
+    t = mutate.Tester(plan, tmp_path, jobs=1, runner=ProcessRunner(1))
+    root = mutate.copy_sources(tmp_path, plan.libs)
+    t.baseline(root)
+    ff = "ext/ukallocfirstfit/firstfit.c:41"
+    site = _site("ukallocfirstfit", ff, "unlock-nothing", plan.libs)
+    v = t.test(site, root)
+    assert (v.status, v.killed_by, v.seeds_to_kill) == ("killed", "run alloc-tests", 0), v
+
+
+def test_page_race_kills_the_lock_free_buddys_claims_made_plain(tmp_path):
+    """nbbs.c's CAS helper made a load, a compare and a store: the harts' claims and climbs
+    race only where they meet on the same nodes, which alloc-tests never makes them do (issue
+    21); page-race does, and random at quantum 5 breaks it within a few seeds."""
+    plan = mutate.Plan("bbuddy-lockfree", ["page-race"], seeds=4, policies=(("random", 5, ""),))
+    t = mutate.Tester(plan, tmp_path, jobs=2, runner=ProcessRunner(2))
+    root = mutate.copy_sources(tmp_path)
+    t.baseline(root)
+    v = t.test(_site("bbuddy-lockfree", "lib/ukallocnbbs/nbbs.c:98", "cas-plain"), root)
+    assert (v.status, v.killed_by) == ("killed", "explore page-race random:5"), v
+
+
+def test_policies_are_parsed_and_bad_ones_said_in_one_line():
+    assert mutate.parse_policy("pct:10:sync") == ("pct", 10, "sync")
+    assert mutate.parse_policy("random:5") == ("random", 5, "")
+    for bad in ("random", "nosuch:5", "random:x", "random:5:sync", "pct:0"):
+        with pytest.raises(BadInput):
+            mutate.parse_policy(bad)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +159,8 @@ def test_on_one_hart_a_broken_cas_is_equivalent_and_survives(tmp_path):
         (["--config", "bbuddy-spin", "--sites", "("], "--sites"),
         (["--config", "bbuddy-spin", "--app", "nosuch"], "nosuch"),
         (["--config", "bbuddy-spin", "--harts", "1"], "--harts"),
+        (["--config", "bbuddy-spin", "--policy", "pct"], "--policy"),
+        (["--config", "bbuddy-spin", "--lib", "/nonexistent/lib"], "/nonexistent/lib"),
     ],
 )
 def test_bad_input_is_one_line(args, fragment, tmp_path):

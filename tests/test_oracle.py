@@ -537,3 +537,22 @@ def test_periodic_walk_reports_a_broken_heap_as_a_violation():
     assert not machine.violations
     oracle._periodic_walk(hart, 10, 1500)
     assert machine.violations[0]["rule"] == "heap" and oracle.walks == 1
+
+
+@pytest.mark.configs("mimalloc+bbuddy-spin", "bbuddy-spin")
+def test_walks_wait_while_a_hart_is_inside_mi_collect(monkeypatch):
+    """stress calls mi_collect itself, outside any allocator call: a walk while it holds a
+    page's thread_free in hand saw blocks on no list. Walks now wait for it to return; with
+    the wait taken away, this schedule's walk cries wolf again."""
+    from emulator.instruments.heapwalk import FrontendWalker
+    from emulator.session import RunOptions, run
+
+    opts = RunOptions(
+        app="stress", config="mimalloc+bbuddy-spin", harts=4, check=True, check_every=15651,
+        schedule="random", quantum=5, seed=10, ram_mib=64, quiet=True, write_files=False,
+    )  # fmt: skip
+    clean = run(opts).result
+    assert (clean.outcome.value, clean.exit_code) == ("exited", 0), clean.message
+    monkeypatch.setattr(FrontendWalker, "MAINTENANCE", ())
+    broken = run(opts).result
+    assert broken.outcome.value == "violation" and "heap: page" in broken.message, broken.message

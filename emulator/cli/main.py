@@ -160,18 +160,36 @@ class MutateOptions:
         metavar="NAME",
     )  # fmt: skip
     apps: list[str] | None = option(
-        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests for a "
-        "backend, stress and malloc-api for a frontend)", metavar="APP", kind="many",
+        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests and "
+        "page-race for a backend, stress and prodcons for a frontend)", metavar="APP",
+        kind="many",
+    )  # fmt: skip
+    once: list[str] | None = option(
+        None, "--once", "an app each mutant must pass in one run, not explored, repeatable "
+        "(default: malloc-api for a frontend)", metavar="APP", kind="list",
     )  # fmt: skip
     harts: int = option(4, "--harts", "harts of every run", metavar="N", parse=count,
                         check=at_least(2))  # fmt: skip
     seeds: int = option(
-        50, "--seeds", "seeds explored per app and schedule policy (random q=5, pct)",
-        metavar="N", parse=count, check=at_least(0),
+        50, "--seeds", "seeds explored per app and schedule policy", metavar="N", parse=count,
+        check=at_least(0),
+    )  # fmt: skip
+    policies: list[str] = option(
+        [], "--policy", "a schedule policy to explore, SCHEDULE:QUANTUM[:PCT_UNIT], repeatable "
+        "(default: random:5 and pct:10:sync)", metavar="POLICY", kind="list",
+    )  # fmt: skip
+    walks: int = option(
+        0, "--walks", "heap walks in every run besides the one at the end", metavar="N",
+        parse=count, check=at_least(0),
     )  # fmt: skip
     sites: str | None = option(
         None, "--sites", "mutate only sites whose `file:line operator` matches this regex",
         metavar="REGEX",
+    )  # fmt: skip
+    libs: list[str] = option(
+        [], "--lib", "a library folder of your own (lib.toml, or a Unikraft library's "
+        "Makefile.uk), repeatable: --config may name its allocator; its sites are mutated too",
+        metavar="PATH", kind="list",
     )  # fmt: skip
     jobs: int = option(
         os.cpu_count() or 1, "--jobs", "worker processes", metavar="J", parse=count,
@@ -321,8 +339,11 @@ def cmd_mutate(m: MutateOptions) -> int:
 
     validate(m)
     try:
-        catalog.config(m.config)
-        apps = m.apps or (["stress", "malloc-api"] if "+" in m.config else ["alloc-tests"])
+        config = catalog.config(m.config, m.libs)
+        frontend = any(lib.kind == "frontend" for lib in catalog.image_libraries(config))
+        apps = m.apps or (["stress", "prodcons"] if frontend else ["alloc-tests", "page-race"])
+        once = tuple(m.once or (["malloc-api"] if frontend and not m.apps else []))
+        apps += [app for app in once if app not in apps]
         for app in apps:
             catalog.app(app)
         pattern = re.compile(m.sites) if m.sites else None
@@ -330,18 +351,24 @@ def cmd_mutate(m: MutateOptions) -> int:
         raise BadInput(str(e)) from None
     except re.error as e:
         raise BadInput(f"--sites {m.sites!r} is no regular expression: {e}") from None
-    sites = [s for s in mutate.find_sites(m.config) if not pattern or pattern.search(s.name)]
+    found = mutate.find_sites(m.config, m.libs)
+    sites = [s for s in found if not pattern or pattern.search(s.name)]
     if not sites:
         raise BadInput(f"no atomic operation site in {m.config!r} matches --sites {m.sites!r}")
-    plan = mutate.Plan(m.config, apps, m.harts, m.seeds)
+    libs = tuple(str(p) for p in catalog.library_paths(m.libs))
+    policies = tuple(mutate.parse_policy(p) for p in m.policies) or mutate.DEFAULT_POLICIES
+    plan = mutate.Plan(
+        m.config, apps, m.harts, m.seeds, policies, libs=libs, walks=m.walks, once=once
+    )
     with open_runner(m.jobs, m.cluster) as runner, open_run_dir(m.out, f"mutate-{m.config}") as out:
         tester = mutate.Tester(plan, out / "mutants", m.jobs, runner)
-        root = mutate.copy_sources(tester.work)
+        root = mutate.copy_sources(tester.work, libs)
         tester.baseline(root)
         verdicts = []
         for site in tqdm(sites, unit="mutant", file=sys.stderr, leave=False):
             verdict = tester.test(site, root)
             verdicts.append(verdict)
+            mutate.write(out, plan, verdicts)  # so far: a run cut short keeps its table
             tqdm.write(
                 f"{verdict.site}: {verdict.status}"
                 + (f" by {verdict.killed_by}" if verdict.killed_by else ""),
@@ -349,6 +376,7 @@ def cmd_mutate(m: MutateOptions) -> int:
             )
         mutate.write(out, plan, verdicts)
         shutil.rmtree(root)  # the copy of the sources; the mutants' images stay with the run
+        shutil.rmtree(root.parent / mutate.EXTERNAL, ignore_errors=True)
     print(mutate.table(verdicts), end="")
     killed, counted = mutate.score(verdicts)
     print(f"{killed} of {counted} mutants killed; table in {out / 'mutants.md'}")

@@ -107,11 +107,13 @@ OPERATORS: tuple[Operator, ...] = (
     ),
     Operator(
         "lock-nothing", "a lock taken: not taken",
-        re.compile(r"\b(?:spin_lock|ticket_lock)\s*\("), lambda m: "MUTANT_NOTHING(",
+        re.compile(r"\b(?:uk_spin_lock|spin_lock|ticket_lock|uk_mutex_lock)\s*\("),
+        lambda m: "MUTANT_NOTHING(",
     ),
     Operator(
         "unlock-nothing", "a lock released: never released",
-        re.compile(r"\b(?:spin_unlock|ticket_unlock)\s*\("), lambda m: "MUTANT_NOTHING(",
+        re.compile(r"\b(?:uk_spin_unlock|spin_unlock|ticket_unlock|uk_mutex_unlock)\s*\("),
+        lambda m: "MUTANT_NOTHING(",
     ),
     Operator(
         "amo-plain", "an AMO (assembly) as load, op, store",
@@ -137,9 +139,12 @@ NOT_COUNTED = (
 # ---- sites ---------------------------------------------------------------------------------------
 
 
+EXTERNAL = "ext"  # a --lib folder's sources: Site.file is ext/<folder name>/<path in it>
+
+
 @dataclass(frozen=True)
 class Site:
-    file: str  # relative to the guest root
+    file: str  # relative to the guest root, or ext/<folder>/... for a --lib folder
     line: int
     offset: int  # of the match in the file
     operator: str
@@ -159,17 +164,23 @@ def _code_only(text: str) -> str:
     return re.sub(r"/\*.*?\*/|//[^\n]*", blank, text, flags=re.S)
 
 
-def find_sites(config: str) -> list[Site]:
-    """Every site of every operator in the libraries `config` links, the runtime aside."""
+def find_sites(config: str, libs: list[str] | tuple[str, ...] = ()) -> list[Site]:
+    """Every site of every operator in the libraries `config` links, the runtime aside
+    (`libs`: the --lib folders the configuration may come from, a user's allocator)."""
     from toolchain import catalog
 
     sites = []
-    for lib in catalog.image_libraries(catalog.config(config)):
+    for lib in catalog.image_libraries(catalog.config(config, libs)):
         if lib.kind == "runtime":
             continue
+        top = (
+            Path(EXTERNAL, lib.directory.name)
+            if lib.external
+            else lib.directory.relative_to(catalog.guest_root())
+        )
         files = sorted(p for p in lib.directory.rglob("*") if p.suffix in (".c", ".h", ".S"))
         for path in files:
-            text = _code_only(path.read_text())
+            text = _code_only(path.read_text(errors="replace"))
             for op in OPERATORS:
                 if op.assembly != (path.suffix == ".S"):
                     continue
@@ -177,22 +188,29 @@ def find_sites(config: str) -> list[Site]:
                     continue  # the mutant needs t6 as scratch
                 for m in op.pattern.finditer(text):
                     line = text.count("\n", 0, m.start()) + 1
-                    rel = str(path.relative_to(catalog.guest_root()))
+                    rel = str(top / path.relative_to(lib.directory))
                     sites.append(Site(rel, line, m.start(), op.name, m.group(0).strip()))
     return sorted(sites, key=lambda s: (s.file, s.offset))
+
+
+def source(site: Site, root: Path) -> Path:
+    """The file of `site` in the copy whose guest tree is `root` (copy_sources)."""
+    return root.parent / site.file if site.file.startswith(EXTERNAL + "/") else root / site.file
 
 
 def apply(site: Site, root: Path) -> None:
     """Write the mutant of `site` into the guest tree at `root` (a copy)."""
     op = next(o for o in OPERATORS if o.name == site.operator)
     assert op.replace is not None
-    path = root / site.file
+    path = source(site, root)
     text = path.read_text()
     m = op.pattern.match(_code_only(text), site.offset)
     assert m is not None, site
     mutated = text[: m.start()] + op.replace(m) + text[m.end() :]
     if not op.assembly:
-        mutated = f'{C_PRELUDE}\n#line 1 "{path.name}"\n{mutated}'
+        # `#line 1` without a name: __FILE__ (in assertion messages) stays what the compiler
+        # was given, else a site in code compiled out would change the image's strings
+        mutated = f"{C_PRELUDE}\n#line 1\n{mutated}"
     path.write_text(mutated)
 
 
@@ -201,32 +219,71 @@ BUDGET_FACTOR, BUDGET_FLOOR = 10, 1_000_000
 # ---- the tests a mutant must fail ----------------------------------------------------------------
 
 
+# (schedule, quantum, pct unit): pct steps at plain accesses to synchronization words too,
+# where a CAS made a load and a store leaves no atomic to preempt in front of
+DEFAULT_POLICIES: tuple[tuple[str, int, str], ...] = (("random", 5, ""), ("pct", 10, "sync"))
+POLICY_SCHEDULES = ("rr", "random", "pct", "preempt-atomics")
+
+
+def parse_policy(text: str) -> tuple[str, int, str]:
+    """`SCHEDULE:QUANTUM[:UNIT]` (random:5, pct:10:sync) as (schedule, quantum, pct unit)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in POLICY_SCHEDULES or not parts[1].isdigit():
+        raise BadInput(
+            f"--policy {text!r}: give SCHEDULE:QUANTUM[:PCT_UNIT], SCHEDULE one of "
+            f"{', '.join(POLICY_SCHEDULES)} (random:5, pct:10:sync)"
+        )
+    unit = parts[2] if len(parts) == 3 else ""
+    if unit and (parts[0] != "pct" or unit not in ("atomics", "sync", "instructions")):
+        raise BadInput(f"--policy {text!r}: a unit (atomics, sync, instructions) is pct's")
+    if int(parts[1]) < 1:
+        raise BadInput(f"--policy {text!r}: the quantum is at least 1")
+    return parts[0], int(parts[1]), unit
+
+
+def policy_name(policy: tuple[str, int, str]) -> str:
+    schedule, quantum, unit = policy
+    return f"{schedule}:{quantum}" + (f":{unit}" if unit else "")
+
+
 @dataclass(frozen=True)
 class Plan:
     config: str
     apps: list[str]
     harts: int = 4
     seeds: int = 50  # per app and policy
-    # (schedule, quantum, pct unit): pct steps at plain accesses to synchronization words too,
-    # where a CAS made a load and a store leaves no atomic to preempt in front of
-    policies: tuple[tuple[str, int, str], ...] = (("random", 5, ""), ("pct", 10, "sync"))
+    policies: tuple[tuple[str, int, str], ...] = DEFAULT_POLICIES
     ram_mib: int = 64
+    libs: tuple[str, ...] = ()  # --lib folders (the user's); built from their copies
+    # Heap walks per run besides the one at the end (--check-every: the original's instructions
+    # over this); damage that heals before the end (a frontend's page that lost a block empties
+    # and goes back whole) is seen only by a walk in between
+    walks: int = 0
+    plain: bool = True  # each app once under the default schedule before the explorations
+    # apps run once only, never explored (malloc-api: 55 million instructions, minutes a seed
+    # under pct's sync unit); they are among `apps`
+    once: tuple[str, ...] = ()
 
     def steps(self) -> Iterator[tuple[str, RunOptions, list[int]]]:
         """(what it is, run options without the image, seeds: [] for one plain run)."""
-        for app in self.apps:
-            yield f"run {app}", self.options(app), []
-        for schedule, quantum, unit in self.policies:
+        if self.plain:
             for app in self.apps:
+                yield f"run {app}", self.options(app), []
+        for schedule, quantum, unit in self.policies:
+            for app in (a for a in self.apps if a not in self.once):
                 opts = replace(self.options(app), schedule=schedule, quantum=quantum)
                 if unit:
                     opts = replace(opts, pct_unit=unit)
-                yield f"explore {app} {schedule}", opts, list(range(self.seeds))
+                yield (
+                    f"explore {app} {policy_name((schedule, quantum, unit))}",
+                    opts,
+                    list(range(self.seeds)),
+                )
 
     def options(self, app: str) -> RunOptions:
         opts = RunOptions(
             app=app, config=self.config, harts=self.harts, check=True, quiet=True,
-            ram_mib=self.ram_mib,
+            ram_mib=self.ram_mib, libs=list(self.libs),
         )  # fmt: skip
         opts.write_files = False
         return opts
@@ -252,13 +309,15 @@ class Tester:
     runner: Runner
     images: dict[str, bytes] = field(default_factory=dict)  # app -> the original's code
     budgets: dict[str, int] = field(default_factory=dict)  # app -> instruction budget
+    walk_every: dict[str, int] = field(default_factory=dict)  # app -> --check-every
 
     def _build(self, root: Path, app: str) -> Path:
         from toolchain import BuildError, build, catalog
 
+        libs = [root.parent / EXTERNAL / Path(lib).resolve().name for lib in self.plan.libs]
         with catalog.guest_sources(root):
             try:
-                return build(app, self.plan.config)
+                return build(app, self.plan.config, libs=libs)
             except BuildError as e:
                 lines = str(e).splitlines()
                 raise BuildFailed(next((x for x in lines if "error:" in x), lines[-1])) from None
@@ -269,7 +328,17 @@ class Tester:
         that hangs (a lock never released) is killed by the budget, not waited for."""
         images = {app: self._build(root, app) for app in self.plan.apps}
         self.images = {app: _code(path) for app, path in images.items()}
-        self.budgets = {}  # set by the plain runs, which come first (Plan.steps)
+        # One run per app measures it: its instructions set the budget and the walks' spacing
+        # of every step after, the original's own included.
+        self.budgets, self.walk_every = {}, {}
+        for app in self.plan.apps:
+            opts = self.plan.options(app)
+            opts = replace(opts, image=str(images[app]), app=None, config="default", libs=[],
+                           heap_walkers=opts.walker_plugins())  # fmt: skip
+            total = run(opts).result.total_instructions
+            self.budgets[app] = BUDGET_FACTOR * total + BUDGET_FLOOR
+            if self.plan.walks:
+                self.walk_every[app] = max(1, total // self.plan.walks)
         found = self._first_failure(images)
         if found:
             step, seeds, message = found
@@ -286,7 +355,7 @@ class Tester:
         if op.replace is None:
             verdict.status = "not counted"
             return verdict
-        original = (root / site.file).read_text()
+        original = source(site, root).read_text()
         try:
             apply(site, root)
             images = {app: self._build(root, app) for app in self.plan.apps}
@@ -294,7 +363,7 @@ class Tester:
             verdict.status, verdict.message = "not built", f"the mutant does not compile: {e}"
             return verdict
         finally:
-            (root / site.file).write_text(original)
+            source(site, root).write_text(original)
         if all(_code(images[app]) == self.images[app] for app in self.plan.apps):
             verdict.status = "not built"
             verdict.message = "the image is the original's (code this configuration leaves out)"
@@ -310,14 +379,12 @@ class Tester:
         for step, opts, seeds in self.plan.steps():
             app = opts.app or ""
             opts = replace(
-                opts, image=str(images[app]), app=None, config="default",
-                max_instructions=self.budgets.get(app, opts.max_instructions),
+                opts, image=str(images[app]), app=None, config="default", libs=[],
+                heap_walkers=opts.walker_plugins(), max_instructions=self.budgets[app],
+                check_every=self.walk_every.get(app),
             )  # fmt: skip
             if not seeds:
                 report = run(opts)
-                if app not in self.budgets:  # the baseline's run: it sets the app's budget
-                    total = report.result.total_instructions
-                    self.budgets[app] = BUDGET_FACTOR * total + BUDGET_FLOOR
                 if not (report.result.outcome == "exited" and report.result.exit_code == 0):
                     return step, 0, report.result.message
                 continue
@@ -340,21 +407,27 @@ def _code(image: Path) -> bytes:
     return b"".join(seg.data for seg in Image(image).segments)
 
 
-def copy_sources(work: Path) -> Path:
+def copy_sources(work: Path, libs: list[str] | tuple[str, ...] = ()) -> Path:
+    """Copy the guest tree to work/guest (returned) and each --lib folder to work/ext/NAME."""
     from toolchain import catalog
 
     root = work / "guest"
     shutil.copytree(catalog.guest_root(), root)
+    for lib in catalog.library_paths(libs):
+        shutil.copytree(lib, work / EXTERNAL / lib.name)
     return root
 
 
 def table(verdicts: list[Verdict]) -> str:
-    rows = ["| site | operator | status | killed by | seeds to kill |", "|---|---|---|---|---|"]
+    rows = [
+        "| site | operator | status | killed by | seeds to kill | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     for v in verdicts:
         seeds = "" if v.seeds_to_kill is None else str(v.seeds_to_kill)
         rows.append(
             f"| `{v.site.split(' ')[0]}` `{v.text}` | {v.operator} | {v.status} | "
-            f"{v.killed_by or ''} | {seeds} |"
+            f"{v.killed_by or ''} | {seeds} | {v.seconds:.0f} |"
         )
     return "\n".join(rows) + "\n"
 

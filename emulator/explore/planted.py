@@ -69,4 +69,32 @@ BUGS: tuple[PlantedBug, ...] = (
         {"ALLOC_BUG": "no_collect"},
         pct_budget=10,
     ),
+    # The survivors of issue 21: page-race makes the harts meet on the same tree nodes
+    PlantedBug(
+        "claim-plain",
+        "lock-free buddy: a node claimed by a load, a test and a store, not a CAS",
+        "page-race",
+        "bbuddy-lockfree",
+        4,
+        {"ALLOC_BUG": "claim_plain"},
+        pct_budget=100,
+    ),
+    PlantedBug(
+        "climb-once",
+        "lock-free buddy: one CAS per ancestor on the way up, its failure ignored",
+        "page-race",
+        "bbuddy-lockfree",
+        4,
+        {"ALLOC_BUG": "climb_once"},
+        pct_budget=50,
+    ),
+    PlantedBug(
+        "take-all-plain",
+        "frontend: the owner takes thread_free by a load then a store of NULL, not an exchange",
+        "prodcons",
+        "mimalloc+bbuddy-spin",
+        4,
+        {"ALLOC_BUG": "take_all_plain"},
+        pct_budget=20,
+    ),
 )

@@ -350,6 +350,10 @@ class FrontendWalker:
     segments and pages; each page's three free lists. Page counts come from the provider's
     walker when there is one."""
 
+    # Not allocator calls, yet they change the lists: the app calls mi_collect itself, and a
+    # walk while it holds a page's thread_free in hand sees blocks on no list (oracle.py).
+    MAINTENANCE = ("mi_collect",)
+
     def __init__(self, image: Image, mem: Memory, provider: Walker | None):
         self.name = "mimalloc" + (f"+{provider.name}" if provider else "")
         self.mem = mem

@@ -44,10 +44,11 @@ import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from emulator.instruments.heapwalk import Walker, walker_for
+from emulator.instruments.heapwalk import FrontendWalker, Walker, walker_for
 from emulator.instruments.probes import Probes
 from emulator.instruments.tracer import ApiFunction, Call, Listener, block_bytes, signed
 from emulator.machine.hooks import Hooks
+from emulator.machine.isa import PC, RA
 from emulator.machine.machine import Outcome
 from guest.contract import C
 
@@ -177,6 +178,9 @@ class Oracle(Listener):
         self.initial_free_pages: int | None = None
         self.final_free_pages: int | None = None
         self.walks = 0
+        # addmem calls in flight, and the free pages before the first of them: harts may add
+        # memory at once, and the change over the whole overlap is what they added
+        self._addmems = 0
         self._before_addmem: int | None = None
         self.conservation = "not checked"
         self.check_every = check_every
@@ -203,6 +207,12 @@ class Oracle(Listener):
             top,
         )
         self.walker = walker_for(image, machine, self.walker_plugins)
+        self._maintenance: list[tuple[int, int]] = []  # [start, end) of heap-changing non-calls
+        if isinstance(self.walker, FrontendWalker):
+            for name in FrontendWalker.MAINTENANCE:
+                sym = image.symbol(name)
+                if sym is not None and sym.size:
+                    self._maintenance.append((sym.address, sym.address + sym.size))
 
     # ---- describing --------------------------------------------------------------------------
 
@@ -256,7 +266,9 @@ class Oracle(Listener):
         self.calls += 1
         kind = call.fn.call
         if kind == "addmem" and self.walker is not None:
-            self._before_addmem = self.walker.free_pages()
+            if not self._addmems:
+                self._before_addmem = self.walker.free_pages()
+            self._addmems += 1
         # try, not contextlib.suppress: this runs for every call, and a try costs nothing
         try:
             if kind in ("free", "pfree") and call.args[0]:
@@ -272,6 +284,9 @@ class Oracle(Listener):
         kind = call.fn.call
         if kind == "addmem" and not call.depth and self.walker is not None:
             # Pages given to the allocator are not a gain to conserve: move the baseline.
+            self._addmems -= 1
+            if self._addmems:
+                return
             added = (self.walker.free_pages() or 0) - (self._before_addmem or 0)
             self.initial_free_pages = (self.initial_free_pages or 0) + added
             return
@@ -521,7 +536,15 @@ class Oracle(Listener):
     # ---- walks and the end of the run --------------------------------------------------------
 
     def _quiescent(self) -> bool:
-        return not self.probes.any_in_progress()
+        """No allocator call in progress, and no hart inside a maintenance function (its pc
+        there, or its return address: one of the functions it calls, not inlined)."""
+        if self.probes.any_in_progress():
+            return False
+        for hart in self.machine.harts if self._maintenance else ():
+            for address in (hart.read_reg(PC), hart.read_reg(RA)):
+                if any(start <= address < end for start, end in self._maintenance):
+                    return False
+        return True
 
     def _periodic_walk(self, hart: Hart, retired: int, total: int) -> None:
         if self.walker is None or total < self._next_walk:

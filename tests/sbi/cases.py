@@ -20,6 +20,7 @@ CASES: dict[str, list[str]] = {
     "alloc-tests": BACKENDS,
     "frontend-cost": ["mimalloc+bbuddy-spin"],
     "malloc-api": ["mimalloc+bbuddy-spin"],
+    "page-race": ["bbuddy-lockfree"],
     "prodcons": ["mimalloc+bbuddy-lockfree"],
     "stress": FRONTENDS,
     **{f"bench-{b}": ["bbuddy-spin"] for b in BENCHES},
@@ -30,4 +31,4 @@ NEVER_ENDS = {"runaway"}
 # breaks depends on the interleaving, in either flavour and from one run to the next.
 RACY = {"bbuddy-unlocked", "mimalloc+bbuddy-unlocked"}
 # Longer than a few seconds on QEMU (both flavours, 1 and 4 harts).
-SLOW = {"alloc-tests", "stress", "prodcons", "litmus-lrsc", "locks", "contention"}
+SLOW = {"alloc-tests", "stress", "prodcons", "litmus-lrsc", "locks", "contention", "page-race"}

@@ -218,7 +218,12 @@ static void mi_page_take_thread_free(struct mi_page *page) {
         return;
     if (!__atomic_load_n(&page->thread_free, __ATOMIC_RELAXED))
         return;
+#if ALLOC_BUG_IS(take_all_plain) /* planted bug: the take-all as a load then a store */
+    struct mi_block *head = __atomic_load_n(&page->thread_free, __ATOMIC_RELAXED);
+    __atomic_store_n(&page->thread_free, NULL, __ATOMIC_RELAXED);
+#else
     struct mi_block *head = __atomic_exchange_n(&page->thread_free, NULL, __ATOMIC_SEQ_CST);
+#endif
     if (!head)
         return;
     struct mi_block *tail = head;

@@ -134,18 +134,32 @@ static void free_node(struct nb_tree *t, unsigned long n, unsigned long top) {
 /* Claim node n and mark its ancestors: 0 on success, else the node that stood in the way. */
 static unsigned long try_alloc(struct nb_tree *t, unsigned long n) {
     uint8_t old = 0;
+#if ALLOC_BUG_IS(claim_plain) /* planted bug: the claim as a load, a test and a store */
+    if (load(t, n) != 0)
+        return n;
+    __atomic_store_n(&t->node[n], NB_BUSY, __ATOMIC_RELAXED);
+#else
     if (!cas(t, n, &old, NB_BUSY))
         return n;
+#endif
     for (unsigned long cur = n, child; cur > 1;) {
         child = cur;
         cur >>= 1;
         old = load(t, cur);
+#if ALLOC_BUG_IS(climb_once) /* planted bug: one CAS per ancestor, its failure ignored */
+        if (old & NB_OCC) {
+            free_node(t, n, child);
+            return cur;
+        }
+        cas(t, cur, &old, (uint8_t)((old & ~coal_bit(child)) | occ_bit(child)));
+#else
         do {
             if (old & NB_OCC) {
                 free_node(t, n, child); /* a larger block holding ours was taken */
                 return cur;
             }
         } while (!cas(t, cur, &old, (uint8_t)((old & ~coal_bit(child)) | occ_bit(child))));
+#endif
     }
     return 0;
 }

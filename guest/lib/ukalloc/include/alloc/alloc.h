@@ -70,11 +70,14 @@
 #define ALLOC_BUG_ID_palloc_nolock 4
 #define ALLOC_BUG_ID_remote_free_plain 5
 #define ALLOC_BUG_ID_no_collect 6
+#define ALLOC_BUG_ID_claim_plain 7
+#define ALLOC_BUG_ID_climb_once 8
+#define ALLOC_BUG_ID_take_all_plain 9
 #ifdef ALLOC_BUG
 #define ALLOC_BUG_ID ALLOC_CAT(ALLOC_BUG_ID_, ALLOC_BUG)
-#if ALLOC_BUG_ID < 1 || ALLOC_BUG_ID > 6
-#error                                                                                             \
-    "ALLOC_BUG must be overlap, misalign, lost_pages, palloc_nolock, remote_free_plain or no_collect"
+#if ALLOC_BUG_ID < 1 || ALLOC_BUG_ID > 9
+#error "ALLOC_BUG must be overlap, misalign, lost_pages, palloc_nolock, remote_free_plain, \
+no_collect, claim_plain, climb_once or take_all_plain"
 #endif
 #define ALLOC_BUG_IS(name) (ALLOC_BUG_ID == ALLOC_BUG_ID_##name)
 #else
