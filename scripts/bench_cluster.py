@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from emulator.cli.scripts import checked, script_main, script_parser, written_by
+from emulator.cli.scripts import add_jobs, checked, script_main, script_parser, written_by
 from emulator.explore.explore import SeedRun, worker_options
 from emulator.machine.errors import BadInput
 from emulator.session import RunOptions
@@ -88,10 +88,7 @@ def main() -> int:
         "--workers", type=checked(count, at_least(1)), nargs="+", default=[1, 2, 4], metavar="W",
         help="Dask LocalCluster sizes to time, in worker processes (default 1 2 4)",
     )  # fmt: skip
-    p.add_argument(
-        "--jobs", type=checked(count, at_least(1)), default=os.cpu_count() or 1, metavar="J",
-        help="the process pool's workers (default: the core count, %(default)s here)",
-    )  # fmt: skip
+    add_jobs(p, "the process pool's workers")
     p.add_argument(
         "--repeat", type=checked(count, at_least(1)), default=3, metavar="N",
         help="times each engine runs the seeds; the best counts (default %(default)s)",

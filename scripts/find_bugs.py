@@ -14,13 +14,12 @@ its seeds all give the same schedule, so its column says whether that one schedu
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-from emulator.cli.scripts import checked, script_main, script_parser, written_by
+from emulator.cli.scripts import add_jobs, checked, script_main, script_parser, written_by
 from emulator.explore.explore import explore
 from emulator.explore.planted import BUGS
 from emulator.session import RunOptions
@@ -107,10 +106,7 @@ def main() -> int:
         "--seeds", type=checked(count, at_least(1)), default=200, metavar="N",
         help="seeds each random schedule explores (default %(default)s)",
     )  # fmt: skip
-    p.add_argument(
-        "--jobs", type=checked(count, at_least(1)), default=os.cpu_count() or 1, metavar="J",
-        help="worker processes (default: the core count, %(default)s here)",
-    )  # fmt: skip
+    add_jobs(p)
     p.add_argument(
         "--cluster", metavar="ADDRESS",
         help=f"run on the Dask scheduler at ADDRESS (default ${CLUSTER_ENV}; else --jobs)",

@@ -14,14 +14,13 @@ the median seeds to kill per policy (a mutant a policy did not kill counts as mo
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from emulator.cli.scripts import checked, script_main, script_parser, written_by
+from emulator.cli.scripts import add_jobs, checked, script_main, script_parser, written_by
 from emulator.explore import mutate
 from emulator.session.options import at_least, count
 from emulator.session.pool import open_runner
@@ -42,10 +41,7 @@ def main() -> int:
         "--seeds", type=checked(count, at_least(1)), default=20, metavar="N",
         help="seeds each policy explores at most (default %(default)s)",
     )  # fmt: skip
-    p.add_argument(
-        "--jobs", type=checked(count, at_least(1)), default=os.cpu_count() or 1, metavar="J",
-        help="worker processes (default: the core count, %(default)s here)",
-    )  # fmt: skip
+    add_jobs(p)
     p.add_argument(
         "--out", type=Path, default=Path("runs") / "mutation-policies.md", metavar="FILE",
         help="the table (default %(default)s)",

@@ -5,6 +5,7 @@ line with the documented status (`script_main`), and the command line that wrote
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.cli.main import Parser, guarded
+from emulator.session.options import at_least, count
 
 
 def script_parser(doc: str | None, **kw: Any) -> Parser:
@@ -19,6 +21,14 @@ def script_parser(doc: str | None, **kw: Any) -> Parser:
     first = (doc or "").strip().splitlines()
     description = first[0] if first else None
     return Parser(prog=_invocation(), description=description, who=Path(sys.argv[0]).name, **kw)
+
+
+def add_jobs(p: argparse.ArgumentParser, what: str = "worker processes") -> None:
+    """`--jobs J`, the scripts' process-pool size: the core count unless told."""
+    p.add_argument(
+        "--jobs", type=checked(count, at_least(1)), default=os.cpu_count() or 1, metavar="J",
+        help=f"{what} (default: the core count, %(default)s here)",
+    )  # fmt: skip
 
 
 def checked(parse: Callable[[str], Any], check: Callable[[Any], str | None]) -> Callable:
