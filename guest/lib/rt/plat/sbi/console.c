@@ -1,15 +1,12 @@
 /*
  * The console through the SBI firmware: the DBCN extension (a buffer per call) when the firmware
- * has it, else the legacy console_putchar (a byte per call). The lock makes each console_write one
- * unbroken run of bytes.
+ * has it, else the legacy console_putchar (a byte per call). console_lock.c serializes the harts'
+ * writes.
  */
+#include "../../console_private.h"
 #include "sbi.h"
 
-#include <rt/console.h>
-#include <rt/lock.h>
 #include <stdint.h>
-
-static spinlock_t console_lock = SPINLOCK_INIT;
 
 enum { CONSOLE_UNKNOWN, CONSOLE_DBCN, CONSOLE_LEGACY };
 /* Probed on first use; every hart that probes finds the same answer. */
@@ -29,7 +26,7 @@ static void legacy_write(const char *s, size_t n) {
         (void)sbi_ecall(SBI_EXT_LEGACY_PUTCHAR, 0, (unsigned char)s[i], 0, 0);
 }
 
-static void sbi_write(const char *s, size_t n) {
+void console_device_write(const char *s, size_t n) {
     if (console_method() == CONSOLE_LEGACY) {
         legacy_write(s, n);
         return;
@@ -45,21 +42,4 @@ static void sbi_write(const char *s, size_t n) {
         s += ret.value;
         n -= (size_t)ret.value;
     }
-}
-
-void console_write(const char *s, size_t n) {
-    spin_lock(&console_lock);
-    sbi_write(s, n);
-    spin_unlock(&console_lock);
-}
-
-void console_write_emergency(const char *s, size_t n) {
-    /* The lock may be held by this very hart (a fault inside console_write), so give up on it
-     * after a while rather than deadlock; a garbled line beats no line. */
-    int locked = 0;
-    for (int tries = 0; tries < 100000 && !locked; tries++)
-        locked = spin_trylock(&console_lock);
-    sbi_write(s, n);
-    if (locked)
-        spin_unlock(&console_lock);
 }

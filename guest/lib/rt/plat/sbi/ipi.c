@@ -1,13 +1,11 @@
 /* IPIs through the SBI firmware: the IPI extension raises the target's supervisor software
- * interrupt (sip.SSIP), which stays pending until the target clears it. The waiting protocol is
- * plat/bare/ipi.c's, with sip.SSIP for msip. */
+ * interrupt (sip.SSIP), which stays pending until the target clears it. Waiting for one is
+ * ipi_wait.c's. */
 #include "../../ipi_private.h"
 #include "sbi.h"
 
 #include <rt/csr.h>
-#include <rt/hart.h>
 #include <rt/ipi.h>
-#include <rt/irq.h>
 
 void ipi_send(unsigned hart) {
     /* Data written before the IPI must be visible to the woken hart. */
@@ -20,31 +18,4 @@ bool ipi_ack(void) {
         return false;
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return true;
-}
-
-static bool take_pending_flag(void) {
-    return __atomic_exchange_n(&this_hart()->ipi_pending, 0, __ATOMIC_ACQUIRE) != 0;
-}
-
-bool ipi_take(void) {
-    bool flag = take_pending_flag();
-    return ipi_ack() || flag;
-}
-
-void ipi_wait(void) {
-    unsigned long irq_flags = irq_save();
-    unsigned long old_ie = irq_unmask(IE_SOFT);
-    for (;;) {
-        if (take_pending_flag())
-            break;
-        /* With interrupts off nobody else will clear sip.SSIP: consume it here. */
-        if (!irq_flags && ipi_ack())
-            break;
-        wfi();
-        if (irq_flags)
-            irq_window();
-    }
-    if (!(old_ie & IE_SOFT))
-        irq_mask(IE_SOFT);
-    irq_restore(irq_flags);
 }
