@@ -69,7 +69,7 @@ int app_main(unsigned hart, unsigned nharts) {
 
     for (unsigned round = 0; round < LOCKS_ROUNDS; round++) {
         for (unsigned i = 0; i < LOCKS_ITERS; i++) {
-            /* Alternate the two ways of taking the spinlock so trylock is exercised too. */
+            /* Alternate the two ways of taking each lock so the trylocks are exercised too. */
             if (i & 1) {
                 while (!spin_trylock(&spin))
                     ;
@@ -80,7 +80,12 @@ int app_main(unsigned hart, unsigned nharts) {
                 failures |= FAIL_SPIN_INVARIANT;
             spin_unlock(&spin);
 
-            ticket_lock(&ticket);
+            if (i & 1) {
+                while (!ticket_trylock(&ticket))
+                    ;
+            } else {
+                ticket_lock(&ticket);
+            }
             if (critical_section(&ticket_pair))
                 failures |= FAIL_TICKET_INVARIANT;
             ticket_unlock(&ticket);
