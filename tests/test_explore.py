@@ -15,6 +15,7 @@ from conftest import cli, console_lines, run_app, script
 from emulator.explore.explore import explore
 from emulator.explore.minimize import minimize, switches
 from emulator.session import RunOptions, run
+from toolchain import build
 
 
 def _opts(app: str, harts: int, schedule: str, quantum: int, **kw) -> RunOptions:
@@ -99,6 +100,16 @@ def test_explore_cli_counts_one_hart_as_one(tmp_path):
     proc = cli("explore", "--app", "hello", "--seeds", "2", "--jobs", "1", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "quantum 1000, 1 hart)" in proc.stdout and "1 harts" not in proc.stdout
+
+
+def test_explore_takes_the_kernel_as_run_does(tmp_path):
+    """`--kernel FILE` (with --bios, the way to explore an SBI payload) is the IMAGE: the
+    workers were handed both and refused it."""
+    kernel = build("hello")
+    proc = cli("explore", "--kernel", str(kernel), "--harts", "2", "--seeds", "1", "--jobs", "1",
+               "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "explored 1 of 1 seed" in proc.stdout + proc.stderr
 
 
 def test_minimize_shows_its_progress(tmp_path):

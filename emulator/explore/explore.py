@@ -92,6 +92,7 @@ def worker_options(opts: RunOptions) -> RunOptions:
     return replace(
         prepare_pct(opts, path),
         image=str(path),
+        kernel=None,  # now the IMAGE (--bios FW --kernel FILE explores too)
         app=None,
         config="default",
         defines={},
