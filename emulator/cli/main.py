@@ -153,16 +153,27 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+# mutate --runtime's apps: between them they run every runtime site an app can reach (locks: the
+# spinlock and the ticket lock under contention, trylocks included; wfi-ipi: the IPI storm; both:
+# the barrier and the console from every hart). hello, treiber and the litmus apps run no site
+# these two do not, and hello costs more under pct's sync unit than both together.
+RUNTIME_APPS = ("locks", "wfi-ipi")
+
+
 @dataclass
 class MutateOptions:
-    config: str = option(
-        "bbuddy-spin", "--config", "the allocator configuration whose atomics to mutate",
-        metavar="NAME",
+    config: str | None = option(
+        None, "--config", "the allocator configuration whose atomics to mutate (default: "
+        "bbuddy-spin; with --runtime, default: 'default', the runtime alone)", metavar="NAME",
+    )  # fmt: skip
+    runtime: bool = option(
+        False, "--runtime", "mutate the runtime's atomics too (guest/lib/rt: the locks, the "
+        "barrier, the console lock, the IPI flag), which every app runs on", kind="flag",
     )  # fmt: skip
     apps: list[str] | None = option(
         None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests and "
-        "page-race for a backend, stress and prodcons for a frontend)", metavar="APP",
-        kind="many",
+        "page-race for a backend, stress and prodcons for a frontend; with --runtime, "
+        f"{' and '.join(RUNTIME_APPS)} before those)", metavar="APP", kind="many",
     )  # fmt: skip
     once: list[str] | None = option(
         None, "--once", "an app each mutant must pass in one run, not explored, repeatable "
@@ -338,10 +349,14 @@ def cmd_mutate(m: MutateOptions) -> int:
     from toolchain import catalog
 
     validate(m)
+    name = m.config or ("default" if m.runtime else "bbuddy-spin")
     try:
-        config = catalog.config(m.config, m.libs)
-        frontend = any(lib.kind == "frontend" for lib in catalog.image_libraries(config))
-        apps = m.apps or (["stress", "prodcons"] if frontend else ["alloc-tests", "page-race"])
+        kinds = {lib.kind for lib in catalog.image_libraries(catalog.config(name, m.libs))}
+        frontend = "frontend" in kinds
+        allocator = ["stress", "prodcons"] if frontend else ["alloc-tests", "page-race"]
+        if m.runtime and not kinds & {"backend", "frontend"}:
+            allocator = []  # the runtime alone
+        apps = m.apps or [*(RUNTIME_APPS if m.runtime else ()), *allocator]
         once = tuple(m.once or (["malloc-api"] if frontend and not m.apps else []))
         apps += [app for app in once if app not in apps]
         for app in apps:
@@ -351,16 +366,14 @@ def cmd_mutate(m: MutateOptions) -> int:
         raise BadInput(str(e)) from None
     except re.error as e:
         raise BadInput(f"--sites {m.sites!r} is no regular expression: {e}") from None
-    found = mutate.find_sites(m.config, m.libs)
+    found = mutate.find_sites(name, m.libs, runtime=m.runtime)
     sites = [s for s in found if not pattern or pattern.search(s.name)]
     if not sites:
-        raise BadInput(f"no atomic operation site in {m.config!r} matches --sites {m.sites!r}")
+        raise BadInput(f"no atomic operation site in {name!r} matches --sites {m.sites!r}")
     libs = tuple(str(p) for p in catalog.library_paths(m.libs))
     policies = tuple(mutate.parse_policy(p) for p in m.policies) or mutate.DEFAULT_POLICIES
-    plan = mutate.Plan(
-        m.config, apps, m.harts, m.seeds, policies, libs=libs, walks=m.walks, once=once
-    )
-    with open_runner(m.jobs, m.cluster) as runner, open_run_dir(m.out, f"mutate-{m.config}") as out:
+    plan = mutate.Plan(name, apps, m.harts, m.seeds, policies, libs=libs, walks=m.walks, once=once)
+    with open_runner(m.jobs, m.cluster) as runner, open_run_dir(m.out, f"mutate-{name}") as out:
         tester = mutate.Tester(plan, out / "mutants", m.jobs, runner)
         root = mutate.copy_sources(tester.work, libs)
         tester.baseline(root)

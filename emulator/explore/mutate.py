@@ -1,7 +1,7 @@
 """Mutation testing for atomics: does the project's checking find a broken synchronization?
 
 Every atomic operation site in an allocator configuration's sources (the libraries it links, the
-runtime aside) is mutated, one site and one operator at a time, into what a developer might
+runtime if asked) is mutated, one site and one operator at a time, into what a developer might
 have written instead: a compare-and-swap as a load, a compare and a store; an exchange as a
 load and a store; a fetch-and-op as a load, the op and a store; a lock or unlock call as
 nothing; an AMO in assembly as a load, the op and a store. Each mutant is built from a copy of
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from emulator.explore.explore import explore
+from emulator.explore.explore import explore, implied_no_allocator
 from emulator.machine.errors import BadInput
 from emulator.machine.image import Image
 from emulator.session import RunOptions, run
@@ -164,14 +164,21 @@ def _code_only(text: str) -> str:
     return re.sub(r"/\*.*?\*/|//[^\n]*", blank, text, flags=re.S)
 
 
-def find_sites(config: str, libs: list[str] | tuple[str, ...] = ()) -> list[Site]:
-    """Every site of every operator in the libraries `config` links, the runtime aside
-    (`libs`: the --lib folders the configuration may come from, a user's allocator)."""
+# What stands before a lock operator's name when the name is declared or defined, not called
+_DECLARED = re.compile(r"\b(?:void|bool|int)\s+$")
+
+
+def find_sites(
+    config: str, libs: list[str] | tuple[str, ...] = (), runtime: bool = False
+) -> list[Site]:
+    """Every site of every operator in the libraries `config` links (`libs`: the --lib folders
+    the configuration may come from, a user's allocator); the runtime's (guest/lib/rt: locks,
+    barriers, IPIs, under every app) only with `runtime`."""
     from toolchain import catalog
 
     sites = []
     for lib in catalog.image_libraries(catalog.config(config, libs)):
-        if lib.kind == "runtime":
+        if lib.kind == "runtime" and not runtime:
             continue
         top = (
             Path(EXTERNAL, lib.directory.name)
@@ -187,6 +194,8 @@ def find_sites(config: str, libs: list[str] | tuple[str, ...] = ()) -> list[Site
                 if op.assembly and re.search(r"\bt6\b|\bx31\b", text):
                     continue  # the mutant needs t6 as scratch
                 for m in op.pattern.finditer(text):
+                    if _DECLARED.search(text, text.rfind("\n", 0, m.start()) + 1, m.start()):
+                        continue  # `void spin_lock(...)`: the function itself, not a call
                     line = text.count("\n", 0, m.start()) + 1
                     rel = str(top / path.relative_to(lib.directory))
                     sites.append(Site(rel, line, m.start(), op.name, m.group(0).strip()))
@@ -334,7 +343,8 @@ class Tester:
         for app in self.plan.apps:
             opts = self.plan.options(app)
             opts = replace(opts, image=str(images[app]), app=None, config="default", libs=[],
-                           heap_walkers=opts.walker_plugins())  # fmt: skip
+                           heap_walkers=opts.walker_plugins(),
+                           no_allocator=implied_no_allocator(opts, Image(images[app])))  # fmt: skip
             total = run(opts).result.total_instructions
             self.budgets[app] = BUDGET_FACTOR * total + BUDGET_FLOOR
             if self.plan.walks:
@@ -382,6 +392,7 @@ class Tester:
                 opts, image=str(images[app]), app=None, config="default", libs=[],
                 heap_walkers=opts.walker_plugins(), max_instructions=self.budgets[app],
                 check_every=self.walk_every.get(app),
+                no_allocator=implied_no_allocator(opts, Image(images[app])),  # the runtime's apps
             )  # fmt: skip
             if not seeds:
                 report = run(opts)
