@@ -79,17 +79,23 @@ hart_park:
     .space  MAX_HARTS * HART_STACK_SIZE
 .endm
 
+/* `insn xN, TF_REG(N)(sp)` for every GPR but x0 and x2 (sp), which the trap frame's save and
+ * restore handle on their own. */
+.macro each_gpr_but_sp insn
+    .irp    n, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+    \insn   x\n, TF_REG(\n)(sp)
+    .endr
+    .irp    n, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+    \insn   x\n, TF_REG(\n)(sp)
+    .endr
+.endm
+
 /* Trap entry, up to the dispatcher: save every GPR in a struct trap_frame on the interrupted
  * stack (x2 as its value before the trap) and the trap CSRs of the runtime's mode, then call
  * trap_dispatch(frame). */
 .macro trap_save_and_dispatch epc, cause, tval, status
     addi    sp, sp, -TF_SIZE
-    .irp    n, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
-    sd      x\n, TF_REG(\n)(sp)
-    .endr
-    .irp    n, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
-    sd      x\n, TF_REG(\n)(sp)
-    .endr
+    each_gpr_but_sp sd
     sd      zero, TF_REG(0)(sp)
     addi    t0, sp, TF_SIZE
     sd      t0, TF_REG(2)(sp)
@@ -109,12 +115,7 @@ hart_park:
 /* Trap return, after the platform has written back epc and status from the frame (a handler may
  * have changed them): every GPR from the frame, sp last. */
 .macro trap_restore_gprs
-    .irp    n, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
-    ld      x\n, TF_REG(\n)(sp)
-    .endr
-    .irp    n, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
-    ld      x\n, TF_REG(\n)(sp)
-    .endr
+    each_gpr_but_sp ld
     ld      sp, TF_REG(2)(sp)
 .endm
 
