@@ -58,7 +58,8 @@ def main() -> int:
             for m in killed:
                 by_app.setdefault(m["killed_by"].split(" ")[1], []).append(m)
             libs = tuple(plan.get("libs", ()))
-            sites = {s.name: s for s in mutate.find_sites(plan["config"], libs)}
+            # looked up by name: the runtime's too, for a table of mutate --runtime
+            sites = {s.name: s for s in mutate.find_sites(plan["config"], libs, runtime=True)}
             for app, mutants in by_app.items():
                 work = Path(tempfile.mkdtemp(dir=tmp))
                 base = mutate.Plan(
