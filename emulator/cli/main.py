@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator import __version__
+from emulator.explore.mutate import DEFAULT_POLICIES as DEFAULT_MUTATE_POLICIES
+from emulator.explore.mutate import policy_name as mutate_policy_name
 from emulator.machine.errors import BadInput, EmulatorError
 from emulator.machine.machine import Outcome
 from emulator.session.options import (
@@ -175,8 +177,10 @@ class MutateOptions:
         check=at_least(0),
     )  # fmt: skip
     policies: list[str] = option(
-        [], "--policy", "a schedule policy to explore, SCHEDULE:QUANTUM[:PCT_UNIT], repeatable "
-        "(default: random:5 and pct:10:sync)", metavar="POLICY", kind="list",
+        [], "--policy", "a schedule policy to explore, SCHEDULE:QUANTUM[:PCT_UNIT], repeatable, "
+        "tried in the order given (default: "
+        f"{', '.join(map(mutate_policy_name, DEFAULT_MUTATE_POLICIES))})", metavar="POLICY",
+        kind="list",
     )  # fmt: skip
     walks: int = option(
         0, "--walks", "heap walks in every run besides the one at the end", metavar="N",
@@ -379,7 +383,7 @@ def cmd_mutate(m: MutateOptions) -> int:
         shutil.rmtree(root.parent / mutate.EXTERNAL, ignore_errors=True)
     print(mutate.table(verdicts), end="")
     killed, counted = mutate.score(verdicts)
-    print(f"{killed} of {counted} mutants killed; table in {out / 'mutants.md'}")
+    print(f"{mutate.summary(plan, verdicts)}; table in {out / 'mutants.md'}")
     return 0 if killed == counted else 1
 
 
