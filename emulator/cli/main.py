@@ -162,8 +162,9 @@ class MutateOptions:
         metavar="NAME",
     )  # fmt: skip
     apps: list[str] | None = option(
-        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests and "
-        "page-race for a backend, stress and prodcons for a frontend)", metavar="APP",
+        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests, "
+        "page-race and stats-race for a backend, stress and prodcons for a frontend)",
+        metavar="APP",
         kind="many",
     )  # fmt: skip
     once: list[str] | None = option(
@@ -345,7 +346,8 @@ def cmd_mutate(m: MutateOptions) -> int:
     try:
         config = catalog.config(m.config, m.libs)
         frontend = any(lib.kind == "frontend" for lib in catalog.image_libraries(config))
-        apps = m.apps or (["stress", "prodcons"] if frontend else ["alloc-tests", "page-race"])
+        backend = ["alloc-tests", "page-race", "stats-race"]
+        apps = m.apps or (["stress", "prodcons"] if frontend else backend)
         once = tuple(m.once or (["malloc-api"] if frontend and not m.apps else []))
         apps += [app for app in once if app not in apps]
         for app in apps:
