@@ -25,7 +25,11 @@ ANY_CONFIG = {
     "alloc-seq": {},
     **BENCH_SMALL,
 }
-BACKEND_ONLY = {"alloc-tests": {"ALLOC_STRESS_ITERS": 10}, "page-race": {"RACE_ROUNDS": 2}}
+BACKEND_ONLY = {
+    "alloc-tests": {"ALLOC_STRESS_ITERS": 10},
+    "page-race": {"RACE_ROUNDS": 2},
+    "stats-race": {"STATS_SPAN": 32},
+}
 FRONTEND_ONLY = {
     "frontend-cost": {"COST_REPS": 4},
     "prodcons": {"PC_ITEMS": 24, "PC_RING": 32},

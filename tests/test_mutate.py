@@ -5,6 +5,7 @@ built, and gives the same table for the same seeds."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,130 @@ def test_the_ipi_storm_kills_the_pending_flag_taken_by_a_load_and_a_store(tmp_pa
     v = t.test(_runtime_site("lib/rt/ipi_wait.c", "xchg-plain"), root)
     assert (v.status, v.killed_by) == ("killed", "explore wfi-ipi random:5"), v
     assert "lost" in v.message, v.message
+
+
+def test_stats_race_kills_the_statistics_counters_made_plain(tmp_path):
+    """Issue 21's ukalloc survivors: nb_enomem's fetch-and-add as a load and a store (no test
+    ran out of memory on two harts at once) dies under preempt-atomics, the first default
+    policy; the running minimum's CAS as a load, a compare and a store (nothing checked the
+    minimum exactly) under random where the harts' pallocs are not serialized by one lock."""
+    plan = mutate.Plan("bbuddy-spin", ["stats-race"], seeds=2, policies=mutate.DEFAULT_POLICIES[:1])
+    t = mutate.Tester(plan, tmp_path / "spin", jobs=2, runner=ProcessRunner(2))
+    t.baseline(mutate.copy_sources(tmp_path / "spin"))
+    site = _site("bbuddy-spin", "lib/ukalloc/alloc.c:96", "rmw-plain")
+    v = t.test(site, tmp_path / "spin/guest")
+    assert (v.status, v.killed_by) == ("killed", "explore stats-race preempt-atomics:20"), v
+    assert v.message.endswith("(2 passed, 1 failed)"), v.message  # one case caught it
+    assert t.passed == {(v.killed_by, v.seeds_to_kill - 1)}  # the original passes that seed
+    plan = mutate.Plan("bbuddy-lockfree", ["stats-race"], seeds=2, policies=(("random", 5, ""),))
+    t = mutate.Tester(plan, tmp_path / "free", jobs=2, runner=ProcessRunner(2))
+    t.baseline(mutate.copy_sources(tmp_path / "free"))
+    site = _site("bbuddy-lockfree", "lib/ukalloc/alloc.c:68", "cas-plain")
+    v = t.test(site, tmp_path / "free/guest")
+    assert (v.status, v.killed_by) == ("killed", "explore stats-race random:5"), v
+    assert v.message.endswith("(2 passed, 1 failed)"), v.message
+
+
+def test_a_kill_stands_only_where_the_original_passes(tmp_path):
+    """The original is run on the seed that killed a mutant (not on every seed up front): the
+    unlocked buddy fails its own explorations on 4 harts, so a mutant's failure there proves
+    nothing and is refused."""
+    random = (("random", 5, ""),)
+    plan = mutate.Plan("bbuddy-unlocked", ["alloc-tests"], seeds=2, policies=random, plain=False)
+    t = mutate.Tester(plan, tmp_path, jobs=2, runner=ProcessRunner(2))
+    root = mutate.copy_sources(tmp_path)
+    t.baseline(root)
+    site = _site("bbuddy-unlocked", "lib/ukalloc/alloc.c:61", "cas-plain")
+    with pytest.raises(BadInput, match=r"'bbuddy-unlocked' fails its own tests \(explore alloc"):
+        t.test(site, root)
+
+
+def test_the_default_policies_are_tried_preempt_atomics_first():
+    """docs/mutation.md's policy table: preempt-atomics kills fastest, random:5 most steadily,
+    pct what needs a hart held off long; each app is explored under one policy before the
+    next policy starts."""
+    plan = mutate.Plan("bbuddy-spin", ["alloc-tests", "page-race"], seeds=1)
+    steps = [step for step, _, _ in plan.steps()]
+    assert steps == [
+        "run alloc-tests", "run page-race",
+        "explore alloc-tests preempt-atomics:20", "explore page-race preempt-atomics:20",
+        "explore alloc-tests random:5", "explore page-race random:5",
+        "explore alloc-tests pct:10:sync", "explore page-race pct:10:sync",
+    ]  # fmt: skip
+    opts = [o for step, o, _ in plan.steps() if "preempt" in step]
+    assert {(o.schedule, o.quantum) for o in opts} == {("preempt-atomics", 20)}
+
+
+def test_equivalence_marks_are_comments_on_the_line_or_alone_above():
+    text = "\n".join([
+        "/* mutate: equivalent: alone above, covers the next line */",  # 1
+        "x = __atomic_fetch_add(p, 1, 0);",                              # 2
+        "y = __atomic_exchange_n(p, 1, 0); // mutate: equivalent xchg-plain: its own line",  # 3
+        "z = __atomic_fetch_or(p, 1, 0);",                               # 4: not covered by 3
+        'puts("mutate: equivalent: in a string, not a comment");',      # 5
+    ])  # fmt: skip
+    marks = mutate._equivalence_marks(text, mutate._code_only(text), "f.c")
+    assert marks == {
+        1: [("", "alone above, covers the next line")],
+        2: [("", "alone above, covers the next line")],
+        3: [("xchg-plain", "its own line")],
+    }
+    asm = "# mutate: equivalent amo-plain: a counter no one reads\namoadd.w zero, a4, (a1)"
+    assert mutate._equivalence_marks(asm, asm, "f.S", hash_comments=True)[2] == [
+        ("amo-plain", "a counter no one reads")
+    ]
+    for bad, fragment in (
+        ("/* mutate: equivalent cas-plian: typo */", "names no operator"),
+        ("/* mutate: equivalent: */", "wants a reason"),
+    ):
+        with pytest.raises(BadInput, match=fragment):
+            mutate._equivalence_marks(bad, mutate._code_only(bad), "f.c")
+
+
+def test_a_site_marked_equivalent_is_listed_with_its_reason_never_built_nor_counted(tmp_path):
+    lib = tmp_path / "ukallocfirstfit"
+    shutil.copytree(FIRSTFIT, lib)
+    source = lib / "firstfit.c"
+    lines = source.read_text().split("\n")
+    assert "uk_spin_lock(" in lines[39]
+    lines[39] += " /* mutate: equivalent lock-nothing: made up for the test */"
+    source.write_text("\n".join(lines))
+    sites = {s.name: s for s in mutate.find_sites("ukallocfirstfit", [str(lib)])}
+    lock = sites["ext/ukallocfirstfit/firstfit.c:40 lock-nothing"]
+    assert lock.equivalent == "made up for the test"
+    assert sites["ext/ukallocfirstfit/firstfit.c:41 unlock-nothing"].equivalent == ""
+
+    plan = mutate.Plan("ukallocfirstfit", ["alloc-tests"], seeds=0, libs=(str(lib),))
+    t = mutate.Tester(plan, tmp_path / "work", jobs=1, runner=ProcessRunner(1))
+
+    def no_build(root, app):
+        raise AssertionError("an equivalent site was built")
+
+    t._build = no_build  # type: ignore[method-assign]
+    v = t.test(lock, tmp_path / "work" / "guest")
+    assert (v.status, v.message, v.seconds) == ("equivalent", "made up for the test", 0.0)
+    assert mutate.score([v]) == (0, 0)
+    assert "| equivalent: made up for the test |" in mutate.table([v])
+    assert "0 of 0 killed; 1 equivalent, not run" in mutate.summary(plan, [v])
+
+
+def test_the_bundled_equivalent_sites_are_marked_and_mutate_skips_them(tmp_path):
+    """region's addmem at the end and the shim's munmap claim (docs/mutation.md, "Survivors"):
+    listed as equivalent with the source's reason; mutate builds no mutant of them."""
+    region = [s for s in mutate.find_sites("region") if s.equivalent]
+    assert [s.name for s in region] == ["lib/ukallocregion/region.c:156 cas-plain"]
+    shim = [s for s in mutate.find_sites("mimalloc+bbuddy-spin") if s.equivalent]
+    assert [s.name for s in shim] == ["lib/mmapshim/mmap_shim.c:85 cas-plain"]
+    out = tmp_path / "run"
+    proc = cli(
+        "mutate", "--config", "region", "--sites", "region.c", "--app", "alloc-tests",
+        "--seeds", "0", "--jobs", "1", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 1 killed; 1 equivalent, not run" in proc.stdout
+    assert "region.c:156` `__atomic_compare_exchange_n(` | cas-plain | equivalent: " in proc.stdout
+    # the original's image and region.c:49's mutant: none of region.c:156
+    assert len(list(out.rglob("alloc-tests.region.*.elf"))) == 2
 
 
 def test_policies_are_parsed_and_bad_ones_said_in_one_line():

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator import __version__
+from emulator.explore.mutate import DEFAULT_POLICIES as DEFAULT_MUTATE_POLICIES
+from emulator.explore.mutate import policy_name as mutate_policy_name
 from emulator.machine.errors import BadInput, EmulatorError
 from emulator.machine.machine import Outcome
 from emulator.session.options import (
@@ -171,9 +173,9 @@ class MutateOptions:
         "barrier, the console lock, the IPI flag), which every app runs on", kind="flag",
     )  # fmt: skip
     apps: list[str] | None = option(
-        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests and "
-        "page-race for a backend, stress and prodcons for a frontend; with --runtime, "
-        f"{' and '.join(RUNTIME_APPS)} before those)", metavar="APP", kind="many",
+        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests, "
+        "page-race and stats-race for a backend, stress and prodcons for a frontend; with "
+        f"--runtime, {' and '.join(RUNTIME_APPS)} before those)", metavar="APP", kind="many",
     )  # fmt: skip
     once: list[str] | None = option(
         None, "--once", "an app each mutant must pass in one run, not explored, repeatable "
@@ -186,8 +188,10 @@ class MutateOptions:
         check=at_least(0),
     )  # fmt: skip
     policies: list[str] = option(
-        [], "--policy", "a schedule policy to explore, SCHEDULE:QUANTUM[:PCT_UNIT], repeatable "
-        "(default: random:5 and pct:10:sync)", metavar="POLICY", kind="list",
+        [], "--policy", "a schedule policy to explore, SCHEDULE:QUANTUM[:PCT_UNIT], repeatable, "
+        "tried in the order given (default: "
+        f"{', '.join(map(mutate_policy_name, DEFAULT_MUTATE_POLICIES))})", metavar="POLICY",
+        kind="list",
     )  # fmt: skip
     walks: int = option(
         0, "--walks", "heap walks in every run besides the one at the end", metavar="N",
@@ -353,7 +357,8 @@ def cmd_mutate(m: MutateOptions) -> int:
     try:
         kinds = {lib.kind for lib in catalog.image_libraries(catalog.config(name, m.libs))}
         frontend = "frontend" in kinds
-        allocator = ["stress", "prodcons"] if frontend else ["alloc-tests", "page-race"]
+        backend = ["alloc-tests", "page-race", "stats-race"]
+        allocator = ["stress", "prodcons"] if frontend else backend
         if m.runtime and not kinds & {"backend", "frontend"}:
             allocator = []  # the runtime alone
         apps = m.apps or [*(RUNTIME_APPS if m.runtime else ()), *allocator]
@@ -392,7 +397,7 @@ def cmd_mutate(m: MutateOptions) -> int:
         shutil.rmtree(root.parent / mutate.EXTERNAL, ignore_errors=True)
     print(mutate.table(verdicts), end="")
     killed, counted = mutate.score(verdicts)
-    print(f"{killed} of {counted} mutants killed; table in {out / 'mutants.md'}")
+    print(f"{mutate.summary(plan, verdicts)}; table in {out / 'mutants.md'}")
     return 0 if killed == counted else 1
 
 

@@ -20,7 +20,13 @@ from emulator.machine.image import Image
 from emulator.machine.machine import Outcome
 from emulator.session.options import RunOptions
 from emulator.session.pool import ProcessRunner, Runner
-from emulator.session.run import check_allocator_found, prepare_pct, resolve_image, run
+from emulator.session.run import (
+    RunReport,
+    check_allocator_found,
+    prepare_pct,
+    resolve_image,
+    run,
+)
 from emulator.session.rundir import write_json
 
 
@@ -62,14 +68,21 @@ class SeedRun:
         report = run(replace(self.opts, seed=seed))
         r = report.result
         rule = r.extra.get("rule") if r.outcome is Outcome.VIOLATION else None
-        message = r.message or f"the guest exited with code {r.exit_code}"
-        if not r.message and r.exit_code:
-            # the guest's own last word (a test's FAIL line, a benchmark's FAILED reason)
-            last = report.console.decode(errors="replace").strip().splitlines()[-1:]
-            message += f" ({last[0].strip()})" if last else ""
         return SeedResult(
-            seed, r.outcome, r.exit_code, rule, message, r.total_instructions, r.wall_seconds
-        )
+            seed, r.outcome, r.exit_code, rule, failure_message(report), r.total_instructions,
+            r.wall_seconds,
+        )  # fmt: skip
+
+
+def failure_message(report: RunReport) -> str:
+    """What a run's end says: the machine's message, else the guest's exit code and its own
+    last word (a test's FAIL line, a benchmark's FAILED reason) when it failed."""
+    r = report.result
+    message = r.message or f"the guest exited with code {r.exit_code}"
+    if not r.message and r.exit_code:
+        last = report.console.decode(errors="replace").strip().splitlines()[-1:]
+        message += f" ({last[0].strip()})" if last else ""
+    return message
 
 
 def implied_no_allocator(opts: RunOptions, image: Image | None = None) -> bool:

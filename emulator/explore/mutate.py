@@ -7,12 +7,15 @@ load and a store; a fetch-and-op as a load, the op and a store; a lock or unlock
 nothing; an AMO in assembly as a load, the op and a store. Each mutant is built from a copy of
 the guest sources (never the checkout's) and run against the tests: each app once with the
 oracle on, then an exploration of seeds under each schedule policy, lowest seeds first. The
-first failure kills it; a mutant that passes everything survived.
+first failure kills it, if the original passes that same run (its plain runs are checked before
+any mutant, an explored seed when it first kills one); a mutant that passes everything survived.
 
 What cannot change behaviour on this machine is listed, not counted: every execution here is
 sequentially consistent, so removing a fence or weakening a memory order changes nothing a
 schedule could show (`NOT_COUNTED`). A mutant whose image is byte for byte the original's (a
-site in code the configuration does not compile) is "not built", also not counted.
+site in code the configuration does not compile) is "not built", also not counted. A site the
+source marks equivalent (a comment `mutate: equivalent: REASON` on its line or the line above:
+`EQUIVALENT`) is listed as "equivalent" with the reason, neither built nor run nor counted.
 
 Deterministic: the same configuration, tests and seeds give the same table (time aside):
 seeds run in batches of `jobs` and the lowest failing seed of the first failing batch is the one
@@ -29,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from emulator.explore.explore import explore, implied_no_allocator
+from emulator.explore.explore import explore, failure_message, implied_no_allocator
 from emulator.machine.errors import BadInput
 from emulator.machine.image import Image
 from emulator.session import RunOptions, run
@@ -149,10 +152,19 @@ class Site:
     offset: int  # of the match in the file
     operator: str
     text: str  # what the site says
+    equivalent: str = ""  # the source's reason the mutant cannot be told apart (EQUIVALENT)
 
     @property
     def name(self) -> str:
         return f"{self.file}:{self.line} {self.operator}"
+
+
+# A mutant shown equivalent (no correct use can tell it from the original) is marked so in the
+# source, in a comment on the site's line or alone on the line above, so that it neither burns
+# the seed budget nor counts against the score:
+#     /* mutate: equivalent: REASON */            every operator's mutant of the sites there
+#     /* mutate: equivalent cas-plain: REASON */  that operator's only
+EQUIVALENT = re.compile(r"\bmutate:\s*equivalent(?:\s+([\w-]+))?\s*:\s*(.*?)\s*(?:\*/|$)")
 
 
 def _code_only(text: str) -> str:
@@ -187,7 +199,10 @@ def find_sites(
         )
         files = sorted(p for p in lib.directory.rglob("*") if p.suffix in (".c", ".h", ".S"))
         for path in files:
-            text = _code_only(path.read_text(errors="replace"))
+            raw = path.read_text(errors="replace")
+            text = _code_only(raw)
+            rel = str(top / path.relative_to(lib.directory))
+            marks = _equivalence_marks(raw, text, rel, hash_comments=path.suffix == ".S")
             for op in OPERATORS:
                 if op.assembly != (path.suffix == ".S"):
                     continue
@@ -197,9 +212,42 @@ def find_sites(
                     if _DECLARED.search(text, text.rfind("\n", 0, m.start()) + 1, m.start()):
                         continue  # `void spin_lock(...)`: the function itself, not a call
                     line = text.count("\n", 0, m.start()) + 1
-                    rel = str(top / path.relative_to(lib.directory))
-                    sites.append(Site(rel, line, m.start(), op.name, m.group(0).strip()))
+                    reason = next(
+                        (why for only, why in marks.get(line, []) if only in ("", op.name)), ""
+                    )
+                    sites.append(Site(rel, line, m.start(), op.name, m.group(0).strip(), reason))
     return sorted(sites, key=lambda s: (s.file, s.offset))
+
+
+def _equivalence_marks(
+    raw: str, code: str, where: str, hash_comments: bool = False
+) -> dict[int, list[tuple[str, str]]]:
+    """line -> [(operator or "" for all, reason)] of the EQUIVALENT comments in a file (`raw`;
+    `code`: the same with comments blanked, so a mark must be in a comment, or after a `#` in
+    assembly: `hash_comments`). A mark covers its own line, and the next when no code shares
+    its line."""
+    marks: dict[int, list[tuple[str, str]]] = {}
+    code_lines = code.split("\n")
+    for number, text in enumerate(raw.split("\n"), 1):
+        m = EQUIVALENT.search(text)
+        if not m:
+            continue
+        line = code_lines[number - 1]
+        if hash_comments and "#" in line[: m.start()]:
+            line = line[: line.index("#")]
+        if line[m.start() : m.start() + 1].strip():
+            continue  # not in a comment
+        only, reason = m.group(1) or "", m.group(2)
+        if only and only not in {o.name for o in OPERATORS}:
+            raise BadInput(
+                f"{where}:{number}: `mutate: equivalent {only}:` names no operator "
+                f"({', '.join(o.name for o in OPERATORS)})"
+            )
+        if not reason:
+            raise BadInput(f"{where}:{number}: `mutate: equivalent:` wants a reason after it")
+        for covered in (number, number + 1) if not line.strip() else (number,):
+            marks.setdefault(covered, []).append((only, reason))
+    return marks
 
 
 def source(site: Site, root: Path) -> Path:
@@ -230,7 +278,14 @@ BUDGET_FACTOR, BUDGET_FLOOR = 10, 1_000_000
 
 # (schedule, quantum, pct unit): pct steps at plain accesses to synchronization words too,
 # where a CAS made a load and a store leaves no atomic to preempt in front of
-DEFAULT_POLICIES: tuple[tuple[str, int, str], ...] = (("random", 5, ""), ("pct", 10, "sync"))
+# where a CAS made a load and a store leaves no atomic to preempt in front of. In the order
+# tried: preempt-atomics kills fastest, random at quantum 5 most steadily, pct what needs a hart
+# held off long (docs/mutation.md, "Which policy kills fastest").
+DEFAULT_POLICIES: tuple[tuple[str, int, str], ...] = (
+    ("preempt-atomics", 20, ""),
+    ("random", 5, ""),
+    ("pct", 10, "sync"),
+)
 POLICY_SCHEDULES = ("rr", "random", "pct", "preempt-atomics")
 
 
@@ -319,6 +374,8 @@ class Tester:
     images: dict[str, bytes] = field(default_factory=dict)  # app -> the original's code
     budgets: dict[str, int] = field(default_factory=dict)  # app -> instruction budget
     walk_every: dict[str, int] = field(default_factory=dict)  # app -> --check-every
+    originals: dict[str, Path] = field(default_factory=dict)  # app -> the original's image
+    passed: set[tuple[str, int]] = field(default_factory=set)  # (step, seed) the original passes
 
     def _build(self, root: Path, app: str) -> Path:
         from toolchain import BuildError, build, catalog
@@ -332,11 +389,15 @@ class Tester:
                 raise BuildFailed(next((x for x in lines if "error:" in x), lines[-1])) from None
 
     def baseline(self, root: Path) -> None:
-        """The original must pass every step, or no kill means anything. Its instruction
-        counts set the budget of every run (BUDGET_FACTOR times the original's): a mutant
-        that hangs (a lock never released) is killed by the budget, not waited for."""
+        """The original must pass what kills a mutant, or the kill means nothing: each app's
+        plain run here, and each explored seed that kills a mutant when it does (`_confirm`:
+        once per step and seed; exploring every seed of every policy up front would cost more
+        than most tables, pct's seeds of alloc-tests above all). Its instruction counts set the
+        budget of every run (BUDGET_FACTOR times the original's): a mutant that hangs (a lock
+        never released) is killed by the budget, not waited for."""
         images = {app: self._build(root, app) for app in self.plan.apps}
         self.images = {app: _code(path) for app, path in images.items()}
+        self.originals, self.passed = images, set()
         # One run per app measures it: its instructions set the budget and the walks' spacing
         # of every step after, the original's own included.
         self.budgets, self.walk_every = {}, {}
@@ -349,18 +410,33 @@ class Tester:
             self.budgets[app] = BUDGET_FACTOR * total + BUDGET_FLOOR
             if self.plan.walks:
                 self.walk_every[app] = max(1, total // self.plan.walks)
-        found = self._first_failure(images)
+        found = self._first_failure(images, explored=False)
         if found:
-            step, seeds, message = found
-            raise BadInput(
-                f"the unmutated configuration {self.plan.config!r} fails its own tests ({step}"
-                f"{f', seed {seeds - 1}' if seeds else ''}: {message}): mutants would prove "
-                "nothing"
-            )
+            self._fails_its_own_tests(*found)
+
+    def _fails_its_own_tests(self, step: str, seeds: int, message: str) -> None:
+        raise BadInput(
+            f"the unmutated configuration {self.plan.config!r} fails its own tests ({step}"
+            f"{f', seed {seeds - 1}' if seeds else ''}: {message}): mutants would prove nothing"
+        )
+
+    def _confirm(self, step: str, app: str, opts: RunOptions, seed: int) -> None:
+        """The original passes `seed` of the exploration `step` of `app` (`opts`: the
+        mutant's), or no mutant's kill means anything (bad input)."""
+        if (step, seed) in self.passed:
+            return
+        original = replace(opts, image=str(self.originals[app]))
+        [result], _ = explore(original, [seed], 1, False, self.runner, progress=False)
+        if result.failed:
+            self._fails_its_own_tests(step, seed + 1, result.message)
+        self.passed.add((step, seed))
 
     def test(self, site: Site, root: Path) -> Verdict:
         started = time.perf_counter()
         verdict = Verdict(site.name, site.operator, site.text, "survived")
+        if site.equivalent:
+            verdict.status, verdict.message = "equivalent", site.equivalent
+            return verdict
         op = next(o for o in OPERATORS if o.name == site.operator)
         if op.replace is None:
             verdict.status = "not counted"
@@ -385,8 +461,15 @@ class Tester:
         verdict.seconds = round(time.perf_counter() - started, 3)
         return verdict
 
-    def _first_failure(self, images: dict[str, Path]) -> tuple[str, int, str] | None:
+    def _first_failure(
+        self, images: dict[str, Path], explored: bool = True
+    ) -> tuple[str, int, str] | None:
+        """(step, seeds it took: 0 for a plain run, the message) of the first failure of the
+        images' runs, or None; `explored`: the explorations too, each kill confirmed on the
+        original."""
         for step, opts, seeds in self.plan.steps():
+            if seeds and not explored:
+                continue
             app = opts.app or ""
             opts = replace(
                 opts, image=str(images[app]), app=None, config="default", libs=[],
@@ -397,7 +480,7 @@ class Tester:
             if not seeds:
                 report = run(opts)
                 if not (report.result.outcome == "exited" and report.result.exit_code == 0):
-                    return step, 0, report.result.message
+                    return step, 0, failure_message(report)
                 continue
             for start in range(0, len(seeds), self.jobs):
                 batch = seeds[start : start + self.jobs]
@@ -405,6 +488,7 @@ class Tester:
                 failed = [r for r in results if r.failed]
                 if failed:
                     first = min(failed, key=lambda r: r.seed)
+                    self._confirm(step, app, opts, first.seed)
                     return step, first.seed + 1, first.message
         return None
 
@@ -436,17 +520,30 @@ def table(verdicts: list[Verdict]) -> str:
     ]
     for v in verdicts:
         seeds = "" if v.seeds_to_kill is None else str(v.seeds_to_kill)
+        status = f"equivalent: {v.message}" if v.status == "equivalent" else v.status
         rows.append(
-            f"| `{v.site.split(' ')[0]}` `{v.text}` | {v.operator} | {v.status} | "
+            f"| `{v.site.split(' ')[0]}` `{v.text}` | {v.operator} | {status} | "
             f"{v.killed_by or ''} | {seeds} | {v.seconds:.0f} |"
         )
     return "\n".join(rows) + "\n"
 
 
 def score(verdicts: list[Verdict]) -> tuple[int, int]:
-    """(killed, counted): mutants that could change behaviour here, and those killed."""
+    """(killed, counted): mutants that could change behaviour here (not equivalent, not
+    built, not counted), and those killed."""
     counted = [v for v in verdicts if v.status in ("killed", "survived")]
     return sum(v.status == "killed" for v in counted), len(counted)
+
+
+def summary(plan: Plan, verdicts: list[Verdict]) -> str:
+    """One line: killed of counted, equivalents set aside, what was run."""
+    killed, counted = score(verdicts)
+    equivalent = sum(v.status == "equivalent" for v in verdicts)
+    aside = f"; {equivalent} equivalent, not run" if equivalent else ""
+    return (
+        f"{killed} of {counted} killed{aside} (apps: {', '.join(plan.apps)}; {plan.harts} harts; "
+        f"{plan.seeds} seeds per app and policy: {', '.join(map(policy_name, plan.policies))})"
+    )
 
 
 def write(run_dir: Path, plan: Plan, verdicts: list[Verdict]) -> None:
@@ -465,7 +562,5 @@ def write(run_dir: Path, plan: Plan, verdicts: list[Verdict]) -> None:
         + "\n"
     )
     (run_dir / "mutants.md").write_text(
-        f"# Mutants of {plan.config}\n\n{killed} of {counted} killed (apps: "
-        f"{', '.join(plan.apps)}; {plan.harts} harts; {plan.seeds} seeds per app and policy).\n\n"
-        + table(verdicts)
+        f"# Mutants of {plan.config}\n\n{summary(plan, verdicts)}.\n\n" + table(verdicts)
     )

@@ -21,6 +21,7 @@ CASES: dict[str, list[str]] = {
     "frontend-cost": ["mimalloc+bbuddy-spin"],
     "malloc-api": ["mimalloc+bbuddy-spin"],
     "page-race": ["bbuddy-lockfree"],
+    "stats-race": ["bbuddy-lockfree"],
     "prodcons": ["mimalloc+bbuddy-lockfree"],
     "stress": FRONTENDS,
     **{f"bench-{b}": ["bbuddy-spin"] for b in BENCHES},

@@ -81,6 +81,7 @@ static int record_remove(uintptr_t addr, size_t len, uintptr_t *base, unsigned l
             break;
         if (k != addr)
             continue;
+        /* mutate: equivalent: the claim decides only between two munmaps of one mapping */
         if (!__atomic_compare_exchange_n(&r->key, &k, SLOT_BUSY, 0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_RELAXED))
             break; /* another munmap of the same mapping won */

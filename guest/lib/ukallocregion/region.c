@@ -152,6 +152,7 @@ static int region_addmem(struct uk_alloc *a, void *base, size_t len) {
     uintptr_t expected = (uintptr_t)base;
     if ((uintptr_t)base + len < (uintptr_t)base)
         return -ERRNO_EINVAL;
+    /* mutate: equivalent: only two adds of one range at once both match; both store its end */
     return __atomic_compare_exchange_n(&r->end, &expected, (uintptr_t)base + len, 0,
                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)
                ? 0
