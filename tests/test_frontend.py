@@ -1,14 +1,15 @@
 """The mimalloc-style frontend over the mmap shim: malloc-api conformance on every composed
 configuration, stress and prodcons on 1, 2, 4 and 8 harts under many random schedules, all with
 the allocation oracle on (--check), and proof the suite can fail: with an unlocked provider and
-no lock in the shim, concurrent segment maps and unmaps corrupt the page allocator."""
+no lock in the shim, concurrent segment maps and unmaps corrupt the page allocator; a shim that
+forgets to count the pages it gives back fails the end-of-run check."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from conftest import console_lines, run_app, script, seed_chunks, tier
+from conftest import console_lines, run_app, run_image, script, seed_chunks, tier
 
 from toolchain import configs
 
@@ -106,6 +107,29 @@ def test_prodcons_under_random_schedules(config, harts, seeds):
         delayed += int(m.group(1)) if m else 0
     if harts in (2, 4):  # (8 harts make too few items per producer to fill a page)
         assert delayed > 0  # consumers freed into producers' full pages: the delayed path ran
+
+
+@pytest.mark.configs("mimalloc+bbuddy-spin")
+def test_the_end_check_sees_shim_pages_not_given_back(tmp_path):
+    """frontend_check.h wants the shim's page counter (mmap_shim_pages) back at 0 with the
+    mappings: a shim whose munmap gives the pages back without counting them fails it, while
+    the mapping counter alone would have passed."""
+    from emulator.explore.mutate import copy_sources
+    from toolchain import build, catalog
+
+    root = copy_sources(tmp_path)
+    shim = root / "lib" / "mmapshim" / "mmap_shim.c"
+    lower = "__atomic_fetch_sub(&mmap_shim_pages, pages, __ATOMIC_RELAXED);"
+    assert shim.read_text().count(lower) == 1
+    shim.write_text(shim.read_text().replace(lower, "(void)pages; /* broken on purpose */"))
+    with catalog.guest_sources(root):
+        image = build("stress", "mimalloc+bbuddy-spin", {"STRESS_STEPS": "32"})
+    report = run_image(image, 2, max_instructions=20_000_000)
+    lines = console_lines(report)
+    assert report.result.exit_code == 1, (report.result.message, lines[-6:])
+    assert any(re.fullmatch(r"FAIL frontend: the mmap shim still holds \d+ provider pages", x)
+               for x in lines), lines[-6:]  # fmt: skip
+    assert not any("mappings" in x for x in lines if x.startswith("FAIL")), lines[-6:]
 
 
 def _racy(seed: int, harts: int):
