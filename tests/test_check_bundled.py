@@ -27,6 +27,7 @@ ANY_CONFIG = {
 }
 BACKEND_ONLY = {"alloc-tests": {"ALLOC_STRESS_ITERS": 10}, "page-race": {"RACE_ROUNDS": 2}}
 FRONTEND_ONLY = {
+    "free-race": {"FR_ROUNDS": 4, "FR_MAP_OPS": 600, "FR_MAP_LIVE": 300},
     "frontend-cost": {"COST_REPS": 4},
     "prodcons": {"PC_ITEMS": 24, "PC_RING": 32},
     "stress": {"STRESS_STEPS": 32},

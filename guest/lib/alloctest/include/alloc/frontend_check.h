@@ -1,11 +1,11 @@
 /*
- * The end-of-run check of the frontend apps (malloc-api, stress, prodcons): once every hart has
- * freed everything, hart 0 checks the heaps' invariants (mi_check_heaps), each hart collects its
- * own heap (between barriers), then hart 0 checks the invariants again, that no block is live,
- * no segment and no mapping is left (both shim counters, mappings and provider pages held, back
- * at 0), and that the provider has as many free pages as right after alloc_init (not for region,
- * which never takes pages back). A failure prints one `FAIL frontend: ...` line and makes the app
- * return 1.
+ * The end-of-run check of the frontend apps (malloc-api, stress, prodcons, free-race): once every
+ * hart has freed everything, hart 0 checks the heaps' invariants (mi_check_heaps), each hart
+ * collects its own heap (between barriers), then hart 0 checks the invariants again, that no
+ * block is live, no segment and no mapping is left (both shim counters, mappings and provider
+ * pages held, back at 0), and that the provider has as many free pages as right after alloc_init
+ * (not for region, which never takes pages back). A failure prints one `FAIL frontend: ...` line
+ * and makes the app return 1.
  */
 #ifndef ALLOC_FRONTEND_CHECK_H
 #define ALLOC_FRONTEND_CHECK_H
