@@ -153,6 +153,14 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+# The apps mutate explores by default: free-race first for a frontend, the app that reaches the
+# windows of its remote frees, delayed-free announcements and the mmap shim's table
+MUTATE_APPS = {
+    "backend": ["alloc-tests", "page-race"],
+    "frontend": ["free-race", "stress", "prodcons"],
+}
+
+
 @dataclass
 class MutateOptions:
     config: str = option(
@@ -160,8 +168,9 @@ class MutateOptions:
         metavar="NAME",
     )  # fmt: skip
     apps: list[str] | None = option(
-        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests and "
-        "page-race for a backend, stress and prodcons for a frontend)", metavar="APP",
+        None, "--app", "an app each mutant must pass, repeatable (default: "
+        f"{' and '.join(MUTATE_APPS['backend'])} for a backend, "
+        f"{', '.join(MUTATE_APPS['frontend'])} for a frontend)", metavar="APP",
         kind="many",
     )  # fmt: skip
     once: list[str] | None = option(
@@ -341,7 +350,7 @@ def cmd_mutate(m: MutateOptions) -> int:
     try:
         config = catalog.config(m.config, m.libs)
         frontend = any(lib.kind == "frontend" for lib in catalog.image_libraries(config))
-        apps = m.apps or (["stress", "prodcons"] if frontend else ["alloc-tests", "page-race"])
+        apps = list(m.apps or MUTATE_APPS["frontend" if frontend else "backend"])
         once = tuple(m.once or (["malloc-api"] if frontend and not m.apps else []))
         apps += [app for app in once if app not in apps]
         for app in apps:
