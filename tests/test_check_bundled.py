@@ -31,6 +31,7 @@ BACKEND_ONLY = {
     "stats-race": {"STATS_SPAN": 32},
 }
 FRONTEND_ONLY = {
+    "free-race": {"FR_ROUNDS": 4, "FR_MAP_OPS": 600, "FR_MAP_LIVE": 300},
     "frontend-cost": {"COST_REPS": 4},
     "prodcons": {"PC_ITEMS": 24, "PC_RING": 32},
     "stress": {"STRESS_STEPS": 32},

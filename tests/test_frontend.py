@@ -1,14 +1,15 @@
 """The mimalloc-style frontend over the mmap shim: malloc-api conformance on every composed
-configuration, stress and prodcons on 1, 2, 4 and 8 harts under many random schedules, all with
-the allocation oracle on (--check), and proof the suite can fail: with an unlocked provider and
-no lock in the shim, concurrent segment maps and unmaps corrupt the page allocator."""
+configuration, stress, prodcons and free-race on 1, 2, 4 and 8 harts under many random schedules,
+all with the allocation oracle on (--check), and proof the suite can fail: with an unlocked
+provider and no lock in the shim, concurrent segment maps and unmaps corrupt the page allocator;
+a shim that forgets to count the pages it gives back fails the end-of-run check."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from conftest import console_lines, run_app, script, seed_chunks, tier
+from conftest import console_lines, run_app, run_image, script, seed_chunks, tier
 
 from toolchain import configs
 
@@ -22,6 +23,10 @@ HARTS = [1, 2, 4, 8]
 # Small iteration counts keep 20 seeds x 4 hart counts x 7 configurations within the budget.
 STRESS_STEPS = {1: 80, 2: 48, 4: 32, 8: 20}
 PC_ITEMS = {1: 40, 2: 40, 4: 24, 8: 16}
+# free-race's rounds of page-filling and racing frees, and its mappings through the shim (fewer
+# than by default: bbuddy-lockfree's single-page pallocs cost thousands of instructions each)
+FREE_RACE = {"FR_ROUNDS": 4, "FR_MAP_OPS": 600, "FR_MAP_LIVE": 300}
+FREE_RACE_SEEDS = range(6)  # each run is longer than stress's
 RAM_MIB = 64  # at 16 MiB, bbuddy-perorder fails pallocs spuriously (few large blocks in transit)
 
 
@@ -106,6 +111,53 @@ def test_prodcons_under_random_schedules(config, harts, seeds):
         delayed += int(m.group(1)) if m else 0
     if harts in (2, 4):  # (8 harts make too few items per producer to fill a page)
         assert delayed > 0  # consumers freed into producers' full pages: the delayed path ran
+
+
+FREE_RACE_CASES = [
+    tier(config, harts, seeds, fast=harts == 4 and seeds.start == 0,
+         id=f"{config}-{harts}-seeds{seeds.start}-{seeds.stop - 1}")
+    for config in SMP_CONFIGS
+    for harts in HARTS
+    for seeds in (seed_chunks(FREE_RACE_SEEDS, 1) if harts == 4 else [FREE_RACE_SEEDS])
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("config", "harts", "seeds"), FREE_RACE_CASES)
+def test_free_race_under_random_schedules(config, harts, seeds):
+    """Every hart frees into the others' full pages while they malloc, and maps and unmaps at
+    once through the shim with its table nearly full: clean on every correct configuration."""
+    for seed in seeds:
+        report = _run("free-race", config, harts, seed, **FREE_RACE)
+        assert _passed(report, "free-race"), (
+            seed,
+            report.result.message,
+            console_lines(report)[-8:],
+        )
+        if harts > 1:
+            assert re.search(r"[1-9]\d* delayed pages", report.console.decode())
+
+
+@pytest.mark.configs("mimalloc+bbuddy-spin")
+def test_the_end_check_sees_shim_pages_not_given_back(tmp_path):
+    """frontend_check.h wants the shim's page counter (mmap_shim_pages) back at 0 with the
+    mappings: a shim whose munmap gives the pages back without counting them fails it, while
+    the mapping counter alone would have passed."""
+    from emulator.explore.mutate import copy_sources
+    from toolchain import build, catalog
+
+    root = copy_sources(tmp_path)
+    shim = root / "lib" / "mmapshim" / "mmap_shim.c"
+    lower = "__atomic_fetch_sub(&mmap_shim_pages, pages, __ATOMIC_RELAXED);"
+    assert shim.read_text().count(lower) == 1
+    shim.write_text(shim.read_text().replace(lower, "(void)pages; /* broken on purpose */"))
+    with catalog.guest_sources(root):
+        image = build("stress", "mimalloc+bbuddy-spin", {"STRESS_STEPS": "32"})
+    report = run_image(image, 2, max_instructions=20_000_000)
+    lines = console_lines(report)
+    assert report.result.exit_code == 1, (report.result.message, lines[-6:])
+    assert any(re.fullmatch(r"FAIL frontend: the mmap shim still holds \d+ provider pages", x)
+               for x in lines), lines[-6:]  # fmt: skip
+    assert not any("mappings" in x for x in lines if x.startswith("FAIL")), lines[-6:]
 
 
 def _racy(seed: int, harts: int):

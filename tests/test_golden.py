@@ -39,6 +39,7 @@ APPS = {
     "malloc-api": ["mimalloc+bbuddy-spin", "mimalloc+region"],
     "prodcons": ["mimalloc+bbuddy-lockfree"],
     "stress": ["mimalloc+bbuddy-spin", "mimalloc+bbuddy-unlocked+shimlock"],
+    "free-race": ["mimalloc+bbuddy-spin"],
     **{f"bench-{b}": ["bbuddy-spin", "mimalloc+bbuddy-lockfree"]
        for b in ("alloc-test", "cache-scratch", "cache-thrash", "glibc-thread", "larson",
                  "mstress", "page-storm", "rptest", "threadtest", "xmalloc")},

@@ -261,6 +261,23 @@ def test_the_bundled_equivalent_sites_are_marked_and_mutate_skips_them(tmp_path)
     assert len(list(out.rglob("alloc-tests.region.*.elf"))) == 2
 
 
+def test_free_race_kills_the_frontends_take_all_made_plain(tmp_path):
+    """mimalloc.c's take-all of a page's thread_free list made a load and a store: a remote
+    push between the two is lost while its `used` decrement is not, and the page heals when it
+    empties (issue 21's third survivor: stress and prodcons did not kill it within 20 seeds).
+    free-race has every hart free into the others' full pages while they malloc, and checks the
+    heaps before any page empties: random at quantum 5 kills it within a few seeds."""
+    plan = mutate.Plan(
+        "mimalloc+bbuddy-spin", ["free-race"], seeds=4, policies=(("random", 5, ""),), plain=False
+    )
+    t = mutate.Tester(plan, tmp_path, jobs=2, runner=ProcessRunner(2))
+    root = mutate.copy_sources(tmp_path)
+    t.baseline(root)
+    v = t.test(_site("mimalloc+bbuddy-spin", "lib/mimalloc/mimalloc.c:225", "xchg-plain"), root)
+    assert (v.status, v.killed_by) == ("killed", "explore free-race random:5"), v
+    assert "!= capacity" in v.message, v.message  # a page's blocks: used + lists, one short
+
+
 def test_policies_are_parsed_and_bad_ones_said_in_one_line():
     assert mutate.parse_policy("pct:10:sync") == ("pct", 10, "sync")
     assert mutate.parse_policy("random:5") == ("random", 5, "")

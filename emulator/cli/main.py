@@ -155,6 +155,13 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+# The apps mutate explores by default: for a backend, page-race and stats-race put the harts on
+# the same nodes and statistics; free-race first for a frontend, the app that reaches the windows
+# of its remote frees, delayed-free announcements and the mmap shim's table
+MUTATE_APPS = {
+    "backend": ["alloc-tests", "page-race", "stats-race"],
+    "frontend": ["free-race", "stress", "prodcons"],
+}
 # mutate --runtime's apps: between them they run every runtime site an app can reach (locks: the
 # spinlock and the ticket lock under contention, trylocks included; wfi-ipi: the IPI storm; both:
 # the barrier and the console from every hart). hello, treiber and the litmus apps run no site
@@ -173,9 +180,10 @@ class MutateOptions:
         "barrier, the console lock, the IPI flag), which every app runs on", kind="flag",
     )  # fmt: skip
     apps: list[str] | None = option(
-        None, "--app", "an app each mutant must pass, repeatable (default: alloc-tests, "
-        "page-race and stats-race for a backend, stress and prodcons for a frontend; with "
-        f"--runtime, {' and '.join(RUNTIME_APPS)} before those)", metavar="APP", kind="many",
+        None, "--app", "an app each mutant must pass, repeatable (default: "
+        f"{', '.join(MUTATE_APPS['backend'])} for a backend, "
+        f"{', '.join(MUTATE_APPS['frontend'])} for a frontend; with --runtime, "
+        f"{' and '.join(RUNTIME_APPS)} before those)", metavar="APP", kind="many",
     )  # fmt: skip
     once: list[str] | None = option(
         None, "--once", "an app each mutant must pass in one run, not explored, repeatable "
@@ -357,11 +365,10 @@ def cmd_mutate(m: MutateOptions) -> int:
     try:
         kinds = {lib.kind for lib in catalog.image_libraries(catalog.config(name, m.libs))}
         frontend = "frontend" in kinds
-        backend = ["alloc-tests", "page-race", "stats-race"]
-        allocator = ["stress", "prodcons"] if frontend else backend
+        allocator = MUTATE_APPS["frontend" if frontend else "backend"]
         if m.runtime and not kinds & {"backend", "frontend"}:
             allocator = []  # the runtime alone
-        apps = m.apps or [*(RUNTIME_APPS if m.runtime else ()), *allocator]
+        apps = list(m.apps or [*(RUNTIME_APPS if m.runtime else ()), *allocator])
         once = tuple(m.once or (["malloc-api"] if frontend and not m.apps else []))
         apps += [app for app in once if app not in apps]
         for app in apps:

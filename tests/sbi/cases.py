@@ -18,6 +18,7 @@ CASES: dict[str, list[str]] = {
     "alloc-faults": ["bbuddy-spin"],
     "alloc-seq": ["bbuddy-spin"],
     "alloc-tests": BACKENDS,
+    "free-race": ["mimalloc+bbuddy-spin"],
     "frontend-cost": ["mimalloc+bbuddy-spin"],
     "malloc-api": ["mimalloc+bbuddy-spin"],
     "page-race": ["bbuddy-lockfree"],
@@ -32,4 +33,5 @@ NEVER_ENDS = {"runaway"}
 # breaks depends on the interleaving, in either flavour and from one run to the next.
 RACY = {"bbuddy-unlocked", "mimalloc+bbuddy-unlocked"}
 # Longer than a few seconds on QEMU (both flavours, 1 and 4 harts).
-SLOW = {"alloc-tests", "stress", "prodcons", "litmus-lrsc", "locks", "contention", "page-race"}
+SLOW = {"alloc-tests", "stress", "prodcons", "litmus-lrsc", "locks", "contention", "page-race",
+        "free-race"}  # fmt: skip

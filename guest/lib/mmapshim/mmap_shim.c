@@ -32,8 +32,8 @@
 #define SLOT_EMPTY 0UL
 #define SLOT_BUSY 1UL /* being filled or emptied by one hart */
 #define SLOT_TOMB 2UL /* was used: lookups go on past it, inserts may take it */
-#define SHIM_SLOTS_SHIFT 10
-#define SHIM_SLOTS (1UL << SHIM_SLOTS_SHIFT)
+#define SHIM_SLOTS_SHIFT MMAP_SHIM_SLOTS_SHIFT /* alloc/mmap.h */
+#define SHIM_SLOTS MMAP_SHIM_SLOTS
 
 struct mmap_record {
     uintptr_t key;       /* address returned by mmap, or SLOT_* */

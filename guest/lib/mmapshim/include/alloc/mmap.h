@@ -34,6 +34,11 @@
 /* Largest alignment a mapping gets (see above). */
 #define MMAP_ALIGN_MAX (256UL << 10)
 
+/* Live mappings the shim can record at once (its table, mmap_shim_table): one more fails with
+ * -ENOMEM. */
+#define MMAP_SHIM_SLOTS_SHIFT 10
+#define MMAP_SHIM_SLOTS (1UL << MMAP_SHIM_SLOTS_SHIFT)
+
 /* True when an mmap result is an error (-errno). */
 static inline int mmap_failed(const void *p) {
     return (uintptr_t)p >= (uintptr_t)-4095;
