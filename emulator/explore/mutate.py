@@ -277,7 +277,6 @@ BUDGET_FACTOR, BUDGET_FLOOR = 10, 1_000_000
 
 
 # (schedule, quantum, pct unit): pct steps at plain accesses to synchronization words too,
-# where a CAS made a load and a store leaves no atomic to preempt in front of
 # where a CAS made a load and a store leaves no atomic to preempt in front of. In the order
 # tried: preempt-atomics kills fastest, random at quantum 5 most steadily, pct what needs a hart
 # held off long (docs/mutation.md, "Which policy kills fastest").
