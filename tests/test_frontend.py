@@ -30,14 +30,19 @@ FREE_RACE_SEEDS = range(6)  # each run is longer than stress's
 RAM_MIB = 64  # at 16 MiB, bbuddy-perorder fails pallocs spuriously (few large blocks in transit)
 
 
-# The fast tier: every configuration on 4 harts, the first seeds; the slow tier the rest.
-CASES = [
-    tier(config, harts, seeds, fast=harts == 4 and seeds.start == 0,
-         id=f"{config}-{harts}-seeds{seeds.start}-{seeds.stop - 1}")
-    for config in SMP_CONFIGS
-    for harts in HARTS
-    for seeds in (seed_chunks(SEEDS, 2) if harts == 4 else [SEEDS])
-]  # fmt: skip
+def _cases(seeds: range, fast: int) -> list:
+    """The fast tier: every configuration on 4 harts, the first `fast` seeds; the slow tier the
+    rest."""
+    return [
+        tier(config, harts, chunk, fast=harts == 4 and chunk.start == 0,
+             id=f"{config}-{harts}-seeds{chunk.start}-{chunk.stop - 1}")
+        for config in SMP_CONFIGS
+        for harts in HARTS
+        for chunk in (seed_chunks(seeds, fast) if harts == 4 else [seeds])
+    ]  # fmt: skip
+
+
+CASES = _cases(SEEDS, 2)
 
 
 def _verdict(report) -> tuple[int, int] | None:
@@ -113,13 +118,7 @@ def test_prodcons_under_random_schedules(config, harts, seeds):
         assert delayed > 0  # consumers freed into producers' full pages: the delayed path ran
 
 
-FREE_RACE_CASES = [
-    tier(config, harts, seeds, fast=harts == 4 and seeds.start == 0,
-         id=f"{config}-{harts}-seeds{seeds.start}-{seeds.stop - 1}")
-    for config in SMP_CONFIGS
-    for harts in HARTS
-    for seeds in (seed_chunks(FREE_RACE_SEEDS, 1) if harts == 4 else [FREE_RACE_SEEDS])
-]  # fmt: skip
+FREE_RACE_CASES = _cases(FREE_RACE_SEEDS, 1)
 
 
 @pytest.mark.parametrize(("config", "harts", "seeds"), FREE_RACE_CASES)

@@ -323,14 +323,6 @@ struct tag {
 void *stress_exchange[STRESS_EXCHANGE];
 long stress_pages_before;
 
-static uint64_t xorshift(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
 static uint64_t pattern(const struct tag *t, unsigned long word) {
     return ((uint64_t)t->hart << 56) ^ ((uint64_t)t->index << 24) ^ (word * 0x9e3779b97f4a7c15u);
 }
@@ -397,7 +389,7 @@ static void test_stress(unsigned hart, unsigned nharts) {
         stress_pages_before = uk_pavailmem();
     barrier_all();
     for (unsigned it = 0; it < ALLOC_STRESS_ITERS; it++) {
-        uint64_t r = xorshift(&seed);
+        uint64_t r = rt_xorshift64(&seed);
         uint64_t **slot = &local[r % STRESS_LOCAL];
         if (!*slot) {
             *slot = acquire(r, hart, index++);

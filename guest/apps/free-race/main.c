@@ -172,14 +172,6 @@ static void test_free_race(unsigned hart, unsigned nharts) {
         free_old_fresh(hart, nharts, FR_ROUNDS, k);
 }
 
-static unsigned long next_random(unsigned long *state) {
-    unsigned long x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
 struct mapping {
     unsigned long *p;
     unsigned pages, id;
@@ -227,7 +219,7 @@ static void test_map_race(unsigned hart, unsigned nharts) {
         barrier_all();
         unsigned live = (unsigned)map_live;
         for (unsigned j = 0; live && j < ops; j++) {
-            unsigned long r = next_random(&rnd);
+            unsigned long r = rt_xorshift64(&rnd);
             struct mapping *m = &maps[hart * live + (j < live ? j : r % live)];
             unmap_one(hart, round, m);
             map_one(hart, round, m, j, 1 + (unsigned)(r >> 32) % 2);

@@ -37,14 +37,6 @@ void *stress_transfer[STRESS_TRANSFER] __attribute__((section(".data.stress")));
 long stress_pages_at_start;
 unsigned long stress_bad;
 
-static unsigned long next_random(unsigned long *state) {
-    unsigned long x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
 /* Word 0: the length in words; word i: address ^ i ^ COOKIE, for every word of a small block
  * and every 16th word (and the last) of a big one, to keep big blocks cheap to check. */
 static unsigned long stride(unsigned long words) {
@@ -103,7 +95,7 @@ int app_main(unsigned hart, unsigned nharts) {
     }
     barrier_all();
     for (unsigned step = 0; step < STRESS_STEPS; step++) {
-        unsigned long r = next_random(&rng);
+        unsigned long r = rt_xorshift64(&rng);
         unsigned i = (unsigned)(r >> 8) % STRESS_SLOTS;
         if ((r & 3) == 0) {
             unsigned j = (unsigned)(r >> 24) % STRESS_TRANSFER;

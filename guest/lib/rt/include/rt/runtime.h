@@ -17,6 +17,7 @@
 #include <rt/mmio.h>
 #include <rt/panic.h>
 #include <rt/printf.h>
+#include <rt/random.h>
 #include <rt/string.h>
 #include <rt/syscall.h>
 #include <rt/time.h>
