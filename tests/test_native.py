@@ -102,7 +102,7 @@ SCHEDULES = [
      "defines": {"ALLOC_STRESS_ITERS": "20"}},
     # walks that must wait while a hart is inside mi_collect (the oracle reads pc and ra)
     {"app": "stress", "config": "mimalloc+bbuddy-spin", "harts": 4, "check": True,
-     "check_every": 15651, "schedule": "random", "quantum": 5, "seed": 10},
+     "check_every": 15651, "schedule": "random", "quantum": 5, "seed": 14},
     {"app": "wfi-ipi", "harts": 4, "quantum": 3, "schedule": "random", "seed": 2},
     {"app": "runaway", "harts": 2, "max_instructions": 200_000},
 ]  # fmt: skip

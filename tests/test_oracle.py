@@ -549,7 +549,7 @@ def test_walks_wait_while_a_hart_is_inside_mi_collect(monkeypatch):
 
     opts = RunOptions(
         app="stress", config="mimalloc+bbuddy-spin", harts=4, check=True, check_every=15651,
-        schedule="random", quantum=5, seed=10, ram_mib=64, quiet=True, write_files=False,
+        schedule="random", quantum=5, seed=14, ram_mib=64, quiet=True, write_files=False,
     )  # fmt: skip
     clean = run(opts).result
     assert (clean.outcome.value, clean.exit_code) == ("exited", 0), clean.message
