@@ -245,12 +245,19 @@ def test_a_site_marked_equivalent_is_listed_with_its_reason_never_built_nor_coun
 
 
 def test_the_bundled_equivalent_sites_are_marked_and_mutate_skips_them(tmp_path):
-    """region's addmem at the end and the shim's munmap claim (docs/mutation.md, "Survivors"):
-    listed as equivalent with the source's reason; mutate builds no mutant of them."""
+    """region's addmem at the end, the shim's munmap claim and the console lock's two
+    (docs/mutation.md, "Marked equivalent"): listed as equivalent with the source's reason;
+    mutate builds no mutant of them."""
     region = [s for s in mutate.find_sites("region") if s.equivalent]
     assert [s.name for s in region] == ["lib/ukallocregion/region.c:156 cas-plain"]
     shim = [s for s in mutate.find_sites("mimalloc+bbuddy-spin") if s.equivalent]
     assert [s.name for s in shim] == ["lib/mmapshim/mmap_shim.c:85 cas-plain"]
+    # the console lock's two: a UART that keeps lines whole, a write only as the run ends
+    runtime = [s for s in mutate.find_sites("default", runtime=True) if s.equivalent]
+    assert [s.name for s in runtime] == [
+        "lib/rt/console_lock.c:12 lock-nothing",
+        "lib/rt/console_lock.c:26 unlock-nothing",
+    ]
     out = tmp_path / "run"
     proc = cli(
         "mutate", "--config", "region", "--sites", "region.c", "--app", "alloc-tests",
