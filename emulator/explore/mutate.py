@@ -401,11 +401,7 @@ class Tester:
         # of every step after, the original's own included.
         self.budgets, self.walk_every = {}, {}
         for app in self.plan.apps:
-            opts = self.plan.options(app)
-            opts = replace(opts, image=str(images[app]), app=None, config="default", libs=[],
-                           heap_walkers=opts.walker_plugins(),
-                           no_allocator=implied_no_allocator(opts, Image(images[app])))  # fmt: skip
-            total = run(opts).result.total_instructions
+            total = run(_on_image(self.plan.options(app), images[app])).result.total_instructions
             self.budgets[app] = BUDGET_FACTOR * total + BUDGET_FLOOR
             if self.plan.walks:
                 self.walk_every[app] = max(1, total // self.plan.walks)
@@ -470,12 +466,8 @@ class Tester:
             if seeds and not explored:
                 continue
             app = opts.app or ""
-            opts = replace(
-                opts, image=str(images[app]), app=None, config="default", libs=[],
-                heap_walkers=opts.walker_plugins(), max_instructions=self.budgets[app],
-                check_every=self.walk_every.get(app),
-                no_allocator=implied_no_allocator(opts, Image(images[app])),  # the runtime's apps
-            )  # fmt: skip
+            opts = _on_image(opts, images[app], max_instructions=self.budgets[app],
+                             check_every=self.walk_every.get(app))  # fmt: skip
             if not seeds:
                 report = run(opts)
                 if not (report.result.outcome == "exited" and report.result.exit_code == 0):
@@ -494,6 +486,14 @@ class Tester:
 
 class BuildFailed(Exception):
     pass
+
+
+def _on_image(opts: RunOptions, image: Path, **more) -> RunOptions:
+    """An app's options (the plan's) as a run of its built `image`: the app's heap walkers kept,
+    and no allocator when the image has none (the runtime's apps)."""
+    return replace(opts, image=str(image), app=None, config="default", libs=[],
+                   heap_walkers=opts.walker_plugins(),
+                   no_allocator=implied_no_allocator(opts, Image(image)), **more)  # fmt: skip
 
 
 def _code(image: Path) -> bytes:
