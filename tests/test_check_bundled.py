@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 from conftest import console_lines, covering, run_app
 from test_bench_apps import SMALL as BENCH_SMALL
+from test_frontend import FREE_RACE
 
 from toolchain import apps, configs
 
@@ -31,7 +32,7 @@ BACKEND_ONLY = {
     "stats-race": {"STATS_SPAN": 32},
 }
 FRONTEND_ONLY = {
-    "free-race": {"FR_ROUNDS": 4, "FR_MAP_OPS": 600, "FR_MAP_LIVE": 300},
+    "free-race": FREE_RACE,
     "frontend-cost": {"COST_REPS": 4},
     "prodcons": {"PC_ITEMS": 24, "PC_RING": 32},
     "stress": {"STRESS_STEPS": 32},
